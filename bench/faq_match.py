@@ -1,0 +1,122 @@
+"""Benchmark of the FAQ matcher on a 1,000-entry FAQ, against a plain rapidfuzz matcher.
+
+Builds the FAQ from the dev FAQs (tests/data/faq-dev): every entry is copied 20 times with
+perturbed questions (dropped and swapped words, typos) and perturbed answers, under new
+ids. Queries are the dev cases. Prints figures only; run with `.venv/bin/python
+bench/faq_match.py`.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from rapidfuzz import fuzz, process
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from handlers.faq.matcher import FaqMatcher
+from handlers.faq.model import Faq, FaqEntry, load_faq
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "faq-dev"
+TARGET_ENTRIES = 1000
+
+
+def perturb(text: str, rng: random.Random) -> str:
+    words = text.split()
+    if len(words) > 3 and rng.random() < 0.5:
+        del words[rng.randrange(len(words))]
+    if len(words) > 2 and rng.random() < 0.5:
+        i = rng.randrange(len(words) - 1)
+        words[i], words[i + 1] = words[i + 1], words[i]
+    if words and rng.random() < 0.5:
+        i = rng.randrange(len(words))
+        w = words[i]
+        if len(w) > 4:
+            j = rng.randrange(1, len(w) - 1)
+            words[i] = w[:j] + w[j + 1 :]
+    return " ".join(words)
+
+
+def big_faq() -> tuple[Faq, list[str]]:
+    rng = random.Random(17)
+    base: list[FaqEntry] = []
+    queries: list[str] = []
+    for name in ("school", "polyclinic"):
+        base.extend(load_faq(DATA / f"{name}.yaml").faq.entries)
+        cases = yaml.safe_load((DATA / f"{name}.cases.yaml").read_text(encoding="utf-8"))
+        queries.extend(c["q"] for c in cases["cases"])
+    entries: list[FaqEntry] = []
+    copy = 0
+    while len(entries) < TARGET_ENTRIES:
+        for e in base:
+            if len(entries) >= TARGET_ENTRIES:
+                break
+            entries.append(
+                FaqEntry(
+                    id=f"{e.id[:40]}-{copy}",
+                    category=e.category,
+                    questions=[perturb(q, rng) for q in e.questions],
+                    answer=perturb(e.answer, rng),
+                )
+            )
+        copy += 1
+    return Faq(entries=entries), queries
+
+
+def timed(match, queries: list[str], rounds: int) -> tuple[float, float, float]:
+    latencies: list[float] = []
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for q in queries:
+            t = time.perf_counter()
+            match(q)
+            latencies.append(time.perf_counter() - t)
+    total = time.perf_counter() - start
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    return len(latencies) / total, p50, p99
+
+
+def main() -> None:
+    faq, queries = big_faq()
+    n_questions = sum(len(e.questions) for e in faq.entries)
+    print(
+        f"FAQ: {len(faq.entries)} entries, {n_questions} question variants; {len(queries)} queries"
+    )
+
+    t = time.perf_counter()
+    matcher = FaqMatcher.build(faq)
+    cold = time.perf_counter() - t
+    t = time.perf_counter()
+    matcher = FaqMatcher.build(faq)
+    warm = time.perf_counter() - t
+    print(
+        f"matcher  build: cold {cold:.2f} s (first in process, loads pymorphy3), warm {warm:.2f} s"
+    )
+    timed(matcher.match, queries, 1)  # first pass fills the per-word caches
+    rate, p50, p99 = timed(matcher.match, queries, 5)
+    print(f"matcher  match: {rate:7.0f} matches/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+
+    questions = [q for e in faq.entries for q in e.questions]
+    t = time.perf_counter()
+    owners = [e.id for e in faq.entries for _ in e.questions]
+    plain_build = time.perf_counter() - t
+
+    def plain(q: str) -> str | None:
+        hit = process.extractOne(q, questions, scorer=fuzz.WRatio)
+        return owners[hit[2]] if hit else None
+
+    p_rate, p_p50, p_p99 = timed(plain, queries, 2)
+    print(f"rapidfuzz build: {plain_build:.3f} s")
+    print(f"rapidfuzz match: {p_rate:7.0f} matches/s, p50 {p_p50:.2f} ms, p99 {p_p99:.2f} ms")
+    print(f"ratio matcher/rapidfuzz: throughput x{rate / p_rate:.2f}, p99 x{p99 / p_p99:.2f}")
+
+
+if __name__ == "__main__":
+    main()

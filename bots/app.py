@@ -1,0 +1,260 @@
+"""Assembly of the running product: config -> storage -> institutions -> adapters -> router.
+
+The app receives every platform's events through :meth:`App.on_event`: the update is stored
+in the inbox, handled inside one transaction together with everything it produces (log
+rows, outgoing messages, tickets), marked done, and only then acknowledged to the platform.
+The outbox sender delivers what was produced. A kill at any instant loses nothing: pending
+inbox rows are handled again at start, pending outbox rows are sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from bots.adapters import AccountSpec, AdapterGroup, Services
+from bots.clock import Clock, SystemClock
+from bots.config import LoadedConfig
+from bots.local import LocalPlatform
+from bots.model import ChatRef, Event
+from bots.platform import EventHandler, Platform
+from bots.sender import Sender
+from handlers.conversation import Conversation
+from handlers.institution import Institution, build_institution
+from handlers.router import route
+from storage import Storage
+
+log = logging.getLogger(__name__)
+
+#: platform kind -> "module:factory" creating its AdapterGroup (imported only when used)
+ADAPTERS: dict[str, str] = {
+    "telegram": "bots.telegram:create_group",
+    "vk": "bots.vk:create_group",
+    "max": "bots.max:create_group",
+}
+
+
+class LocalGroup:
+    """Every institution on the local platform: the shell and tests play all sides."""
+
+    def __init__(self, institutions: list[str], services: Services) -> None:
+        self.platforms: dict[str, Platform] = {
+            inst: LocalPlatform(inst, payload_store=services.payloads) for inst in institutions
+        }
+
+    async def start(self, on_event: EventHandler) -> None:
+        for platform in self.platforms.values():
+            await platform.start(on_event)
+
+    async def stop(self) -> None:
+        for platform in self.platforms.values():
+            await platform.stop()
+
+
+class App:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        clock: Clock | None = None,
+        local: bool = False,
+        database: str | None = None,
+    ) -> None:
+        """``local=True`` runs every institution on the local platform (shell, demo, tests)
+        with the staff chat there too; ``database`` overrides the configured path."""
+        self.loaded = loaded
+        self.clock: Clock = clock or SystemClock()
+        self.local = local
+        self._database = database
+        self.storage: Storage | None = None
+        self.institutions: dict[str, Institution] = {}
+        self.groups: dict[str, AdapterGroup] = {}
+        self.sender: Sender | None = None
+        self.web_app: web.Application | None = None
+        self._runner: web.AppRunner | None = None
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._started = False
+        #: features hook in here (scheduler, SLA timers...): called at start and stop
+        self.on_start: list[Callable[[App], Any]] = []
+        self.on_stop: list[Callable[[App], Any]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        path = self._database or str(self.loaded.database_path)
+        self.storage = await Storage.open(path, self.clock.now)
+        override = "local" if self.local else None
+        for inst_id in self.loaded.config.institutions:
+            self.institutions[inst_id] = build_institution(
+                self.loaded, inst_id, staff_platform_override=override
+            )
+        server = self.loaded.config.server
+        if server is not None and not self.local:
+            self.web_app = web.Application()
+        services = Services(
+            payloads=self.storage.payloads,
+            state=self.storage.kv,
+            clock=self.clock,
+            web_app=self.web_app,
+            public_url=server.public_url if server else None,
+        )
+        self.sender = Sender(self.storage, self.platform, self.clock)
+        self.sender.unreachable_hooks.append(self._mark_unreachable)
+        await self._create_groups(services)
+        if self.web_app is not None and server is not None:
+            self._runner = web.AppRunner(self.web_app)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, server.host, server.port).start()
+            log.info("HTTP server listening on %s:%s", server.host, server.port)
+        self.sender.start()
+        for hook in self.on_start:
+            result = hook(self)
+            if asyncio.iscoroutine(result):
+                await result
+        await self._recover_inbox()
+        for kind, group in self.groups.items():
+            await group.start(self.on_event)
+            log.info("%s: %d account(s) receiving", kind, len(group.platforms))
+        self._started = True
+
+    async def _create_groups(self, services: Services) -> None:
+        institutions = self.loaded.config.institutions
+        if self.local:
+            self.groups["local"] = LocalGroup(list(institutions), services)
+            return
+        for kind, target in ADAPTERS.items():
+            accounts = [
+                AccountSpec(inst_id, getattr(inst, kind))
+                for inst_id, inst in institutions.items()
+                if getattr(inst, kind, None) is not None
+            ]
+            if not accounts:
+                continue
+            module_name, _, factory_name = target.partition(":")
+            factory = getattr(importlib.import_module(module_name), factory_name)
+            self.groups[kind] = await factory(accounts, services)
+
+    async def stop(self) -> None:
+        """Stop receiving, finish handling and sending what is in flight, close storage."""
+        for group in self.groups.values():
+            with contextlib.suppress(Exception):
+                await group.stop()
+        await self._wait_inflight(timeout=10)
+        for hook in self.on_stop:
+            result = hook(self)
+            if asyncio.iscoroutine(result):
+                await result
+        if self.sender is not None:
+            await self.sender.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.storage is not None:
+            await self.storage.close()
+        self._started = False
+
+    def platform(self, institution: str, kind: str) -> Platform | None:
+        group = self.groups.get(kind)
+        return group.platforms.get(institution) if group else None
+
+    def local_platform(self, institution: str) -> LocalPlatform:
+        platform = self.platform(institution, "local")
+        assert isinstance(platform, LocalPlatform), "the app was not started with local=True"
+        return platform
+
+    # -- events ----------------------------------------------------------------------------
+    async def on_event(self, event: Event) -> None:
+        """Handle one update exactly once. Returns after it is durably handled."""
+        assert self.storage is not None and self.sender is not None
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            if not await self.storage.inbox.accept(event, self.clock.now()):
+                log.info("duplicate update %s on %s ignored", event.update_key, event.platform)
+                return
+            await self._handle(event)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+
+    async def _handle(self, event: Event) -> None:
+        assert self.storage is not None and self.sender is not None
+        institution = self.institutions.get(event.institution)
+        if institution is None:
+            log.error("event for unknown institution %s", event.institution)
+            await self.storage.inbox.done(event)
+            return
+        conv = Conversation(event, institution, self.storage, self.clock.now())
+        try:
+            async with self.storage.transaction():
+                await route(conv)
+                await self.storage.inbox.done(event)
+        except Exception:
+            log.exception("handling update %s from %s failed", event.update_key, event.chat.key)
+            conv = Conversation(event, institution, self.storage, self.clock.now())
+            conv._counter = 1000  # distinct dedup keys from the failed attempt's
+            async with self.storage.transaction():
+                if event.chat_kind == "private":
+                    await conv.reply(conv.render("error"), log=False)
+                if event.callback is not None:
+                    conv.answer_callback()
+                await self.storage.inbox.done(event)
+        self.sender.wake()
+        if event.callback is not None and conv.callback_answer is not None:
+            platform = self.platform(event.institution, event.platform)
+            if platform is not None:
+                try:
+                    await platform.answer_callback(event, conv.callback_answer or None)
+                except Exception as exc:  # the button spinner stops by itself; not worth more
+                    log.warning("answering callback on %s failed: %s", event.platform, exc)
+
+    async def _recover_inbox(self) -> None:
+        assert self.storage is not None
+        pending = await self.storage.inbox.pending()
+        if pending:
+            log.info("handling %d update(s) left pending by the last run", len(pending))
+        for event in pending:
+            self._inflight += 1
+            self._idle.clear()
+            try:
+                await self._handle(event)
+            finally:
+                self._inflight -= 1
+                if self._inflight == 0:
+                    self._idle.set()
+
+    async def _mark_unreachable(self, institution: str, chat: ChatRef, reason: str) -> None:
+        assert self.storage is not None
+        await self.storage.citizens.mark_unreachable(
+            institution, chat.platform, chat.chat_id, reason, self.clock.now()
+        )
+
+    # -- waiting (tests, shell) ------------------------------------------------------------
+    async def _wait_inflight(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every accepted update is handled and no message waits to be sent."""
+        assert self.storage is not None and self.sender is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await self._wait_inflight(max(0.0, deadline - loop.time()))
+            pending = await self.storage.outbox.pending_count()
+            if self._inflight == 0 and pending == 0 and not self.sender.busy:
+                return
+            if loop.time() >= deadline:
+                raise TimeoutError(
+                    f"not settled after {timeout} s: {self._inflight} update(s) in flight, "
+                    f"{pending} message(s) pending"
+                )
+            self.sender.wake()
+            await self.sender.wait_progress(min(0.5, max(0.01, deadline - loop.time())))

@@ -1,0 +1,56 @@
+"""``priemnaya run``: serve every configured account until SIGINT or SIGTERM.
+
+On a signal it stops receiving, lets in-flight handling and sends finish, closes the
+sessions and the database, and exits 0."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from bots.app import App
+from bots.cli.common import add_config_argument, load_or_report
+
+log = logging.getLogger("priemnaya")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="serve all configured Telegram/VK/MAX accounts")
+    add_config_argument(parser)
+    parser.set_defaults(func=run_app)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args.config)
+    if loaded is None:
+        return 1
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    accounts = sum(len(i.platforms()) for i in loaded.config.institutions.values())
+    if accounts == 0:
+        print(
+            f"{args.config}: no Telegram, VK or MAX account is configured; "
+            "add one (see README) or try `priemnaya shell`"
+        )
+        return 1
+    return asyncio.run(_serve(App(loaded)))
+
+
+async def _serve(app: App) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.start()
+    except Exception:
+        log.exception("start failed")
+        await app.stop()
+        return 1
+    log.warning("Priemnaya is running; stop with Ctrl+C or SIGTERM")
+    await stop.wait()
+    log.warning("stopping")
+    await app.stop()
+    return 0

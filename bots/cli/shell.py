@@ -1,0 +1,150 @@
+"""``priemnaya shell``: talk to an institution's bot in the terminal.
+
+You are a citizen; ``/staff`` makes you the institution's first staff member writing in
+the staff chat, and ``/staff`` again takes you back. A number presses that button of the
+bot's last message. When stdin is not a terminal, every line is one message; every reply is
+printed and the command exits 0 at the end of input (scripts and tests rely on this).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+
+from bots.app import App
+from bots.cli.common import add_config_argument, load_or_report, pick_institution
+from bots.local import LocalMessage, LocalPlatform
+from bots.model import ChatKind, User
+
+CITIZEN_CHAT = "100"
+LOCAL_STAFF_CHAT = "staff"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("shell", help="chat with a bot in the terminal (local platform)")
+    add_config_argument(parser)
+    parser.add_argument("--institution", "-i", help="institution id (default: the first)")
+    parser.add_argument(
+        "--database",
+        help="SQLite file to use instead of the configured one (default: a temporary file "
+        "when stdin is not a terminal, the configured one otherwise)",
+    )
+    parser.set_defaults(func=run_shell)
+
+
+def run_shell(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args.config)
+    if loaded is None:
+        return 1
+    inst_id = pick_institution(loaded, args.institution)
+    if inst_id is None:
+        return 2
+    interactive = sys.stdin.isatty()
+    database = args.database
+    with tempfile.TemporaryDirectory(prefix="priemnaya-shell-") as scratch:
+        if database is None and not interactive:
+            database = os.path.join(scratch, "shell.sqlite3")
+        app = App(loaded, local=True, database=database)
+        return asyncio.run(Shell(app, inst_id, interactive).run())
+
+
+class Shell:
+    def __init__(self, app: App, institution: str, interactive: bool) -> None:
+        self.app = app
+        self.institution = institution
+        self.interactive = interactive
+        self.as_staff = False
+        self.shown: dict[str, int] = {}
+        self.edits: dict[str, int] = {}
+        self.last_bot_message: dict[str, LocalMessage] = {}
+
+    async def run(self) -> int:
+        await self.app.start()
+        try:
+            inst = self.app.institutions[self.institution]
+            self.local: LocalPlatform = self.app.local_platform(self.institution)
+            self.staff_chat = inst.staff_chat.chat_id if inst.staff_chat else LOCAL_STAFF_CHAT
+            self.local.open_chat(self.staff_chat, ChatKind.GROUP)
+            members = inst.config.staff.members
+            self.staff_user = (
+                User(members[0].id, members[0].name) if members else User("staff", "Сотрудник")
+            )
+            self.citizen = User(CITIZEN_CHAT, "Анна")
+            if self.interactive:
+                print(
+                    f"Бот «{inst.config.name}». Пишите вопросы; число нажимает кнопку; "
+                    "/staff — переключиться в чат сотрудников; Ctrl+D — выход."
+                )
+            while True:
+                line = await asyncio.to_thread(self._read)
+                if line is None:
+                    break
+                line = line.strip()
+                if not line:
+                    continue
+                await self._handle(line)
+                await self.app.settle()
+                self._print_new()
+        finally:
+            await self.app.stop()
+        return 0
+
+    def _read(self) -> str | None:
+        prompt = ("сотрудник> " if self.as_staff else "вы> ") if self.interactive else ""
+        try:
+            return input(prompt)
+        except EOFError:
+            return None
+
+    async def _handle(self, line: str) -> None:
+        if line == "/staff":
+            self.as_staff = not self.as_staff
+            where = "чат сотрудников" if self.as_staff else "чат гражданина"
+            print(f"— теперь вы пишете в {where}")
+            return
+        chat = self.staff_chat if self.as_staff else CITIZEN_CHAT
+        user = self.staff_user if self.as_staff else self.citizen
+        last = self.last_bot_message.get(chat)
+        if line.isdigit() and last is not None:
+            labels = [label for row in last.buttons for label, _ in row]
+            index = int(line) - 1
+            if 0 <= index < len(labels):
+                await self.local.press(chat, last.id, labels[index], user=user)
+                return
+        reply_to = None
+        if self.as_staff and line.startswith(">"):
+            # ">N text" replies to the staff chat message N (e.g. a ticket card)
+            head, _, rest = line[1:].partition(" ")
+            if head.isdigit():
+                reply_to, line = head, rest
+        kind = ChatKind.GROUP if self.as_staff else ChatKind.PRIVATE
+        await self.local.user_says(chat, line, user=user, reply_to=reply_to, kind=kind)
+
+    def _print_new(self) -> None:
+        for chat, title in ((CITIZEN_CHAT, "бот"), (self.staff_chat, "бот → сотрудникам")):
+            messages = self.local.messages(chat)
+            start = self.shown.get(chat, 0)
+            for message in messages[:start]:
+                if message.edited > self.edits.get(message.id, 0):
+                    self.edits[message.id] = message.edited
+                    self._print(f"{title} (изменено)", message)
+            for message in messages[start:]:
+                self._print(title, message)
+                self.last_bot_message[chat] = message
+            self.shown[chat] = len(messages)
+
+    def _print(self, title: str, message: LocalMessage) -> None:
+        prefix = f"[{message.id}] " if title != "бот" else ""
+        print(f"{prefix}{title}: {message.text}")
+        number = 1
+        for row in message.buttons:
+            cells = []
+            for label, data in row:
+                link = f" → {data}" if data.startswith(("http://", "https://")) else ""
+                cells.append(f"[{number}] {label}{link}")
+                number += 1
+            print("    " + "   ".join(cells))
+        sys.stdout.flush()

@@ -1,0 +1,382 @@
+"""The configuration file: pydantic models for the shape in docs/ARCHITECTURE.md, and the
+loader that turns any problem into ``file:line: message``.
+
+Secrets (tokens) are never written in the file: it says ``${TG_SCHOOL17}`` and the value
+comes from the environment. Relative paths (FAQ files, template folders, the database)
+are relative to the config file, so a config works from any current directory.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from bots.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
+from handlers.faq.model import LoadedFaq, load_faq
+
+InstitutionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'90s', '15m', '8h', '2d', '1w' or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration; write e.g. 30m, 8h, 2d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+IdText = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(Strict):
+    #: SQLite file; relative to the config file
+    path: str = "data/priemnaya.sqlite3"
+
+
+class ServerConfig(Strict):
+    """One HTTP server for webhooks, /healthz and /metrics."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    #: public https URL that reaches this server (behind a reverse proxy), for webhooks
+    public_url: str | None = None
+
+
+class TelegramAccount(Strict):
+    token: SecretStr
+    #: a self-hosted Bot API server or a proxy; default https://api.telegram.org
+    api_server: str | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    #: webhook secret_token; defaults to one derived from the token
+    webhook_secret: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"\d+:[A-Za-z0-9_-]{10,}", value.get_secret_value()):
+            raise ValueError("a Telegram token looks like 123456789:AA... (from @BotFather)")
+        return value
+
+
+class VkAccount(Strict):
+    token: SecretStr
+    group_id: int = Field(gt=0)
+    #: VK API base URL; default https://api.vk.ru/method/
+    api_url: str | None = None
+    #: Bots Long Poll wait, seconds
+    wait: int = Field(25, ge=1, le=90)
+
+
+class MaxAccount(Strict):
+    token: SecretStr
+    api_url: str = "https://platform-api2.max.ru"
+    mode: Literal["polling", "webhook"] = "polling"
+    ca_bundle: str | None = None
+    webhook_secret: SecretStr | None = None
+
+
+Platform = Literal["telegram", "vk", "max", "local"]
+
+
+class ChatAddress(Strict):
+    platform: Platform
+    id: IdText
+    #: Telegram forum supergroup: one topic per ticket
+    topics: bool = False
+
+
+class StaffMember(Strict):
+    platform: Platform
+    id: IdText
+    name: str
+    supervisor: bool = False
+
+
+class StaffConfig(Strict):
+    chat: ChatAddress | None = None
+    members: list[StaffMember] = []
+    #: first response deadline, counted in working hours
+    first_response: Duration = timedelta(hours=8)
+    #: remind staff this long before the deadline
+    remind_before: Duration = timedelta(hours=1)
+    #: an answered ticket closes itself after this quiet period
+    auto_close: Duration = timedelta(days=3)
+    #: a citizen's message within this window after closing reopens the ticket
+    reopen_window: Duration = timedelta(days=2)
+
+
+class AnnouncementConfig(Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+    cron: str | None = None
+    at: datetime | None = None
+    every: Duration | None = None
+    text: str | None = None
+    template: str | None = None
+    data: dict[str, Any] = {}
+    to: Literal["subscribers"] | list[ChatAddress | Literal["subscribers"]] = "subscribers"
+    topics: list[str] = []
+    #: a missed occurrence younger than this is sent late after a restart
+    grace: Duration = timedelta(hours=1)
+    quiet_hours: str | None = "22:00-08:00"
+
+    @model_validator(mode="after")
+    def _one_schedule_one_body(self) -> AnnouncementConfig:
+        schedules = [x for x in (self.cron, self.at, self.every) if x is not None]
+        if len(schedules) != 1:
+            raise ValueError("an announcement needs exactly one of 'cron', 'at' or 'every'")
+        if (self.text is None) == (self.template is None):
+            raise ValueError("an announcement needs exactly one of 'text' or 'template'")
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron)
+            except ValueError as exc:
+                raise ValueError(f"cron {self.cron!r}: {exc}") from None
+        return self
+
+
+def _parse_hours(value: str) -> tuple[time, time]:
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+    if not match:
+        raise ValueError(f"{value!r}: write hours as 08:00-17:00")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if not (0 <= h1 <= 24 and 0 <= h2 <= 24 and m1 < 60 and m2 < 60):
+        raise ValueError(f"{value!r}: not a time range")
+    start = time(h1 % 24, m1)
+    end = time(23, 59, 59) if h2 == 24 else time(h2, m2)
+    return start, end
+
+
+def _parse_days(value: str) -> list[int]:
+    days: list[int] = []
+    for part in value.lower().split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = (p.strip() for p in part.split("-", 1))
+            if a not in _DAYS or b not in _DAYS:
+                raise ValueError(f"{value!r}: days are mon, tue, wed, thu, fri, sat, sun")
+            i, j = _DAYS.index(a), _DAYS.index(b)
+            days.extend(range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)])
+        elif part in _DAYS:
+            days.append(_DAYS.index(part))
+        else:
+            raise ValueError(f"{value!r}: days are mon, tue, wed, thu, fri, sat, sun")
+    return days
+
+
+class WorkingHours:
+    """Weekday -> list of (start, end), from ``{mon-fri: "08:00-17:00", sat: "09:00-13:00"}``."""
+
+    def __init__(self, spec: dict[str, str]):
+        self.spec = dict(spec)
+        self.by_day: dict[int, list[tuple[time, time]]] = {d: [] for d in range(7)}
+        for days, hours in spec.items():
+            for part in str(hours).split(","):
+                span = _parse_hours(part)
+                for day in _parse_days(days):
+                    self.by_day[day].append(span)
+        for spans in self.by_day.values():
+            spans.sort()
+
+
+def _working_hours(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError('write working hours as {mon-fri: "08:00-17:00"}')
+    spec = {str(k): str(v) for k, v in value.items()}
+    WorkingHours(spec)  # raises on bad input
+    return spec
+
+
+class MatchingConfig(Strict):
+    """Overrides of the matcher's thresholds; see handlers/faq/matcher.py for meanings."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class InstitutionConfig(Strict):
+    name: str
+    address: str = ""
+    phone: str = ""
+    email: str = ""
+    site: str = ""
+    hours: str = ""
+    working_hours: Annotated[dict[str, str], BeforeValidator(_working_hours)] = {
+        "mon-fri": "09:00-18:00"
+    }
+    holidays: list[date] = []
+    timezone: str | None = None
+    faq: str
+    templates: str | None = None
+    telegram: TelegramAccount | None = None
+    vk: VkAccount | None = None
+    max: MaxAccount | None = None
+    staff: StaffConfig = StaffConfig()
+    announcements: list[AnnouncementConfig] = []
+    matching: dict[str, Any] = {}
+    urgent_keywords: list[str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            _zone(value)
+        return value
+
+    def platforms(self) -> list[str]:
+        return [p for p in ("telegram", "vk", "max") if getattr(self, p) is not None]
+
+    def template_context(self) -> dict[str, Any]:
+        """What answer templates see as ``institution``: contacts, never tokens."""
+        return {
+            "name": self.name,
+            "address": self.address,
+            "phone": self.phone,
+            "email": self.email,
+            "site": self.site,
+            "hours": self.hours,
+        }
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}; write e.g. Europe/Moscow") from None
+
+
+class Config(Strict):
+    storage: StorageConfig = StorageConfig()
+    timezone: str = "Europe/Moscow"
+    server: ServerConfig | None = None
+    #: keep citizens' messages this long
+    retention: Duration = timedelta(days=180)
+    institutions: dict[InstitutionId, InstitutionConfig] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        _zone(value)
+        return value
+
+
+class LoadedConfig:
+    """A validated config with its base folder, resolved paths and loaded FAQs."""
+
+    def __init__(self, path: Path, document: YamlDocument, config: Config):
+        self.path = path
+        self.base = path.parent
+        self.document = document
+        self.config = config
+        self.faqs: dict[str, LoadedFaq] = {}
+        #: problems that do not stop the local demo but would stop a real run
+        self.warnings: list[Problem] = []
+
+    def resolve(self, relative: str) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() else (self.base / p)
+
+    def zone(self, institution_id: str) -> ZoneInfo:
+        inst = self.config.institutions[institution_id]
+        return _zone(inst.timezone or self.config.timezone)
+
+    def working_hours(self, institution_id: str) -> WorkingHours:
+        return WorkingHours(self.config.institutions[institution_id].working_hours)
+
+    @property
+    def database_path(self) -> Path:
+        return self.resolve(self.config.storage.path)
+
+    def templates_dir(self, institution_id: str) -> Path | None:
+        folder = self.config.institutions[institution_id].templates
+        return self.resolve(folder) if folder else None
+
+    def line_of(self, *loc: str | int) -> int | None:
+        return self.document.line_of(loc)
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Load the config and every FAQ it names; ProblemsError lists every problem found."""
+    config_path = Path(path)
+    doc = load_yaml(config_path, expand_env=True)
+    config = validate(Config, doc)
+    loaded = LoadedConfig(config_path, doc, config)
+    problems = []
+    for inst_id, inst in config.institutions.items():
+        faq_path = loaded.resolve(inst.faq)
+        try:
+            loaded.faqs[inst_id] = load_faq(faq_path)
+        except ProblemsError as exc:
+            for p in exc.problems:
+                if p.message == "file not found" and p.file == str(faq_path):
+                    problems.append(
+                        doc.problem(
+                            ("institutions", inst_id, "faq"), f"FAQ file not found: {faq_path}"
+                        )
+                    )
+                else:
+                    problems.append(p)
+        folder = loaded.templates_dir(inst_id)
+        if folder is not None and not folder.is_dir():
+            problems.append(
+                doc.problem(
+                    ("institutions", inst_id, "templates"), f"template folder not found: {folder}"
+                )
+            )
+        loaded.warnings.extend(_staff_warnings(doc, inst_id, inst))
+        problems.extend(_staff_problems(doc, inst_id, inst))
+    if problems:
+        raise ProblemsError(problems)
+    return loaded
+
+
+def _staff_warnings(doc: YamlDocument, inst_id: str, inst: InstitutionConfig) -> list[Problem]:
+    chat = inst.staff.chat
+    if chat is not None and chat.platform != "local" and getattr(inst, chat.platform) is None:
+        return [
+            doc.problem(
+                ("institutions", inst_id, "staff", "chat", "platform"),
+                f"the staff chat is on {chat.platform}, but the institution has no "
+                f"{chat.platform} account: tickets cannot reach staff until one is configured",
+            )
+        ]
+    return []
+
+
+def _staff_problems(doc: YamlDocument, inst_id: str, inst: InstitutionConfig) -> list[Problem]:
+    problems = []
+    chat = inst.staff.chat
+    if chat is not None and not inst.staff.members:
+        problems.append(
+            doc.problem(
+                ("institutions", inst_id, "staff"),
+                "a staff chat without members: list who may answer under staff.members",
+            )
+        )
+    return problems

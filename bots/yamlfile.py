@@ -1,0 +1,252 @@
+"""YAML loading that remembers where every value came from, and pydantic validation that
+reports problems as ``file:line: message``.
+
+Admins edit these files by hand in git; an error must point at the line to fix, not at a
+Python traceback. PyYAML's composed node tree carries line marks, so we build the plain data
+and, beside it, a map from each key path to its line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in an admin's file."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line or 1}: {self.message}"
+
+
+class ProblemsError(Exception):
+    """One or more problems found while loading files; ``str()`` lists them one per line."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(slots=True)
+class YamlDocument:
+    """Parsed YAML data plus the line of each key path (1-based)."""
+
+    path: Path
+    data: Any
+    lines: dict[Loc, int]
+    #: the line where a scalar's text begins (the line after ``|`` for a block scalar)
+    content_lines: dict[Loc, int] = field(default_factory=dict)
+
+    def content_line_of(self, loc: Loc) -> int | None:
+        return self.content_lines.get(tuple(loc)) or self.line_of(loc)
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The line of the deepest known prefix of ``loc``."""
+        for cut in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:cut]))
+            if line is not None:
+                return line
+        return None
+
+    def problem(self, loc: Loc, message: str) -> Problem:
+        return Problem(str(self.path), self.line_of(loc), message)
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def load_yaml(path: Path, *, expand_env: bool = False) -> YamlDocument:
+    """Read a YAML file; with ``expand_env`` substitute ``${VAR}`` and ``${VAR:-default}``.
+
+    Raises ProblemsError naming file and line for syntax errors, a missing file, or an
+    environment variable that is not set.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProblemsError([Problem(str(path), None, "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProblemsError([Problem(str(path), None, f"cannot read: {exc}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        reason = exc.problem or str(exc)
+        raise ProblemsError([Problem(str(path), line, f"YAML syntax error: {reason}")]) from None
+    doc = YamlDocument(path, None, {})
+    problems: list[Problem] = []
+    if node is not None:
+        doc.data = _build(node, (), doc, problems, path, expand_env)
+    if problems:
+        raise ProblemsError(problems)
+    return doc
+
+
+def _build(
+    node: yaml.Node,
+    loc: Loc,
+    doc: YamlDocument,
+    problems: list[Problem],
+    path: Path,
+    expand_env: bool,
+) -> Any:
+    lines = doc.lines
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(key_node)  # scalars only
+            if isinstance(key, list | dict):
+                problems.append(
+                    Problem(str(path), key_node.start_mark.line + 1, "a key must be text")
+                )
+                continue
+            key = str(key) if not isinstance(key, str | int) else key
+            if key in result:
+                problems.append(
+                    Problem(str(path), key_node.start_mark.line + 1, f"duplicate key {key!r}")
+                )
+            child = (*loc, key)
+            lines[child] = key_node.start_mark.line + 1
+            result[key] = _build(value_node, child, doc, problems, path, expand_env)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _build(item, (*loc, i), doc, problems, path, expand_env)
+            for i, item in enumerate(node.value)
+        ]
+    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
+    doc.content_lines[loc] = node.start_mark.line + 1 + (1 if block else 0)
+    value = _construct(node)
+    if expand_env and isinstance(value, str) and "${" in value:
+        value = _expand(value, node.start_mark.line + 1, problems, path)
+    return value
+
+
+def _construct(node: yaml.Node) -> Any:
+    """Build a scalar with YAML's safe rules (so `yes`, `12`, `2026-09-01` keep their types)."""
+    return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def _expand(value: str, line: int, problems: list[Problem], path: Path) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name)
+        if found is not None:
+            return found
+        if default is not None:
+            return default
+        problems.append(Problem(str(path), line, f"environment variable {name} is not set"))
+        return ""
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def validate(model: type[M], doc: YamlDocument, *, loc: Loc = (), data: Any = None) -> M:
+    """Validate ``doc.data`` (or ``data`` found at ``loc``) against ``model``.
+
+    Raises ProblemsError with one ``file:line`` problem per pydantic error; an unknown key
+    gets a "did you mean" hint drawn from the fields allowed at that place.
+    """
+    payload = doc.data if data is None else data
+    try:
+        return model.model_validate(payload if payload is not None else {})
+    except ValidationError as exc:
+        problems = [_problem_of(model, doc, loc, err) for err in exc.errors()]
+        raise ProblemsError(problems) from None
+
+
+def _problem_of(model: type[BaseModel], doc: YamlDocument, base: Loc, err: Any) -> Problem:
+    where: Loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+    full = (*base, *where)
+    dotted = ".".join(str(p) for p in full) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        key = str(where[-1]) if where else ""
+        allowed = _allowed_keys(model, where[:-1])
+        hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        message = f"unknown key {key!r}"
+        if hint:
+            message += f"; did you mean {hint[0]!r}?"
+        elif allowed:
+            message += f"; allowed here: {', '.join(sorted(allowed))}"
+        return doc.problem(full, message)
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if err["type"] == "missing":
+        return doc.problem(full[:-1], f"{dotted}: required key is missing")
+    return doc.problem(full, f"{dotted}: {msg}")
+
+
+def _is_union_tag(part: str | int) -> bool:
+    # pydantic inserts the member type name into loc for unions, e.g. 'function-after[...]'
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "list[...]"})
+
+
+def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
+    """Field names (and aliases) of the model found by walking ``loc`` through ``model``.
+
+    A field typed ``dict[str, Model]`` consumes the free-text key that follows it.
+    """
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if isinstance(current, _MapOf):
+            current = current.model
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        current = _field_target(current, part)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [field.alias or name for name, field in current.model_fields.items()]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class _MapOf:
+    model: type[BaseModel]
+
+
+def _field_target(model: type[BaseModel], name: str) -> Any:
+    """The model a field holds (or a _MapOf for dict[str, Model]), or None."""
+    field = model.model_fields.get(name)
+    if field is None:
+        field = next((f for f in model.model_fields.values() if f.alias == name), None)
+    if field is None:
+        return None
+    return _model_in(field.annotation)
+
+
+def _model_in(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if origin is dict and len(args) == 2:
+        inner = _model_in(args[1])
+        return _MapOf(inner) if isinstance(inner, type) else None
+    for arg in args:
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,121 @@
+"""What a handler gets for one update: the event, the institution, storage, the clock, and
+ways to answer. Everything a handler says is queued in the outbox inside the update's
+transaction (see storage/queues.py), so a crash either loses the whole handling (and the
+update is handled again) or nothing. Callback answers are the exception: they are
+ephemeral, so they are sent right after the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bots.model import Button, ChatRef, Event, Reply
+from handlers.institution import Institution
+from storage import Storage
+
+
+@dataclass(slots=True)
+class Conversation:
+    event: Event
+    institution: Institution
+    storage: Storage
+    now: datetime
+    #: the text of the callback answer to send after commit ("" = silent answer)
+    callback_answer: str | None = None
+    _counter: int = 0
+    #: message_log id of the citizen's message, when it was logged
+    logged_id: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def texts(self) -> Any:
+        return self.institution.texts
+
+    @property
+    def user_name(self) -> str:
+        return self.event.user.first_name
+
+    def render(self, name: str, **context: Any) -> str:
+        return self.institution.texts.render(
+            name, user=self.user_name, now=self.institution.local_time(self.now), **context
+        )
+
+    def label(self, name: str) -> str:
+        return str(self.institution.texts.label(name))
+
+    def _dedup(self) -> str:
+        self._counter += 1
+        e = self.event
+        return f"{e.institution}:{e.platform}:{e.update_key}:{self._counter}"
+
+    async def reply(
+        self,
+        text: str,
+        buttons: list[list[Button]] | None = None,
+        *,
+        ref_kind: str | None = None,
+        ref_id: str | None = None,
+        log: bool = True,
+    ) -> None:
+        """Answer in the chat the event came from (and its forum topic, if any)."""
+        await self.send(self.event.chat, text, buttons, ref_kind=ref_kind, ref_id=ref_id, log=log)
+
+    async def send(
+        self,
+        chat: ChatRef,
+        text: str,
+        buttons: list[list[Button]] | None = None,
+        *,
+        reply_to: str | None = None,
+        ref_kind: str | None = None,
+        ref_id: str | None = None,
+        log: bool = False,
+    ) -> None:
+        """Queue a message to any chat of this institution, on any of its platforms."""
+        await self.storage.outbox.enqueue(
+            institution=self.institution.id,
+            chat=chat,
+            reply=Reply.of(text, buttons, reply_to=reply_to),
+            dedup_key=self._dedup(),
+            now=self.now,
+            ref_kind=ref_kind,
+            ref_id=ref_id,
+        )
+        if log and chat == self.event.chat:
+            await self.storage.log.add(
+                institution=self.institution.id,
+                platform=chat.platform,
+                chat_id=chat.chat_id,
+                user_id=None,
+                direction="out",
+                text=text,
+                now=self.now,
+            )
+
+    async def edit(
+        self, ref_kind: str, ref_id: str, text: str, buttons: list[list[Button]] | None = None
+    ) -> None:
+        """Queue an edit of the latest message sent under (ref_kind, ref_id)."""
+        records = await self.storage.outbox.sent_for_ref(ref_kind, ref_id)
+        chat = records[-1].message.chat if records else None
+        if chat is None:
+            # not sent yet: the sender applies the edit after the send; address by ref only
+            item = await self.storage.outbox.latest_for_ref(ref_kind, ref_id)
+            if item is None:
+                return
+            chat = item.chat
+        await self.storage.outbox.enqueue(
+            institution=self.institution.id,
+            chat=chat,
+            reply=Reply.of(text, buttons),
+            dedup_key=self._dedup(),
+            now=self.now,
+            kind="edit",
+            ref_kind=ref_kind,
+            ref_id=ref_id,
+        )
+
+    def answer_callback(self, text: str | None = None) -> None:
+        self.callback_answer = text or ""

@@ -1,0 +1,134 @@
+"""The searchable form of one FAQ: terms of every entry, their weights and their relatives.
+
+Each entry has two fields: its question variants (the admin's phrasing, strongest evidence)
+and its answer text plus category (long, and full of the words citizens actually use:
+"справка", "канцелярия", "натощак"). Jinja2 markup is stripped from answers before indexing
+and never rendered.
+
+A query word the FAQ never uses is related to FAQ words that share a long prefix
+(derivation: "льгота"/"льготный", "инвалид"/"инвалидность") or are a short edit away
+(typos: "поликленика"). These relations are cached per word.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+
+from handlers.faq.matching.analysis import TextAnalyzer
+from handlers.faq.matching.text import strip_markup
+from handlers.faq.model import Faq
+
+PREFIX_BUCKET = 4
+
+
+@dataclass(slots=True)
+class IndexedEntry:
+    """One FAQ entry as sets of terms."""
+
+    entry_id: str
+    title: str
+    question_terms: frozenset[str]
+    answer_terms: frozenset[str]
+    variants: list[tuple[str, ...]]
+    bigrams: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    # Per question variant: its distinct terms and the sum of their IDF (filled by FaqIndex).
+    variant_sets: list[tuple[frozenset[str], float]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Relative:
+    """An FAQ term related to a query word, with how sure we are it means the same."""
+
+    term: str
+    similarity: float
+
+
+class FaqIndex:
+    """Terms, document frequencies and postings over one FAQ."""
+
+    def __init__(
+        self,
+        faq: Faq,
+        *,
+        prefix_min: int,
+        prefix_similarity: float,
+        typo_cutoff: float,
+        typo_similarity: float,
+    ):
+        self.analyzer = TextAnalyzer(faq.synonyms)
+        self.entries: list[IndexedEntry] = []
+        for entry in faq.entries:
+            variants = [tuple(self.analyzer.terms(q)) for q in entry.questions]
+            q_terms = frozenset(t for v in variants for t in v)
+            a_list = self.analyzer.terms(strip_markup(entry.answer) + " . " + entry.category)
+            a_terms = frozenset(a_list) - q_terms
+            bigrams = frozenset(
+                pair for seq in [*variants, tuple(a_list)] for pair in itertools.pairwise(seq)
+            )
+            self.entries.append(
+                IndexedEntry(entry.id, entry.title, q_terms, a_terms, variants, bigrams)
+            )
+        n = len(self.entries)
+        df: dict[str, int] = defaultdict(int)
+        self.postings: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+        for i, e in enumerate(self.entries):
+            for t in e.question_terms:
+                df[t] += 1
+                self.postings[t].append((i, True))
+            for t in e.answer_terms:
+                df[t] += 1
+                self.postings[t].append((i, False))
+        self.idf: dict[str, float] = {
+            t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()
+        }
+        for e in self.entries:
+            e.variant_sets = [
+                (frozenset(v), sum(self.idf[t] for t in set(v))) for v in e.variants if v
+            ]
+        self.unknown_idf = math.log(1.0 + (n + 0.5) / 0.5) if n else 1.0
+        self.vocabulary = sorted(self.idf)
+        self._buckets: dict[str, list[str]] = defaultdict(list)
+        for t in self.vocabulary:
+            if len(t) >= PREFIX_BUCKET:
+                self._buckets[t[:PREFIX_BUCKET]].append(t)
+        self._prefix_min = prefix_min
+        self._prefix_similarity = prefix_similarity
+        self._typo_cutoff = typo_cutoff
+        self._typo_similarity = typo_similarity
+        self.relatives = lru_cache(maxsize=32768)(self._relatives)
+
+    def _relatives(self, word: str) -> tuple[Relative, ...]:
+        """FAQ terms that ``word`` may stand for, best first (the word itself when known)."""
+        found: dict[str, float] = {}
+        if word in self.idf:
+            found[word] = 1.0
+        if len(word) >= self._prefix_min:
+            for cand in self._buckets.get(word[:PREFIX_BUCKET], ()):
+                if cand == word:
+                    continue
+                common = _common_prefix(word, cand)
+                if common >= self._prefix_min and common >= 0.6 * max(len(word), len(cand)):
+                    found[cand] = max(found.get(cand, 0.0), self._prefix_similarity)
+        if word not in self.idf and len(word) >= 4 and not word.isdigit():
+            cutoff = self._typo_cutoff if len(word) >= 6 else max(self._typo_cutoff, 85.0)
+            for cand, score, _ in process.extract(
+                word, self.vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff, limit=3
+            ):
+                sim = self._typo_similarity * score / 100.0
+                if sim > found.get(cand, 0.0):
+                    found[cand] = sim
+        return tuple(Relative(t, s) for t, s in sorted(found.items(), key=lambda kv: -kv[1]))
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

@@ -1,0 +1,103 @@
+"""Scoring every entry against a query's terms.
+
+The score of an entry mixes two coverages, both weighted by IDF (rare words decide):
+- query coverage: how much of what the citizen wrote the entry explains (its questions
+  count fully, its answer text partly). Words the FAQ never uses stay unexplained, so a
+  question about something else (pensions, fines, a rude doctor) scores low everywhere;
+- question coverage: how much of the entry's best question variant the citizen touched,
+  which favours the entry whose own phrasing the citizen echoes.
+Adjacent word pairs shared with the entry add a small bonus (word order carries meaning:
+"первый класс" is not "класс ... первый урок").
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from handlers.faq.matching.index import FaqIndex
+from handlers.faq.matching.lexicon import NARRATIVE_WORDS
+
+
+@dataclass(slots=True)
+class ScoreWeights:
+    answer_field: float
+    unknown_word: float
+    narrative_word: float
+    query_coverage: float
+    bigram_bonus: float
+
+
+@dataclass(slots=True)
+class EntryScore:
+    index: int
+    score: float
+    query_coverage: float
+    question_coverage: float
+    matched: list[str] = field(default_factory=list)
+    unexplained: list[tuple[str, float]] = field(default_factory=list)
+
+
+def score_entries(
+    index: FaqIndex, terms: list[str], weights: ScoreWeights, limit: int = 5
+) -> list[EntryScore]:
+    """Every entry that shares at least one term with the query, best first.
+
+    ``matched`` and ``unexplained`` are filled for the first ``limit`` entries only.
+    """
+    unique = list(dict.fromkeys(terms))
+    if not unique:
+        return []
+    total_weight = 0.0
+    word_weight: dict[str, float] = {}
+    gained: dict[int, float] = {}
+    hit_terms: dict[int, dict[str, float]] = {}
+    matched_words: dict[int, list[str]] = {}
+    for word in unique:
+        rels = index.relatives(word)
+        if rels:
+            weight = index.idf[rels[0].term]
+        else:
+            weight = weights.unknown_word * index.unknown_idf
+            if word in NARRATIVE_WORDS:
+                weight *= weights.narrative_word
+        total_weight += weight
+        word_weight[word] = weight
+        best: dict[int, float] = {}
+        for rel in rels:
+            for i, in_question in index.postings.get(rel.term, ()):
+                m = rel.similarity * (1.0 if in_question else weights.answer_field)
+                if m > best.get(i, 0.0):
+                    best[i] = m
+                if in_question:
+                    hits = hit_terms.setdefault(i, {})
+                    if rel.similarity > hits.get(rel.term, 0.0):
+                        hits[rel.term] = rel.similarity
+        for i, m in best.items():
+            gained[i] = gained.get(i, 0.0) + weight * m
+            matched_words.setdefault(i, []).append(word)
+    pairs = set(itertools.pairwise(unique)) | set(itertools.pairwise(terms))
+    results: list[EntryScore] = []
+    qc_w = weights.query_coverage
+    idf = index.idf
+    for i, g in gained.items():
+        entry = index.entries[i]
+        hits = hit_terms.get(i)
+        vcov = 0.0
+        if hits:
+            for terms_of_variant, denom in entry.variant_sets:
+                if denom > 0:
+                    num = sum(idf[t] * s for t, s in hits.items() if t in terms_of_variant)
+                    if num > vcov * denom:
+                        vcov = num / denom
+        score = qc_w * g / total_weight + (1.0 - qc_w) * vcov
+        if pairs and entry.bigrams:
+            shared = sum(1 for p in pairs if p in entry.bigrams)
+            score = min(1.0, score + weights.bigram_bonus * min(shared, 2))
+        results.append(EntryScore(i, score, g / total_weight, vcov))
+    results.sort(key=lambda r: -r.score)
+    for r in results[:limit]:
+        matched = matched_words.get(r.index, [])
+        r.matched = matched
+        r.unexplained = [(w, word_weight[w] / total_weight) for w in unique if w not in matched]
+    return results

@@ -1,0 +1,180 @@
+"""The embedded database: one aiosqlite connection in WAL mode, numbered migrations, and
+transactions that several repositories share.
+
+Why one connection: SQLite serialises writers anyway, and one connection makes a transaction
+that spans repositories (an update, its log rows and its outgoing messages) trivial. A task
+that opens ``transaction()`` owns the connection until it commits; other tasks wait on the
+lock. Statements outside a transaction commit on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import importlib.resources
+import logging
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+_in_transaction: contextvars.ContextVar[Database | None] = contextvars.ContextVar(
+    "priemnaya_tx", default=None
+)
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StorageError(Exception):
+    """The database cannot be opened or migrated; the message says what to do."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, name, sql) of every migration shipped with the package, in order."""
+    found = []
+    folder = importlib.resources.files("storage") / "migrations"
+    for item in folder.iterdir():
+        match = _MIGRATION_NAME.match(item.name)
+        if match:
+            found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if len(set(numbers)) != len(numbers):
+        raise StorageError(f"two migrations share a number: {numbers}")
+    return found
+
+
+class Database:
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Database:
+        """Open (creating folders and file as needed) and migrate to the newest schema."""
+        target = str(path)
+        if target != ":memory:":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(target, isolation_level=None)
+        except Exception as exc:
+            raise StorageError(f"cannot open database {target}: {exc}") from exc
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        db = cls(conn, target)
+        await db._migrate()
+        return db
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._conn.close()
+
+    async def _migrate(self) -> None:
+        await self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
+        )
+        async with self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as c:
+            row = await c.fetchone()
+        current = int(row[0]) if row else 0
+        known = migrations()
+        newest = known[-1][0] if known else 0
+        if current > newest:
+            raise StorageError(
+                f"database {self.path} has schema {current}, newer than this program's {newest}: "
+                "upgrade Priemnaya or restore a backup"
+            )
+        for number, name, sql in known:
+            if number <= current:
+                continue
+            log.info("applying migration %s", name)
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(sql):
+                    await self._conn.execute(statement)
+                await self._conn.execute(
+                    "INSERT INTO schema_version(version, name) VALUES (?, ?)", (number, name)
+                )
+                await self._conn.execute("COMMIT")
+            except Exception as exc:
+                await self._conn.execute("ROLLBACK")
+                raise StorageError(f"migration {name} failed: {exc}") from exc
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
+        return int(row["v"]) if row else 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Everything the current task runs inside commits together or not at all."""
+        if _in_transaction.get() is self:
+            yield  # nested: part of the outer transaction
+            return
+        async with self._lock:
+            token = _in_transaction.set(self)
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
+            finally:
+                _in_transaction.reset(token)
+
+    @asynccontextmanager
+    async def _use(self) -> AsyncIterator[aiosqlite.Connection]:
+        if _in_transaction.get() is self:
+            yield self._conn
+        else:
+            async with self._lock:
+                yield self._conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns lastrowid for INSERT, else the changed row count."""
+        async with self._use() as conn, conn.execute(sql, params) as cursor:
+            if sql.lstrip()[:6].upper() == "INSERT":
+                return int(cursor.lastrowid or 0) if cursor.rowcount > 0 else 0
+            return int(cursor.rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self._use() as conn:
+            await conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self._use() as conn, conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._use() as conn, conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration file on semicolons at line ends (our migrations hold no triggers)."""
+    parts, buffer = [], []
+    for line in sql.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--") or not stripped:
+            continue
+        buffer.append(line)
+        if stripped.endswith(";"):
+            parts.append("\n".join(buffer))
+            buffer = []
+    if buffer:
+        parts.append("\n".join(buffer))
+    return parts

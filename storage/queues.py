@@ -1,0 +1,336 @@
+"""The inbox and the outbox: how "a process can be killed at any instant and lose nothing"
+is kept.
+
+Inbox: an update is stored (status pending) before it is handled and marked done in the
+same transaction that stores everything its handling produced; a redelivered update whose
+row is done is skipped, one still pending is handled again after a crash.
+
+Outbox: everything the bot says is a row first, written in that same transaction, and a
+sender sends the rows. Each row has a stable ``dedup_key``; a long text is sent part by part
+and ``parts_sent`` records progress, so a retry resumes at the first unsent part. Every sent
+part is remembered in sent_messages, which is how a staff member's reply to a ticket card is
+recognised and how a card is edited later.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from bots.model import Button, Callback, ChatKind, ChatRef, Event, Reply, SentMessage, User
+from storage.db import Database
+from storage.times import iso, parse
+
+
+def reply_to_json(reply: Reply) -> str:
+    return json.dumps(
+        {
+            "text": reply.text,
+            "buttons": [[asdict(b) for b in row] for row in reply.buttons],
+            "reply_to": reply.reply_to,
+            "silent": reply.silent,
+        },
+        ensure_ascii=False,
+    )
+
+
+def reply_from_json(text: str) -> Reply:
+    data = json.loads(text)
+    return Reply(
+        text=data["text"],
+        buttons=tuple(tuple(Button(**b) for b in row) for row in data["buttons"]),
+        reply_to=data.get("reply_to"),
+        silent=bool(data.get("silent")),
+    )
+
+
+def event_to_json(event: Event) -> str:
+    return json.dumps(asdict(event), ensure_ascii=False)
+
+
+def event_from_json(text: str) -> Event:
+    d: dict[str, Any] = json.loads(text)
+    return Event(
+        institution=d["institution"],
+        platform=d["platform"],
+        chat=ChatRef(**d["chat"]),
+        user=User(**d["user"]),
+        update_key=d["update_key"],
+        chat_kind=ChatKind(d["chat_kind"]),
+        text=d.get("text"),
+        callback=Callback(**d["callback"]) if d.get("callback") else None,
+        message_id=d.get("message_id"),
+        reply_to=d.get("reply_to"),
+        start_payload=d.get("start_payload"),
+        membership=d.get("membership"),
+    )
+
+
+class Inbox:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def accept(self, event: Event, now: datetime) -> bool:
+        """Store the update; False when it was already handled (a redelivery)."""
+        inserted = await self._db.execute(
+            "INSERT INTO inbox(institution, platform, update_key, status, event, received_at)"
+            " VALUES (?,?,?,'pending',?,?) ON CONFLICT DO NOTHING",
+            (event.institution, event.platform, event.update_key, event_to_json(event), iso(now)),
+        )
+        if inserted:
+            return True
+        status = await self._db.fetchval(
+            "SELECT status FROM inbox WHERE institution=? AND platform=? AND update_key=?",
+            (event.institution, event.platform, event.update_key),
+        )
+        return status == "pending"
+
+    async def done(self, event: Event) -> None:
+        await self._db.execute(
+            "UPDATE inbox SET status='done', event='' WHERE institution=? AND platform=?"
+            " AND update_key=?",
+            (event.institution, event.platform, event.update_key),
+        )
+
+    async def pending(self, limit: int = 1000) -> list[Event]:
+        rows = await self._db.fetchall(
+            "SELECT event FROM inbox WHERE status='pending' ORDER BY received_at LIMIT ?",
+            (limit,),
+        )
+        return [event_from_json(r["event"]) for r in rows]
+
+    async def purge_done(self, before: datetime) -> int:
+        return await self._db.execute(
+            "DELETE FROM inbox WHERE status='done' AND received_at < ?", (iso(before),)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    institution: str
+    platform: str
+    chat: ChatRef
+    kind: str
+    reply: Reply
+    dedup_key: str
+    ref_kind: str | None
+    ref_id: str | None
+    status: str
+    parts_sent: int
+    attempts: int
+    next_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SentRecord:
+    """What a sent message was about, found from its platform id."""
+
+    institution: str
+    outbox_id: int
+    part: int
+    ref_kind: str | None
+    ref_id: str | None
+    message: SentMessage
+
+
+class Outbox:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def enqueue(
+        self,
+        *,
+        institution: str,
+        chat: ChatRef,
+        reply: Reply,
+        dedup_key: str,
+        now: datetime,
+        kind: str = "send",
+        ref_kind: str | None = None,
+        ref_id: str | None = None,
+    ) -> int | None:
+        """Queue a message; None when ``dedup_key`` was queued before (nothing is added)."""
+        new_id = await self._db.execute(
+            "INSERT INTO outbox(institution, platform, chat_id, thread_id, kind, reply, dedup_key,"
+            " ref_kind, ref_id, status, next_attempt_at, created_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,'pending',?,?) ON CONFLICT(dedup_key) DO NOTHING",
+            (
+                institution,
+                chat.platform,
+                chat.chat_id,
+                chat.thread_id,
+                kind,
+                reply_to_json(reply),
+                dedup_key,
+                ref_kind,
+                ref_id,
+                iso(now),
+                iso(now),
+            ),
+        )
+        return new_id or None
+
+    async def due(
+        self, institution: str, platform: str, now: datetime, limit: int = 200
+    ) -> list[OutboxItem]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM outbox WHERE status='pending' AND institution=? AND platform=?"
+            " AND next_attempt_at<=? ORDER BY id LIMIT ?",
+            (institution, platform, iso(now), limit),
+        )
+        return [_item(r) for r in rows]
+
+    async def due_all(self, now: datetime, limit: int = 1000) -> list[OutboxItem]:
+        """Pending items that are due, oldest first, leaving out every item that has an older
+        pending item to the same chat still waiting for its retry (order within a chat)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM outbox o WHERE o.status='pending' AND o.next_attempt_at<=?"
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status='pending'"
+            " AND p.institution=o.institution AND p.platform=o.platform"
+            " AND p.chat_id=o.chat_id AND p.id<o.id AND p.next_attempt_at>?)"
+            " ORDER BY o.id LIMIT ?",
+            (iso(now), iso(now), limit),
+        )
+        return [_item(r) for r in rows]
+
+    async def next_attempt_any(self) -> datetime | None:
+        value = await self._db.fetchval(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status='pending'"
+        )
+        return parse(value) if value else None
+
+    async def next_attempt(self, institution: str, platform: str) -> datetime | None:
+        value = await self._db.fetchval(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status='pending' AND institution=?"
+            " AND platform=?",
+            (institution, platform),
+        )
+        return parse(value) if value else None
+
+    async def pending_count(self, institution: str | None = None) -> int:
+        if institution is None:
+            return int(
+                await self._db.fetchval("SELECT COUNT(*) FROM outbox WHERE status='pending'")
+            )
+        return int(
+            await self._db.fetchval(
+                "SELECT COUNT(*) FROM outbox WHERE status='pending' AND institution=?",
+                (institution,),
+            )
+        )
+
+    async def record_part(
+        self, item: OutboxItem, part: int, message: SentMessage, now: datetime
+    ) -> None:
+        """One part went out: remember it and move the resume point, in one transaction."""
+        async with self._db.transaction():
+            await self._db.execute(
+                "INSERT INTO sent_messages(platform, chat_id, message_id, institution, outbox_id,"
+                " part, thread_id, ref_kind, ref_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    message.chat.platform,
+                    message.chat.chat_id,
+                    message.message_id,
+                    item.institution,
+                    item.id,
+                    part,
+                    message.chat.thread_id,
+                    item.ref_kind,
+                    item.ref_id,
+                    iso(now),
+                ),
+            )
+            await self._db.execute(
+                "UPDATE outbox SET parts_sent=MAX(parts_sent, ?) WHERE id=?", (part + 1, item.id)
+            )
+
+    async def mark_sent(self, item_id: int, now: datetime) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE id=?",
+            (iso(now), item_id),
+        )
+
+    async def mark_retry(self, item_id: int, error: str, next_at: datetime) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt_at=? WHERE id=?",
+            (error[:500], iso(next_at), item_id),
+        )
+
+    async def mark_failed(self, item_id: int, error: str) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET status='failed', attempts=attempts+1, last_error=? WHERE id=?",
+            (error[:500], item_id),
+        )
+
+    async def mark_unreachable(self, item: OutboxItem, reason: str) -> int:
+        """This item and every other pending one to the same chat: the chat is gone."""
+        return await self._db.execute(
+            "UPDATE outbox SET status='unreachable', last_error=? WHERE status='pending'"
+            " AND institution=? AND platform=? AND chat_id=? AND kind='send'",
+            (reason[:500], item.institution, item.chat.platform, item.chat.chat_id),
+        )
+
+    async def find_sent(self, platform: str, chat_id: str, message_id: str) -> SentRecord | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM sent_messages WHERE platform=? AND chat_id=? AND message_id=?",
+            (platform, chat_id, message_id),
+        )
+        return _sent(row) if row else None
+
+    async def sent_for_ref(self, ref_kind: str, ref_id: str) -> list[SentRecord]:
+        """Messages sent under a reference, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM sent_messages WHERE ref_kind=? AND ref_id=? ORDER BY outbox_id, part",
+            (ref_kind, ref_id),
+        )
+        return [_sent(r) for r in rows]
+
+    async def latest_for_ref(self, ref_kind: str, ref_id: str) -> OutboxItem | None:
+        """The newest message queued (sent or not) under a reference."""
+        row = await self._db.fetchone(
+            "SELECT * FROM outbox WHERE ref_kind=? AND ref_id=? AND kind='send'"
+            " ORDER BY id DESC LIMIT 1",
+            (ref_kind, ref_id),
+        )
+        return _item(row) if row else None
+
+    async def get(self, item_id: int) -> OutboxItem | None:
+        row = await self._db.fetchone("SELECT * FROM outbox WHERE id=?", (item_id,))
+        return _item(row) if row else None
+
+    async def by_dedup_key(self, dedup_key: str) -> OutboxItem | None:
+        row = await self._db.fetchone("SELECT * FROM outbox WHERE dedup_key=?", (dedup_key,))
+        return _item(row) if row else None
+
+
+def _item(r: Any) -> OutboxItem:
+    return OutboxItem(
+        id=r["id"],
+        institution=r["institution"],
+        platform=r["platform"],
+        chat=ChatRef(r["platform"], r["chat_id"], r["thread_id"]),
+        kind=r["kind"],
+        reply=reply_from_json(r["reply"]),
+        dedup_key=r["dedup_key"],
+        ref_kind=r["ref_kind"],
+        ref_id=r["ref_id"],
+        status=r["status"],
+        parts_sent=r["parts_sent"],
+        attempts=r["attempts"],
+        next_attempt_at=parse(r["next_attempt_at"]),
+    )
+
+
+def _sent(r: Any) -> SentRecord:
+    return SentRecord(
+        institution=r["institution"],
+        outbox_id=r["outbox_id"],
+        part=r["part"],
+        ref_kind=r["ref_kind"],
+        ref_id=r["ref_id"],
+        message=SentMessage(ChatRef(r["platform"], r["chat_id"], r["thread_id"]), r["message_id"]),
+    )

@@ -1,0 +1,79 @@
+"""The whole app on the local platform: config -> handlers -> SQLite -> replies."""
+
+from __future__ import annotations
+
+from bots.app import App
+from bots.model import ChatKind
+
+
+async def ask(app: App, text: str, chat: str = "100", institution: str = "school-17") -> str:
+    local = app.local_platform(institution)
+    before = len(local.messages(chat))
+    await local.user_says(chat, text)
+    await app.settle()
+    return "\n".join(m.text for m in local.messages(chat)[before:])
+
+
+async def test_a_question_gets_the_faq_answer(local_app: App) -> None:
+    said = await ask(local_app, "Как записать ребенка в первый класс?")
+    assert "Приём заявлений в 1 класс" in said
+    assert "г. Курск, ул. Примерная, 1" in said  # the template saw the institution
+
+
+async def test_start_shows_categories_and_a_category_shows_its_questions(local_app: App) -> None:
+    local = local_app.local_platform("school-17")
+    await ask(local_app, "/start")
+    greeting = local.last("100")
+    assert "Средняя школа № 17" in greeting.text
+    labels = [row[0][0] for row in greeting.buttons]
+    assert "Приём в школу" in labels and "Питание" in labels
+
+    await local.press("100", greeting.id, "Питание")
+    await local_app.settle()
+    category = local.last("100")
+    assert "Питание" in category.text
+    await local.press("100", category.id, "Как оплатить питание")
+    await local_app.settle()
+    assert "лицевой счёт" in local.last("100").text
+
+
+async def test_each_institution_answers_from_its_own_faq(local_app: App) -> None:
+    said = await ask(local_app, "как вызвать врача на дом", institution="polyclinic-3")
+    assert "на дом" in said and "+7 (4712) 11-11-11" in said
+
+
+async def test_feedback_is_stored(local_app: App) -> None:
+    local = local_app.local_platform("school-17")
+    await ask(local_app, "Как записать ребенка в первый класс?")
+    answer = local.last("100")
+    await local.press("100", answer.id, "Помогло")
+    await local_app.settle()
+    assert local.answered_callbacks[-1][1] and "Спасибо" in local.answered_callbacks[-1][1]
+    assert local_app.storage is not None
+    counts = await local_app.storage.log.feedback_counts("school-17")
+    assert counts == {"first-grade-enrollment": (1, 0)}
+
+
+async def test_citizens_text_is_never_markup(local_app: App) -> None:
+    local = local_app.local_platform("school-17")
+    await ask(local_app, "<b>{{ 7*7 }}</b> <script>alert(1)</script>")
+    for message in local.messages("100"):
+        assert "49" not in message.text
+        assert "<script>" not in message.html
+
+
+async def test_a_group_that_is_not_the_staff_chat_is_ignored(local_app: App) -> None:
+    local = local_app.local_platform("school-17")
+    await local.user_says("-777", "как записаться в первый класс", kind=ChatKind.GROUP)
+    await local_app.settle()
+    assert local.messages("-777") == []
+
+
+async def test_a_redelivered_update_is_handled_once(local_app: App) -> None:
+    local = local_app.local_platform("school-17")
+    event = await local.user_says("100", "Как записать ребенка в первый класс?")
+    await local_app.settle()
+    count = len(local.messages("100"))
+    await local_app.on_event(event)
+    await local_app.settle()
+    assert len(local.messages("100")) == count

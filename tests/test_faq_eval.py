@@ -1,0 +1,97 @@
+"""The matcher measured on the dev FAQs, and the `faq eval` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from bots.cli.faq import register
+from handlers.faq.evaluation import EvalReport, combine, evaluate, evaluate_cases_file
+
+DATA = Path(__file__).parent / "data" / "faq-dev"
+PAIRS = [(DATA / f"{n}.yaml", DATA / f"{n}.cases.yaml") for n in ("school", "polyclinic")]
+
+
+@pytest.fixture(scope="module")
+def reports() -> list[EvalReport]:
+    return [evaluate(faq, cases) for faq, cases in PAIRS]
+
+
+@pytest.fixture(scope="module")
+def total(reports: list[EvalReport]) -> EvalReport:
+    return combine(reports)
+
+
+def test_counts_add_up(reports: list[EvalReport], total: EvalReport) -> None:
+    for r in [*reports, total]:
+        assert r.cases == r.in_scope + r.out_of_scope
+        assert (
+            r.answered_correct + r.answered_wrong + r.clarified_with_expected + r.escalated_in_scope
+            <= r.in_scope
+        )
+    assert total.cases == sum(r.cases for r in reports)
+
+
+def test_few_wrong_answers(total: EvalReport) -> None:
+    assert total.answered_wrong <= 0.03 * total.in_scope
+
+
+def test_uncovered_questions_are_rarely_answered(total: EvalReport) -> None:
+    assert total.out_of_scope_answered <= 0.10 * total.out_of_scope
+
+
+def test_right_entry_is_answered_or_offered(total: EvalReport) -> None:
+    assert total.answered_correct + total.clarified_with_expected >= 0.92 * total.in_scope
+
+
+# Guards against regressions of the figure reached so far (64% on the dev files).
+def test_answered_share_does_not_regress(total: EvalReport) -> None:
+    assert total.answered_correct >= 0.62 * total.in_scope
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the product bar (80% answered correctly) is not reached yet: the lexical "
+    "matcher answers about 64% and offers the rest for clarification",
+)
+def test_most_covered_questions_are_answered(total: EvalReport) -> None:
+    assert total.answered_correct >= 0.80 * total.in_scope
+
+
+def test_cases_file_names_its_faq(reports: list[EvalReport]) -> None:
+    again = evaluate_cases_file(DATA / "school.cases.yaml")
+    assert again.counts() == reports[0].counts()
+
+
+def _cli(args: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="priemnaya")
+    register(parser.add_subparsers())
+    return parser.parse_args(args)
+
+
+def test_cli_json_prints_one_object_with_the_counts(
+    capsys: pytest.CaptureFixture[str], total: EvalReport
+) -> None:
+    files = [str(p) for pair in PAIRS for p in pair]
+    args = _cli(["faq", "eval", *files, "--json"])
+    assert args.func(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data == total.counts()
+    assert all(isinstance(v, int) for v in data.values())
+
+
+def test_cli_prints_failures_and_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    faq, cases = PAIRS[1]
+    args = _cli(["faq", "eval", str(faq), str(cases)])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "answered correctly" in out
+    assert "expected" in out
+
+
+def test_cli_rejects_odd_number_of_files(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _cli(["faq", "eval", str(PAIRS[0][0])])
+    assert args.func(args) == 2

@@ -1,0 +1,198 @@
+"""Behaviour of the FAQ matcher as a citizen would notice it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, SmallTalk
+from handlers.faq.model import Faq, FaqEntry, load_faq
+
+DATA = Path(__file__).parent / "data" / "faq-dev"
+
+
+@pytest.fixture(scope="module")
+def school() -> FaqMatcher:
+    return FaqMatcher.build(load_faq(DATA / "school.yaml").faq)
+
+
+@pytest.fixture(scope="module")
+def clinic() -> FaqMatcher:
+    return FaqMatcher.build(load_faq(DATA / "polyclinic.yaml").faq)
+
+
+def top(result) -> str | None:
+    return result.candidates[0].entry_id if result.candidates else None
+
+
+def test_plain_question_is_answered(clinic: FaqMatcher) -> None:
+    result = clinic.match("Как вызвать врача на дом?")
+    assert result.decision is Decision.ANSWER
+    assert top(result) == "doctor-home-visit"
+    assert result.candidates[0].matched_terms
+
+
+def test_typos_and_yo_do_not_matter(clinic: FaqMatcher) -> None:
+    assert top(clinic.match("где сделать флюрографию")) == "fluorography"
+    plain = clinic.match("как получить санаторно-курортную карту")
+    with_yo = clinic.match("как получить санаторно-курортную карту, всё ещё нужно?")
+    assert top(plain) == top(with_yo) == "sanatorium-card"
+    assert clinic.match("ПОЛИКЛЕНИКА РАБОТАЕТ В СУББОТУ?").decision is Decision.ANSWER
+
+
+def test_wrong_keyboard_layout_is_retyped(clinic: FaqMatcher, school: FaqMatcher) -> None:
+    result = clinic.match("ult cltkfnm ak.jhjuhfab.")  # где сделать флюорографию.
+    assert result.normalized == "где сделать флюорографию"
+    assert top(result) == "fluorography"
+    assert top(school.match("rjulf rfybreks")) == "school-holidays"  # когда каникулы
+
+
+def test_latin_lookalike_letters_inside_words(clinic: FaqMatcher) -> None:
+    result = clinic.match("кaк oтмeнить зaпись к врaчу")  # Latin a, o, e
+    assert "как отменить запись" in result.normalized
+    assert top(result) == "appointment-cancel"
+
+
+def test_answer_text_is_searched_too(clinic: FaqMatcher) -> None:
+    # "натощак" is only in the answer of the dispensary entry and the blood tests one.
+    result = clinic.match("диспансеризацию натощак проходят?")
+    assert top(result) == "dispensary-checkup"
+
+
+def test_faq_synonyms_count_as_the_canonical_term() -> None:
+    faq = Faq(
+        synonyms={"первый класс": ["1 кл", "первоклашка"], "столовая": ["буфет"]},
+        entries=[
+            FaqEntry(
+                id="first-grade",
+                questions=["Как записать ребёнка в первый класс?"],
+                answer="Приём заявлений в первый класс идёт с 1 апреля.",
+            ),
+            FaqEntry(
+                id="canteen",
+                questions=["Во сколько открывается столовая?"],
+                answer="Столовая работает с 8:00.",
+            ),
+            FaqEntry(
+                id="uniform",
+                questions=["Какая нужна школьная форма?"],
+                answer="Деловой стиль одежды.",
+            ),
+        ],
+    )
+    matcher = FaqMatcher.build(faq)
+    assert top(matcher.match("запись первоклашки")) == "first-grade"
+    assert top(matcher.match("как записать в 1 кл")) == "first-grade"
+    assert top(matcher.match("буфет во сколько открывается")) == "canteen"
+    assert matcher.match("буфет во сколько открывается").decision is Decision.ANSWER
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Здравствуйте!", SmallTalk.GREETING),
+        ("добрый вечер", SmallTalk.GREETING),
+        ("привет бот как дела", SmallTalk.GREETING),
+        ("Спасибо большое!", SmallTalk.THANKS),
+        ("спс", SmallTalk.THANKS),
+        ("👍👍", SmallTalk.THANKS),
+        ("До свидания", SmallTalk.GOODBYE),
+    ],
+)
+def test_small_talk_alone_is_never_escalated(
+    clinic: FaqMatcher, text: str, kind: SmallTalk
+) -> None:
+    result = clinic.match(text)
+    assert result.decision is Decision.SMALLTALK
+    assert result.smalltalk is kind
+
+
+def test_greeting_then_question_is_a_question(clinic: FaqMatcher) -> None:
+    bare = clinic.match("как отменить запись к врачу")
+    greeted = clinic.match("Добрый день! Подскажите, пожалуйста, как отменить запись к врачу?")
+    assert greeted.decision is bare.decision is Decision.ANSWER
+    assert top(greeted) == top(bare) == "appointment-cancel"
+    assert "добрый" not in clinic.explain("Добрый день! как отменить запись").split("terms:")[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "врач в 205 кабинете нахамил мне, хочу пожаловаться",  # a complaint
+        "где оплатить штраф гибдд",  # another institution's business
+        "кто выиграл вчера матч",  # unrelated
+        "как оформить пенсию по старости",
+    ],
+)
+def test_uncovered_questions_are_not_answered(clinic: FaqMatcher, text: str) -> None:
+    assert clinic.match(text).decision in (Decision.ESCALATE, Decision.CLARIFY)
+
+
+def test_complaint_is_escalated(school: FaqMatcher) -> None:
+    result = school.match("учительница накричала на дочь при всем классе, примите меры")
+    assert result.decision is Decision.ESCALATE
+
+
+def test_unsure_offers_two_or_three_entries(clinic: FaqMatcher) -> None:
+    result = clinic.match("направление")
+    assert result.decision is Decision.CLARIFY
+    assert 2 <= len(result.candidates) <= 3
+    assert len({c.entry_id for c in result.candidates}) == len(result.candidates)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "?!...,,,",
+        "😀🎉🔥",
+        "x" * 20_000,
+        "как записаться " * 2_000,
+        "'; DROP TABLE faq; --",
+        "<script>alert('x')</script>",
+        "{{ 7*7 }} {% for x in range(10) %}{{ x }}{% endfor %}",
+        "{{ institution.phone }}",
+        "ПрИвЕт hello мир 123 ёЁ \x00 \u200b",
+        "\ud800",
+    ],
+)
+def test_adversarial_input_never_raises(clinic: FaqMatcher, text: str) -> None:
+    result = clinic.match(text)
+    assert isinstance(result.decision, Decision)
+    assert "49" not in result.normalized  # Jinja2 markup is dropped, never evaluated
+    assert len(result.candidates) <= 3
+    assert isinstance(clinic.explain(text), str)
+
+
+def test_long_story_with_question_at_the_end(clinic: FaqMatcher) -> None:
+    story = "Мы недавно переехали, долго искали квартиру, дети пошли в новый сад. " * 40
+    assert top(clinic.match(story + " Как прикрепиться к поликлинике?")) == "clinic-attachment"
+
+
+def test_thresholds_are_respected(clinic: FaqMatcher) -> None:
+    faq = clinic.faq
+    never = FaqMatcher.build(
+        faq, MatcherSettings(answer_threshold=1.0, answer_max_ratio=0.0, clarify_threshold=0.0)
+    )
+    result = never.match("Как вызвать врача на дом?")
+    assert result.decision is Decision.CLARIFY
+    escalate_all = FaqMatcher.build(
+        faq, MatcherSettings(answer_threshold=1.0, clarify_threshold=1.0)
+    )
+    question = "как вызвать врача на дом бабушке?"
+    assert clinic.match(question).candidates[0].score < 1.0
+    assert escalate_all.match(question).decision is Decision.ESCALATE
+
+
+def test_settings_reject_unknown_fields() -> None:
+    with pytest.raises(ValueError):
+        MatcherSettings(answer_threshhold=0.5)  # type: ignore[call-arg]
+
+
+def test_explain_names_decision_and_scores(clinic: FaqMatcher) -> None:
+    text = clinic.explain("как вызвать врача на дом")
+    assert "decision: answer" in text
+    assert "doctor-home-visit" in text
+    assert "score=" in text
