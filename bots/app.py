@@ -39,6 +39,15 @@ ADAPTERS: dict[str, str] = {
     "max": "bots.max:create_group",
 }
 
+#: features that run beside the update path (scheduler, SLA timers, reload watcher...):
+#: "module:install", where install(app) may append coroutines to app.on_start / app.on_stop
+FEATURES: list[str] = []
+
+
+def _import(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
 
 class LocalGroup:
     """Every institution on the local platform: the shell and tests play all sides."""
@@ -114,6 +123,8 @@ class App:
             await web.TCPSite(self._runner, server.host, server.port).start()
             log.info("HTTP server listening on %s:%s", server.host, server.port)
         self.sender.start()
+        for target in FEATURES:
+            _import(target)(self)
         for hook in self.on_start:
             result = hook(self)
             if asyncio.iscoroutine(result):
@@ -137,9 +148,7 @@ class App:
             ]
             if not accounts:
                 continue
-            module_name, _, factory_name = target.partition(":")
-            factory = getattr(importlib.import_module(module_name), factory_name)
-            self.groups[kind] = await factory(accounts, services)
+            self.groups[kind] = await _import(target)(accounts, services)
 
     async def stop(self) -> None:
         """Stop receiving, finish handling and sending what is in flight, close storage."""

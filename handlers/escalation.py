@@ -10,10 +10,6 @@ async def escalate(conv: Conversation, *, reason: str) -> None:
     await conv.reply(conv.render("not_understood"))
 
 
-async def on_staff_event(conv: Conversation) -> None:
-    """Messages in the staff chat; nothing to do until tickets exist."""
-
-
 async def on_callback(conv: Conversation, data: str) -> None:
     conv.answer_callback()
     if data.startswith("esc:ask"):

@@ -1,6 +1,6 @@
 """Where an update goes (see the flow in docs/ARCHITECTURE.md):
 
-staff chat -> escalation; a membership change -> reachability; a pressed button -> the
+staff chat -> staff (members only: staff commands, staff buttons, replies to cards); a membership change -> reachability; a pressed button -> the
 feature that issued it (by payload prefix); a command -> commands; any other text -> the FAQ.
 Messages in other groups the bot was added to are ignored.
 """
@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bots.model import ChatKind
-from handlers import commands, escalation
+from handlers import commands, escalation, staff
 from handlers.conversation import Conversation
 from handlers.faq import answering
 
@@ -37,7 +37,7 @@ async def route(conv: Conversation) -> None:
     if event.membership is not None:
         return
     if inst.is_staff_chat(event.chat):
-        await escalation.on_staff_event(conv)
+        await staff.on_staff_event(conv)
         return
     if event.chat_kind is not ChatKind.PRIVATE:
         return

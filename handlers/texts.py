@@ -45,6 +45,7 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
     "first_contact.j2": frozenset(),
     "unknown_command.j2": frozenset({"command"}),
     "labels.j2": frozenset(),
+    "staff_only.j2": frozenset(),
 }
 ANSWER_NAMES = COMMON_NAMES
 
