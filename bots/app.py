@@ -41,7 +41,7 @@ ADAPTERS: dict[str, str] = {
 
 #: features that run beside the update path (scheduler, SLA timers, reload watcher...):
 #: "module:install", where install(app) may append coroutines to app.on_start / app.on_stop
-FEATURES: list[str] = []
+FEATURES: list[str] = ["handlers.escalation.timers:install"]
 
 
 def _import(target: str) -> Any:

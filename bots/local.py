@@ -91,6 +91,7 @@ class LocalPlatform(Platform):
         self._updates = itertools.count(1)
         self._on_event: EventHandler | None = None
         self.answered_callbacks: list[tuple[str, str | None]] = []
+        self.topics: dict[str, str] = {}
         self.sent_count = 0
         self.delivered = asyncio.Event()  # set on every bot message; tests clear and wait
 
@@ -141,6 +142,23 @@ class LocalPlatform(Platform):
     async def answer_callback(self, event: Event, text: str | None = None) -> None:
         assert event.callback is not None
         self.answered_callbacks.append((event.callback.id, text))
+
+    async def create_topic(self, chat: ChatRef, title: str) -> str:
+        room = self._chat(chat.chat_id)
+        topic_id = str(next(self._ids))
+        room.messages.append(
+            LocalMessage(
+                id=topic_id,
+                chat_id=chat.chat_id,
+                text=f"[тема] {title}",
+                html=title,
+                buttons=[],
+                from_bot=True,
+                thread_id=topic_id,
+            )
+        )
+        self.topics[topic_id] = title
+        return topic_id
 
     # -- the people on the other side --------------------------------------------------
     def open_chat(self, chat_id: str, kind: ChatKind = ChatKind.PRIVATE) -> None:

@@ -80,3 +80,9 @@ class Platform(ABC):
     @abstractmethod
     async def answer_callback(self, event: Event, text: str | None = None) -> None:
         """Acknowledge a pressed button, optionally with a short notice (a snackbar)."""
+
+    async def create_topic(self, chat: ChatRef, title: str) -> str:
+        """Create a forum topic in a group and return its thread id. Platforms without
+        topics (limits.supports_threads False) keep this default, and the staff chat then
+        gets every ticket in its main thread."""
+        raise PermanentSendError(f"{self.name} has no forum topics")

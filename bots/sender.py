@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bots.clock import Clock
-from bots.model import ChatRef, Reply
+from bots.model import ChatRef, Reply, SentMessage
 from bots.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
 from bots.text import split_text
 from storage import Storage
@@ -160,6 +160,8 @@ class Sender:
         try:
             if item.kind == "edit":
                 await self._edit(platform, item)
+            elif item.kind == "topic":
+                await self._create_topic(platform, item)
             else:
                 await self._send(platform, item)
         except RecipientUnreachable as exc:
@@ -199,8 +201,25 @@ class Sender:
         )
         return False
 
+    async def _create_topic(self, platform: Platform, item: OutboxItem) -> None:
+        thread_id = await platform.create_topic(item.chat, item.reply.text)
+        await self._storage.outbox.record_part(
+            item, 0, SentMessage(item.chat, thread_id), self._clock.now()
+        )
+
+    async def _resolve_thread(self, chat: ChatRef) -> ChatRef:
+        """Messages queued for a topic that did not exist yet name it ``@topic:<ref>``; a
+        topic the platform could not create leaves them in the chat's main thread."""
+        if chat.thread_id is None or not chat.thread_id.startswith("@"):
+            return chat
+        ref_kind, _, ref_id = chat.thread_id[1:].partition(":")
+        records = await self._storage.outbox.sent_for_ref(ref_kind, ref_id)
+        thread = records[-1].message.message_id if records else None
+        return ChatRef(chat.platform, chat.chat_id, thread)
+
     async def _send(self, platform: Platform, item: OutboxItem) -> None:
         reply = item.reply
+        chat = await self._resolve_thread(item.chat)
         parts = split_text(reply.text, platform.limits.max_text)
         for index in range(item.parts_sent, len(parts)):
             last = index == len(parts) - 1
@@ -210,7 +229,7 @@ class Sender:
                 reply_to=reply.reply_to if index == 0 else None,
                 silent=reply.silent,
             )
-            sent = await platform.send(item.chat, part, dedup_key=f"{item.dedup_key}#{index}")
+            sent = await platform.send(chat, part, dedup_key=f"{item.dedup_key}#{index}")
             for message in sent:
                 await self._storage.outbox.record_part(item, index, message, self._clock.now())
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bots.model import Button, ChatRef, Event, Reply
+from bots.model import Button, ChatRef, Event
 from handlers.institution import Institution
+from handlers.notify import queue_edit, queue_message, queue_topic, topic_thread
 from storage import Storage
 
 
@@ -74,12 +75,15 @@ class Conversation:
         log: bool = False,
     ) -> None:
         """Queue a message to any chat of this institution, on any of its platforms."""
-        await self.storage.outbox.enqueue(
-            institution=self.institution.id,
-            chat=chat,
-            reply=Reply.of(text, buttons, reply_to=reply_to),
+        await queue_message(
+            self.storage,
+            self.institution.id,
+            chat,
+            text,
+            buttons,
             dedup_key=self._dedup(),
             now=self.now,
+            reply_to=reply_to,
             ref_kind=ref_kind,
             ref_id=ref_id,
         )
@@ -98,24 +102,29 @@ class Conversation:
         self, ref_kind: str, ref_id: str, text: str, buttons: list[list[Button]] | None = None
     ) -> None:
         """Queue an edit of the latest message sent under (ref_kind, ref_id)."""
-        records = await self.storage.outbox.sent_for_ref(ref_kind, ref_id)
-        chat = records[-1].message.chat if records else None
-        if chat is None:
-            # not sent yet: the sender applies the edit after the send; address by ref only
-            item = await self.storage.outbox.latest_for_ref(ref_kind, ref_id)
-            if item is None:
-                return
-            chat = item.chat
-        await self.storage.outbox.enqueue(
-            institution=self.institution.id,
-            chat=chat,
-            reply=Reply.of(text, buttons),
+        await queue_edit(
+            self.storage,
+            self.institution.id,
+            ref_kind,
+            ref_id,
+            text,
+            buttons,
             dedup_key=self._dedup(),
             now=self.now,
-            kind="edit",
-            ref_kind=ref_kind,
-            ref_id=ref_id,
         )
+
+    async def create_topic(self, chat: ChatRef, title: str, ref_id: str) -> ChatRef:
+        """Queue a forum topic and return the chat address of messages that go into it."""
+        await queue_topic(
+            self.storage,
+            self.institution.id,
+            chat,
+            title,
+            ref_id=ref_id,
+            dedup_key=self._dedup(),
+            now=self.now,
+        )
+        return ChatRef(chat.platform, chat.chat_id, topic_thread(ref_id))
 
     def answer_callback(self, text: str | None = None) -> None:
         self.callback_answer = text or ""

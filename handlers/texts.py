@@ -35,7 +35,6 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
     "help.j2": frozenset(),
     "category.j2": frozenset({"category", "entries"}),
     "clarify.j2": frozenset({"entries"}),
-    "escalated.j2": frozenset({"ticket", "expect_at", "out_of_hours"}),
     "not_understood.j2": frozenset(),
     "non_text.j2": frozenset(),
     "smalltalk.j2": frozenset({"kind"}),
@@ -46,6 +45,28 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
     "unknown_command.j2": frozenset({"command"}),
     "labels.j2": frozenset(),
     "staff_only.j2": frozenset(),
+    "macros.j2": frozenset(),
+    "escalated.j2": frozenset({"ticket", "expect_at", "out_of_hours", "due"}),
+    "urgent.j2": frozenset(),
+    "operator_prompt.j2": frozenset(),
+    "ticket_joined.j2": frozenset({"ticket"}),
+    "staff_answer.j2": frozenset({"staff", "text", "number"}),
+    "ticket_closed.j2": frozenset({"number"}),
+    "ticket_card.j2": frozenset({"ticket", "recent", "answered_by"}),
+    "ticket_forward.j2": frozenset({"ticket", "text"}),
+    "topic_title.j2": frozenset({"ticket"}),
+    "tickets_list.j2": frozenset({"tickets"}),
+    "ticket_history.j2": frozenset({"ticket", "history"}),
+    "staff_stats.j2": frozenset(
+        {"questions", "answered", "clarified", "escalated", "breached", "median_response"}
+    ),
+    "sla_reminder.j2": frozenset({"ticket"}),
+    "sla_breach.j2": frozenset({"ticket", "supervisors", "chat_platform"}),
+    "staff_bad_number.j2": frozenset({"text"}),
+    "staff_usage.j2": frozenset({"command"}),
+    "staff_ticket_closed.j2": frozenset({"number"}),
+    "staff_took.j2": frozenset({"number", "staff"}),
+    "staff_closed.j2": frozenset({"number"}),
 }
 ANSWER_NAMES = COMMON_NAMES
 

@@ -17,6 +17,7 @@ from storage.db import Database, StorageError
 from storage.messages import MessageLog
 from storage.queues import Inbox, Outbox
 from storage.state import KeyValue, PayloadRepo
+from storage.tickets import TicketRepo
 
 __all__ = ["Storage", "StorageError"]
 
@@ -30,6 +31,7 @@ class Storage:
         self.payloads = PayloadRepo(db, now)
         self.inbox = Inbox(db)
         self.outbox = Outbox(db)
+        self.tickets = TicketRepo(db)
 
     @classmethod
     async def open(cls, path: str | Path, now: Callable[[], datetime]) -> Storage:

@@ -96,6 +96,15 @@ class MessageLog:
         rows = await self._db.fetchall(sql + " ORDER BY id", params)
         return [_logged(r) for r in rows]
 
+    async def outcome_counts(self, institution: str, since: datetime) -> dict[str, int]:
+        """Citizens' messages since ``since`` by outcome (answer, clarify, escalate, ...)."""
+        rows = await self._db.fetchall(
+            "SELECT COALESCE(outcome, 'none') AS outcome, COUNT(*) AS n FROM message_log"
+            " WHERE institution=? AND direction='in' AND created_at>=? GROUP BY outcome",
+            (institution, iso(since)),
+        )
+        return {r["outcome"]: int(r["n"]) for r in rows}
+
     async def add_feedback(
         self,
         *,

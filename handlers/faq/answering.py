@@ -21,18 +21,27 @@ log = logging.getLogger(__name__)
 MATCH_LIMIT = 2000
 
 
-async def on_text(conv: Conversation, text: str) -> MatchResult:
-    """Match a citizen's question and answer, clarify or hand over; returns the decision."""
+async def on_text(conv: Conversation, text: str) -> MatchResult | None:
+    """Answer a citizen's message: urgent words and an awaited /operator question go to
+    staff first; small talk gets a short reply; while a ticket is active, messages join it;
+    otherwise the FAQ answers, clarifies or hands over. Returns the match, if one was made."""
+    from handlers import escalation
+
     inst = conv.institution
+    if await escalation.claim_before_matching(conv, text):
+        await _set_outcome(conv, "escalate", None, None)
+        return None
     result = inst.matcher.match(text[:MATCH_LIMIT])
+    if result.decision != Decision.SMALLTALK and await escalation.join_active_ticket(conv, text):
+        await _set_outcome(conv, "ticket", None, None)
+        return result
     best = result.candidates[0] if result.candidates else None
-    if conv.logged_id is not None:
-        await conv.storage.log.set_outcome(
-            conv.logged_id,
-            str(result.decision),
-            best.entry_id if best else None,
-            round(best.score, 4) if best else None,
-        )
+    await _set_outcome(
+        conv,
+        str(result.decision),
+        best.entry_id if best else None,
+        round(best.score, 4) if best else None,
+    )
     log.info(
         "faq decision=%s entry=%s score=%.3f institution=%s chat=%s",
         result.decision,
@@ -55,6 +64,13 @@ async def on_text(conv: Conversation, text: str) -> MatchResult:
         return result
     await escalate(conv, reason="no_match")
     return result
+
+
+async def _set_outcome(
+    conv: Conversation, outcome: str, entry_id: str | None, score: float | None
+) -> None:
+    if conv.logged_id is not None:
+        await conv.storage.log.set_outcome(conv.logged_id, outcome, entry_id, score)
 
 
 async def send_answer(conv: Conversation, entry: FaqEntry) -> None:
@@ -166,8 +182,8 @@ async def on_feedback(conv: Conversation, data: str) -> None:
 
 
 async def escalate(conv: Conversation, reason: str) -> None:
-    """Hand the question to staff. The escalation feature replaces this default, which only
-    tells the citizen how to reach the institution."""
+    """Hand the question to staff (a ticket), or tell how to reach the institution when it
+    has no staff chat."""
     from handlers import escalation
 
     await escalation.escalate(conv, reason=reason)

@@ -76,7 +76,7 @@ CREATE TABLE outbox (
     platform TEXT NOT NULL,
     chat_id TEXT NOT NULL,
     thread_id TEXT,
-    kind TEXT NOT NULL CHECK (kind IN ('send', 'edit')),
+    kind TEXT NOT NULL CHECK (kind IN ('send', 'edit', 'topic')),
     reply TEXT NOT NULL,
     dedup_key TEXT NOT NULL UNIQUE,
     ref_kind TEXT,
