@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bots.cli import check, faq, run, shell
+from bots.cli import check, faq, run, shell, tickets
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     shell.register(subparsers)
     check.register(subparsers)
     run.register(subparsers)
+    tickets.register(subparsers)
     faq_commands = faq.register(subparsers)
     faq_ask_register(faq_commands)
     return parser

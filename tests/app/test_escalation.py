@@ -252,3 +252,25 @@ async def test_an_answered_ticket_closes_itself_after_a_quiet_period(
     ticket = await app.storage.tickets.by_number("school-17", 1)
     assert ticket is not None and ticket.status == "closed" and ticket.closed_by == "auto"
     assert "закрыто автоматически" in the_card(app).text
+
+
+async def test_admins_list_tickets_from_the_command_line(
+    example_config: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bots.cli import main
+
+    clock.set(MONDAY_MORNING)
+    app = App(load_config(example_config), clock=clock, local=True)
+    await app.start()
+    school(app).open_chat(STAFF_CHAT, ChatKind.GROUP)
+    await citizen_says(app, UNCOVERED)
+    await citizen_says(app, "на крыльце пожар", chat="501")
+    await staff_says(app, "/close 1")
+    await app.stop()
+
+    assert main(["tickets", "list", "-c", str(example_config)]) == 0
+    active = capsys.readouterr().out
+    assert "на крыльце пожар" in active and "подрался" not in active
+    assert main(["tickets", "list", "-c", str(example_config), "--status", "all"]) == 0
+    everything = capsys.readouterr().out
+    assert "подрался" in everything and "closed" in everything
