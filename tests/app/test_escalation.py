@@ -254,20 +254,24 @@ async def test_an_answered_ticket_closes_itself_after_a_quiet_period(
     assert "закрыто автоматически" in the_card(app).text
 
 
-async def test_admins_list_tickets_from_the_command_line(
+def test_admins_list_tickets_from_the_command_line(
     example_config: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import asyncio
+
     from bots.cli import main
 
-    clock.set(MONDAY_MORNING)
-    app = App(load_config(example_config), clock=clock, local=True)
-    await app.start()
-    school(app).open_chat(STAFF_CHAT, ChatKind.GROUP)
-    await citizen_says(app, UNCOVERED)
-    await citizen_says(app, "на крыльце пожар", chat="501")
-    await staff_says(app, "/close 1")
-    await app.stop()
+    async def make_tickets() -> None:
+        clock.set(MONDAY_MORNING)
+        app = App(load_config(example_config), clock=clock, local=True)
+        await app.start()
+        school(app).open_chat(STAFF_CHAT, ChatKind.GROUP)
+        await citizen_says(app, UNCOVERED)
+        await citizen_says(app, "на крыльце пожар", chat="501")
+        await staff_says(app, "/close 1")
+        await app.stop()
 
+    asyncio.run(make_tickets())
     assert main(["tickets", "list", "-c", str(example_config)]) == 0
     active = capsys.readouterr().out
     assert "на крыльце пожар" in active and "подрался" not in active
