@@ -122,7 +122,7 @@ class TicketRepo:
         )
         return _ticket(row) if row else None
 
-    async def list(
+    async def find(
         self, institution: str | None = None, statuses: tuple[str, ...] = ACTIVE, limit: int = 50
     ) -> list[Ticket]:
         """Urgent first, then oldest first."""

@@ -51,7 +51,7 @@ async def _list(path: str, institution: str | None, statuses: tuple[str, ...], l
     clock = SystemClock()
     storage = await Storage.open(path, clock.now)
     try:
-        tickets = await storage.tickets.list(institution, statuses, limit=limit)
+        tickets = await storage.tickets.find(institution, statuses, limit=limit)
     finally:
         await storage.close()
     if not tickets:

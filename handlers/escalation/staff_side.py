@@ -173,7 +173,7 @@ async def close_command(conv: Conversation, args: str) -> None:
 
 @staff_command("tickets", "обращения")
 async def list_command(conv: Conversation, args: str) -> None:
-    tickets = await conv.storage.tickets.list(conv.institution.id, ACTIVE, limit=30)
+    tickets = await conv.storage.tickets.find(conv.institution.id, ACTIVE, limit=30)
     views = [cards.ticket_view(t, conv.institution, conv.now) for t in tickets]
     await conv.reply(conv.render("tickets_list", tickets=views))
 

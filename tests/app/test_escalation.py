@@ -151,7 +151,7 @@ async def test_follow_ups_join_the_ticket_and_a_flood_does_not_spam_staff(app: A
     for n in range(10):
         await citizen_says(app, f"дополнение номер {n}")
     assert app.storage is not None
-    assert len(await app.storage.tickets.list("school-17")) == 1
+    assert len(await app.storage.tickets.find("school-17")) == 1
     forwarded = [m for m in staff_messages(app)[staff_before:] if "пишет" in m.text]
     assert len(forwarded) == 1  # one forward a minute, the rest are on the card
     history = await app.storage.tickets.messages(1)
@@ -166,7 +166,7 @@ async def test_a_message_soon_after_closing_reopens_the_ticket(
     clock.advance(timedelta(hours=3))
     await citizen_says(app, "так и не разобрались, опять подрались")
     assert app.storage is not None
-    tickets = await app.storage.tickets.list("school-17")
+    tickets = await app.storage.tickets.find("school-17")
     assert [(t.number, t.status) for t in tickets] == [(1, "open")]
 
 
