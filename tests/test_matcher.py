@@ -48,6 +48,20 @@ def test_wrong_keyboard_layout_is_retyped(clinic: FaqMatcher, school: FaqMatcher
     assert top(school.match("rjulf rfybreks")) == "school-holidays"  # когда каникулы
 
 
+def test_misspelt_word_is_read_as_the_faq_word_form(school: FaqMatcher) -> None:
+    # "клас" is not a dictionary word; the FAQ writes "класс".
+    assert "класс" in school.explain("запись в первый клас уже идет?").split("terms:")[1]
+
+
+def test_short_numbers_pair_with_their_word(school: FaqMatcher) -> None:
+    from handlers.faq.matching.scoring import score_entries
+
+    index = school._index
+    seq = index.terms("приём в 1 класс")
+    assert seq.count("1") == 1  # kept for the pair ("1", "класс"), not as a topic of its own
+    assert score_entries(index, seq, school._weights)[0].matched == ["прием", "класс"]
+
+
 def test_latin_lookalike_letters_inside_words(clinic: FaqMatcher) -> None:
     result = clinic.match("кaк oтмeнить зaпись к врaчу")  # Latin a, o, e
     assert "как отменить запись" in result.normalized
@@ -181,7 +195,7 @@ def test_thresholds_are_respected(clinic: FaqMatcher) -> None:
     escalate_all = FaqMatcher.build(
         faq, MatcherSettings(answer_threshold=1.0, clarify_threshold=1.0)
     )
-    question = "как вызвать врача на дом бабушке?"
+    question = "можно вызвать врача на дом вечером?"
     assert clinic.match(question).candidates[0].score < 1.0
     assert escalate_all.match(question).decision is Decision.ESCALATE
 

@@ -19,8 +19,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from handlers.faq.matching.analysis import PhraseTable, lemmas
-from handlers.faq.matching.index import FaqIndex
+from handlers.faq.matching.analysis import PhraseTable, is_number, lemmas
+from handlers.faq.matching.index import FaqIndex, FieldWeights
 from handlers.faq.matching.lexicon import COMPLAINT_PHRASES, COMPLAINT_WORDS, NARRATIVE_WORDS
 from handlers.faq.matching.morph import is_noun_like
 from handlers.faq.matching.scoring import EntryScore, ScoreWeights, score_entries
@@ -45,10 +45,10 @@ class MatcherSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     answer_threshold: float = Field(
-        0.34, ge=0, le=1, description="Lowest top score that may be answered without asking."
+        0.38, ge=0, le=1, description="Lowest top score that may be answered without asking."
     )
     answer_max_ratio: float = Field(
-        0.7,
+        0.8,
         ge=0,
         le=1,
         description="Answer only if the runner-up scores at most this share of the top score; "
@@ -63,7 +63,7 @@ class MatcherSettings(BaseModel):
         "'прививка ребёнку' in an adults' polyclinic is not answered from 'прививка'.",
     )
     clarify_threshold: float = Field(
-        0.2, ge=0, le=1, description="Below this top score nothing fits: escalate to staff."
+        0.15, ge=0, le=1, description="Below this top score nothing fits: escalate to staff."
     )
     clarify_relative: float = Field(
         0.5,
@@ -73,11 +73,28 @@ class MatcherSettings(BaseModel):
     )
     clarify_max: int = Field(3, ge=2, le=3, description="At most this many entries to offer.")
     answer_field_weight: float = Field(
-        0.6,
+        0.7,
         ge=0,
         le=1,
         description="How much a word found only in an entry's answer text counts, relative "
         "to a word of its questions.",
+    )
+    category_field_weight: float = Field(
+        0.15, ge=0, le=1, description="How much a word found only in an entry's category counts."
+    )
+    answer_document_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="For a word's rarity (IDF), an entry that only mentions it in its answer "
+        "or category counts as this share of an entry.",
+    )
+    non_topic_word_weight: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Weight of a verb, adjective or adverb relative to a topic word (a noun, "
+        "an abbreviation) of the same rarity.",
     )
     unknown_word_weight: float = Field(
         0.7,
@@ -100,13 +117,13 @@ class MatcherSettings(BaseModel):
         "(share of the entry's best question the message touched).",
     )
     bigram_bonus: float = Field(
-        0.05, ge=0, le=0.2, description="Bonus per shared adjacent word pair (at most two)."
+        0.08, ge=0, le=0.2, description="Bonus per shared adjacent word pair (at most two)."
     )
     prefix_min: int = Field(
         5, ge=3, le=10, description="Shortest shared prefix that relates two words (derivation)."
     )
     prefix_similarity: float = Field(
-        0.7, ge=0, le=1, description="How much a prefix-related word counts as the same word."
+        0.8, ge=0, le=1, description="How much a prefix-related word counts as the same word."
     )
     typo_cutoff: float = Field(
         80.0, ge=50, le=100, description="Lowest rapidfuzz ratio for a typo of an FAQ word."
@@ -117,11 +134,18 @@ class MatcherSettings(BaseModel):
 
     def score_weights(self) -> ScoreWeights:
         return ScoreWeights(
-            answer_field=self.answer_field_weight,
             unknown_word=self.unknown_word_weight,
             narrative_word=self.narrative_word_weight,
             query_coverage=self.query_coverage_share,
             bigram_bonus=self.bigram_bonus,
+            non_topic_word=self.non_topic_word_weight,
+        )
+
+    def field_weights(self) -> FieldWeights:
+        return FieldWeights(
+            answer=self.answer_field_weight,
+            category=self.category_field_weight,
+            answer_df=self.answer_document_share,
         )
 
 
@@ -157,6 +181,7 @@ class FaqMatcher:
             prefix_similarity=settings.prefix_similarity,
             typo_cutoff=settings.typo_cutoff,
             typo_similarity=settings.typo_similarity,
+            fields=settings.field_weights(),
         )
         self._weights = settings.score_weights()
         self._complaints = PhraseTable(
@@ -174,10 +199,11 @@ class FaqMatcher:
         talk = detect(tokens, text)
         if talk is not None:
             return MatchResult(Decision.SMALLTALK, [], talk, normalized, "small talk only")
-        terms = self._index.analyzer.terms(text, self._index.idf)
+        seq = self._index.terms(text)
+        terms = [t for t in seq if not is_number(t)]
         if not terms:
             return MatchResult(Decision.ESCALATE, [], None, normalized, "no content words")
-        scores = score_entries(self._index, terms, self._weights)
+        scores = score_entries(self._index, seq, self._weights)
         candidates = [self._candidate(s) for s in scores[: self.settings.clarify_max]]
         s = self.settings
         top = scores[0].score if scores else 0.0
@@ -204,7 +230,8 @@ class FaqMatcher:
     def explain(self, text: str) -> str:
         """A human-readable account of a match, for ``priemnaya faq ask``."""
         result = self.match(text)
-        terms = self._index.analyzer.terms(text, self._index.idf)
+        seq = self._index.terms(text)
+        terms = [t for t in seq if not is_number(t)]
         lines = [
             f"decision: {result.decision.value}"
             + (f" ({result.smalltalk.value})" if result.smalltalk else "")
@@ -212,7 +239,7 @@ class FaqMatcher:
             f"normalized: {result.normalized or '(empty)'}",
             f"terms: {' '.join(terms) or '(none)'}",
         ]
-        scores = score_entries(self._index, terms, self._weights) if terms else []
+        scores = score_entries(self._index, seq, self._weights) if terms else []
         for rank, sc in enumerate(scores[:3], 1):
             entry = self._index.entries[sc.index]
             missing = ", ".join(w for w, _ in sc.unexplained) or "-"

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping, Sequence
 from functools import lru_cache
 
+from rapidfuzz import fuzz, process
+
 from handlers.faq.matching.lexicon import COLLOQUIAL, GOODBYES, GREETINGS, STOP_WORDS, THANKS
-from handlers.faq.matching.morph import lemma, lemma_options
+from handlers.faq.matching.morph import is_known, lemma, lemma_options
 from handlers.faq.matching.text import tokenize
 
 Phrase = tuple[str, ...]
@@ -83,21 +85,58 @@ class TextAnalyzer:
         pairs.sort(key=lambda kv: -len(kv[0]))
         self._synonyms = PhraseTable(pairs)
         self._has_synonyms = bool(pairs)
+        self._forms: list[str] = []
+        self._form_set: frozenset[str] = frozenset()
+        self._fix = self._fix_typo
 
-    def terms(self, text: str, vocabulary: Container[str] | None = None) -> list[str]:
+    def learn_forms(self, texts: Iterable[str], vocabulary: Container[str]) -> None:
+        """Remember the word forms of the FAQ's own texts, to read citizens' typos by.
+
+        A word the dictionary does not know ("клас", "поликленику") is first compared with
+        the forms the FAQ itself uses ("класс", "поликлинику") and read as the closest one;
+        only failing that does pymorphy3 guess a lemma for it.
+        """
+        forms = {tok for text in texts for tok in tokenize(text)}
+        self._forms = sorted(f for f in forms if len(f) >= 4 and not f.isdigit())
+        self._form_set = frozenset(self._forms)
+        self._vocabulary = vocabulary
+        self._fix = lru_cache(maxsize=32768)(self._fix_typo)
+
+    def _fix_typo(self, token: str) -> str:
+        if (
+            len(token) < 4
+            or token in self._form_set
+            or not any("а" <= ch <= "я" for ch in token)
+            or is_known(token)
+        ):
+            return token
+        cutoff = 80.0 if len(token) >= 6 else 85.0
+        best = process.extractOne(token, self._forms, scorer=fuzz.ratio, score_cutoff=cutoff)
+        return best[0] if best else token
+
+    def terms(
+        self, text: str, vocabulary: Container[str] | None = None, *, numbers: bool = False
+    ) -> list[str]:
         """Content lemmas in order (repeats kept), stop words removed.
 
         With ``vocabulary`` (the FAQ's terms), an ambiguous word takes the reading the FAQ
-        uses when its most likely reading is not there ("мочи": "моча", not "мочить").
+        uses when its most likely reading is not there ("лору": "лор", not "лора"), and a word
+        the dictionary does not know is first read as the FAQ's closest word form. With
+        ``numbers``, numbers of one or two digits are kept ("10 класс" is not "1 класс").
         """
-        seq = [_pick(tok, vocabulary) for tok in tokenize(text) if tok not in STOP_WORDS]
+        tokens = [tok for tok in tokenize(text) if tok not in STOP_WORDS]
+        if vocabulary is not None and self._forms:
+            tokens = [self._fix(tok) for tok in tokens]
+        seq = [_pick(tok, vocabulary) for tok in tokens]
         seq = smalltalk_table().apply(seq)
         if self._has_synonyms:
             seq = self._synonyms.apply(seq)
         seq = self._colloquial.apply(seq)
         if self._has_synonyms:
             seq = self._synonyms.apply(seq)
-        return [t for t in seq if t not in STOP_WORDS and _informative(t)]
+        return [
+            t for t in seq if t not in STOP_WORDS and (_informative(t) or (numbers and t.isdigit()))
+        ]
 
 
 def _pick(token: str, vocabulary: Container[str] | None) -> str:
@@ -108,6 +147,11 @@ def _pick(token: str, vocabulary: Container[str] | None) -> str:
         if option in vocabulary:
             return option
     return options[0]
+
+
+def is_number(term: str) -> bool:
+    """A short number: kept for word pairs ("10 класс"), no topic on its own."""
+    return term.isdigit() and len(term) < 3
 
 
 def _informative(term: str) -> bool:

@@ -1,9 +1,13 @@
-"""The searchable form of one FAQ: terms of every entry, their weights and their relatives.
+"""The searchable form of one FAQ: terms of every entry by field, their weights, their relatives.
 
-Each entry has two fields: its question variants (the admin's phrasing, strongest evidence)
-and its answer text plus category (long, and full of the words citizens actually use:
-"справка", "канцелярия", "натощак"). Jinja2 markup is stripped from answers before indexing
-and never rendered.
+Each entry has three fields, as in BM25F: its question variants (the admin's phrasing, the
+strongest evidence), its answer text (long, and full of the words citizens actually use:
+"справка", "канцелярия", "натощак") and its category (shared by several entries, so it only breaks ties). Jinja2 markup
+is stripped from answers before indexing and never rendered.
+
+A word's weight is its inverse document frequency, where an entry that only mentions the
+word in its answer or category counts as a fraction of a document: "директор" in one
+question and in passing in five answers is still the word of that one entry.
 
 A query word the FAQ never uses is related to FAQ words that share a long prefix
 (derivation: "льгота"/"льготный", "инвалид"/"инвалидность") or are a short edit away
@@ -20,11 +24,20 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
-from handlers.faq.matching.analysis import TextAnalyzer
+from handlers.faq.matching.analysis import TextAnalyzer, is_number
 from handlers.faq.matching.text import strip_markup
 from handlers.faq.model import Faq
 
 PREFIX_BUCKET = 4
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWeights:
+    """How much a word found in each field of an entry counts (its questions count 1)."""
+
+    answer: float = 0.6
+    category: float = 0.3
+    answer_df: float = 0.5  # an answer-only mention as a share of a document, for the IDF
 
 
 @dataclass(slots=True)
@@ -60,30 +73,51 @@ class FaqIndex:
         prefix_similarity: float,
         typo_cutoff: float,
         typo_similarity: float,
+        fields: FieldWeights | None = None,
     ):
+        fw = fields or FieldWeights()
         self.analyzer = TextAnalyzer(faq.synonyms)
         self.entries: list[IndexedEntry] = []
+        texts: list[str] = []
+        strengths: list[dict[str, float]] = []
+        df: dict[str, float] = defaultdict(float)
         for entry in faq.entries:
-            variants = [tuple(self.analyzer.terms(q)) for q in entry.questions]
+            answer_text = strip_markup(entry.answer)
+            texts.extend([*entry.questions, answer_text, entry.category])
+            q_seqs = [self.analyzer.terms(q, numbers=True) for q in entry.questions]
+            a_seq = self.analyzer.terms(answer_text, numbers=True)
+            c_seq = self.analyzer.terms(entry.category, numbers=True)
+            variants = [tuple(t for t in v if not is_number(t)) for v in q_seqs]
             q_terms = frozenset(t for v in variants for t in v)
-            a_list = self.analyzer.terms(strip_markup(entry.answer) + " . " + entry.category)
+            a_list = [t for t in a_seq if not is_number(t)]
+            c_list = [t for t in c_seq if not is_number(t)]
             a_terms = frozenset(a_list) - q_terms
+            c_terms = frozenset(c_list) - q_terms - a_terms
+            strength: dict[str, float] = dict.fromkeys(q_terms, 1.0)
+            strength.update(dict.fromkeys(a_terms, fw.answer))
+            strength.update(dict.fromkeys(c_terms, fw.category))
+            for t in q_terms:
+                df[t] += 1.0
+            for t in a_terms | c_terms:
+                df[t] += fw.answer_df
             bigrams = frozenset(
-                pair for seq in [*variants, tuple(a_list)] for pair in itertools.pairwise(seq)
+                pair for seq in [*q_seqs, a_seq, c_seq] for pair in itertools.pairwise(seq)
             )
             self.entries.append(
                 IndexedEntry(entry.id, entry.title, q_terms, a_terms, variants, bigrams)
             )
+            strengths.append(strength)
         n = len(self.entries)
-        df: dict[str, int] = defaultdict(int)
-        self.postings: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+        # Postings: term -> (entry, how strongly the entry holds it, whether in a question).
+        self.postings: dict[str, list[tuple[int, float, bool]]] = defaultdict(list)
+        for i, strength in enumerate(strengths):
+            q_terms = self.entries[i].question_terms
+            for t, s in strength.items():
+                self.postings[t].append((i, s, t in q_terms))
+        self.pair_postings: dict[tuple[str, str], list[int]] = defaultdict(list)
         for i, e in enumerate(self.entries):
-            for t in e.question_terms:
-                df[t] += 1
-                self.postings[t].append((i, True))
-            for t in e.answer_terms:
-                df[t] += 1
-                self.postings[t].append((i, False))
+            for pair in e.bigrams:
+                self.pair_postings[pair].append(i)
         self.idf: dict[str, float] = {
             t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()
         }
@@ -93,6 +127,7 @@ class FaqIndex:
             ]
         self.unknown_idf = math.log(1.0 + (n + 0.5) / 0.5) if n else 1.0
         self.vocabulary = sorted(self.idf)
+        self.analyzer.learn_forms(texts, self.idf)
         self._buckets: dict[str, list[str]] = defaultdict(list)
         for t in self.vocabulary:
             if len(t) >= PREFIX_BUCKET:
@@ -102,6 +137,13 @@ class FaqIndex:
         self._typo_cutoff = typo_cutoff
         self._typo_similarity = typo_similarity
         self.relatives = lru_cache(maxsize=32768)(self._relatives)
+
+    def terms(self, text: str) -> list[str]:
+        """The query's terms, ambiguous and misspelt words read the way this FAQ knows them.
+
+        Short numbers are kept (for word pairs such as "10 класс"); see :func:`is_number`.
+        """
+        return self.analyzer.terms(text, self.idf, numbers=True)
 
     def _relatives(self, word: str) -> tuple[Relative, ...]:
         """FAQ terms that ``word`` may stand for, best first (the word itself when known)."""

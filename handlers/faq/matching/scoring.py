@@ -2,12 +2,15 @@
 
 The score of an entry mixes two coverages, both weighted by IDF (rare words decide):
 - query coverage: how much of what the citizen wrote the entry explains (its questions
-  count fully, its answer text partly). Words the FAQ never uses stay unexplained, so a
-  question about something else (pensions, fines, a rude doctor) scores low everywhere;
+  count fully, its answer text and category partly, see :class:`FieldWeights`). Words the
+  FAQ never uses stay unexplained, so a question about something else (pensions, fines, a
+  rude doctor) scores low everywhere;
 - question coverage: how much of the entry's best question variant the citizen touched,
   which favours the entry whose own phrasing the citizen echoes.
+Topic words (nouns, abbreviations) weigh more than verbs and adjectives: in "как записаться
+к директору" the director says which entry, "записаться" only what to do there.
 Adjacent word pairs shared with the entry add a small bonus (word order carries meaning:
-"первый класс" is not "класс ... первый урок").
+"первый класс" is not "класс ... первый урок"; "10 класс" is not "1 класс").
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from handlers.faq.matching.analysis import is_number
 from handlers.faq.matching.index import FaqIndex
 from handlers.faq.matching.lexicon import NARRATIVE_WORDS
+from handlers.faq.matching.morph import is_noun_like
 
 
 @dataclass(slots=True)
 class ScoreWeights:
-    answer_field: float
     unknown_word: float
     narrative_word: float
     query_coverage: float
     bigram_bonus: float
+    non_topic_word: float = 1.0  # weight of a verb, adjective or adverb next to a noun's 1
 
 
 @dataclass(slots=True)
@@ -39,12 +44,14 @@ class EntryScore:
 
 
 def score_entries(
-    index: FaqIndex, terms: list[str], weights: ScoreWeights, limit: int = 5
+    index: FaqIndex, seq: list[str], weights: ScoreWeights, limit: int = 5
 ) -> list[EntryScore]:
     """Every entry that shares at least one term with the query, best first.
 
-    ``matched`` and ``unexplained`` are filled for the first ``limit`` entries only.
+    ``seq`` is the query's terms in order, short numbers included (they only count in word
+    pairs). ``matched`` and ``unexplained`` are filled for the first ``limit`` entries only.
     """
+    terms = [t for t in seq if not is_number(t)]
     unique = list(dict.fromkeys(terms))
     if not unique:
         return []
@@ -57,6 +64,8 @@ def score_entries(
         rels = index.relatives(word)
         if rels:
             weight = index.idf[rels[0].term]
+            if not is_noun_like(rels[0].term):
+                weight *= weights.non_topic_word
         else:
             weight = weights.unknown_word * index.unknown_idf
             if word in NARRATIVE_WORDS:
@@ -65,8 +74,8 @@ def score_entries(
         word_weight[word] = weight
         best: dict[int, float] = {}
         for rel in rels:
-            for i, in_question in index.postings.get(rel.term, ()):
-                m = rel.similarity * (1.0 if in_question else weights.answer_field)
+            for i, strength, in_question in index.postings.get(rel.term, ()):
+                m = rel.similarity * strength
                 if m > best.get(i, 0.0):
                     best[i] = m
                 if in_question:
@@ -76,7 +85,10 @@ def score_entries(
         for i, m in best.items():
             gained[i] = gained.get(i, 0.0) + weight * m
             matched_words.setdefault(i, []).append(word)
-    pairs = set(itertools.pairwise(unique)) | set(itertools.pairwise(terms))
+    shared_pairs: dict[int, int] = {}
+    for pair in set(itertools.pairwise(unique)) | set(itertools.pairwise(seq)):
+        for i in index.pair_postings.get(pair, ()):
+            shared_pairs[i] = shared_pairs.get(i, 0) + 1
     results: list[EntryScore] = []
     qc_w = weights.query_coverage
     idf = index.idf
@@ -91,8 +103,8 @@ def score_entries(
                     if num > vcov * denom:
                         vcov = num / denom
         score = qc_w * g / total_weight + (1.0 - qc_w) * vcov
-        if pairs and entry.bigrams:
-            shared = sum(1 for p in pairs if p in entry.bigrams)
+        shared = shared_pairs.get(i)
+        if shared:
             score = min(1.0, score + weights.bigram_bonus * min(shared, 2))
         results.append(EntryScore(i, score, g / total_weight, vcov))
     results.sort(key=lambda r: -r.score)
