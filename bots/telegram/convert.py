@@ -1,0 +1,173 @@
+"""Translation between aiogram's types and the neutral model, with no I/O besides the
+payload store. Kept apart from the transport so each rule is easy to read and test."""
+
+from __future__ import annotations
+
+from aiogram.types import (
+    CallbackQuery,
+    ChatMemberUpdated,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
+from aiogram.types import User as TgUser
+
+from bots.model import Button, Callback, ChatKind, ChatRef, Event, User
+from bots.payloads import PayloadStore, decode_payload, encode_payload
+
+PLATFORM = "telegram"
+_KINDS = {
+    "private": ChatKind.PRIVATE,
+    "group": ChatKind.GROUP,
+    "supergroup": ChatKind.GROUP,
+    "channel": ChatKind.CHANNEL,
+}
+#: membership statuses of the bot in a private chat after the user's action
+_BLOCKED = {"kicked", "left"}
+_UNBLOCKED = {"member"}
+
+
+def person(user: TgUser | None, fallback_id: int) -> User:
+    if user is None:  # an anonymous group admin or a channel posting in a group
+        return User(id=str(fallback_id))
+    return User(
+        id=str(user.id),
+        first_name=user.first_name,
+        last_name=user.last_name or "",
+        username=user.username,
+    )
+
+
+def topic_of(message: Message) -> str | None:
+    """The forum topic a message is in; replies in ordinary groups also carry a
+    message_thread_id, but only ``is_topic_message`` means a forum topic."""
+    if message.is_topic_message and message.message_thread_id is not None:
+        return str(message.message_thread_id)
+    return None
+
+
+def replied_to(message: Message) -> str | None:
+    """The message this one answers. In a forum topic Telegram makes every message a reply
+    to the topic's root (the "topic created" service message); that is not an answer."""
+    original = message.reply_to_message
+    if original is None:
+        return None
+    if original.forum_topic_created is not None and message.is_topic_message:
+        return None
+    return str(original.message_id)
+
+
+def start_payload(text: str | None) -> str | None:
+    """``/start abc`` (a deep link t.me/bot?start=abc) gives ``abc``."""
+    if not text or not text.startswith("/start"):
+        return None
+    command, _, rest = text.partition(" ")
+    if command != "/start" and not command.startswith("/start@"):
+        return None
+    return rest.strip() or None
+
+
+def is_content(message: Message) -> bool:
+    """Something a person wrote or sent, as opposed to a service message (a member joined,
+    a topic was created, a message pinned) that nobody should answer."""
+    return bool(
+        message.text is not None
+        or message.caption is not None
+        or message.photo
+        or message.document
+        or message.voice
+        or message.video
+        or message.video_note
+        or message.audio
+        or message.sticker
+        or message.contact
+        or message.location
+    )
+
+
+def message_event(institution: str, update_id: int, message: Message) -> Event | None:
+    if not is_content(message):
+        return None
+    text = message.text if message.text is not None else (message.caption or "")
+    return Event(
+        institution=institution,
+        platform=PLATFORM,
+        chat=ChatRef(PLATFORM, str(message.chat.id), topic_of(message)),
+        user=person(message.from_user, message.chat.id),
+        update_key=str(update_id),
+        chat_kind=_KINDS.get(message.chat.type, ChatKind.GROUP),
+        text=text,
+        message_id=str(message.message_id),
+        reply_to=replied_to(message),
+        start_payload=start_payload(message.text),
+    )
+
+
+async def callback_event(
+    institution: str, update_id: int, query: CallbackQuery, store: PayloadStore
+) -> Event | None:
+    """A pressed button of a message the bot sent; None for inline-mode messages, which
+    the bot never sends."""
+    message = query.message
+    if message is None:
+        return None
+    thread = topic_of(message) if isinstance(message, Message) else None
+    data = await decode_payload(query.data or "", store)
+    return Event(
+        institution=institution,
+        platform=PLATFORM,
+        chat=ChatRef(PLATFORM, str(message.chat.id), thread),
+        user=person(query.from_user, message.chat.id),
+        update_key=str(update_id),
+        chat_kind=_KINDS.get(message.chat.type, ChatKind.GROUP),
+        callback=Callback(id=query.id, data=data or ""),
+        message_id=str(message.message_id),
+    )
+
+
+def membership_event(institution: str, update_id: int, change: ChatMemberUpdated) -> Event | None:
+    """A citizen blocking (or unblocking) the bot in their private chat. The bot being added
+    to or removed from a group is not a citizen's business and gives no event."""
+    if change.chat.type != "private":
+        return None
+    status = change.new_chat_member.status
+    if status in _BLOCKED:
+        membership = "blocked"
+    elif status in _UNBLOCKED:
+        membership = "unblocked"
+    else:
+        return None
+    return Event(
+        institution=institution,
+        platform=PLATFORM,
+        chat=ChatRef(PLATFORM, str(change.chat.id)),
+        user=person(change.from_user, change.chat.id),
+        update_key=str(update_id),
+        chat_kind=ChatKind.PRIVATE,
+        membership=membership,
+    )
+
+
+async def keyboard(
+    rows: tuple[tuple[Button, ...], ...],
+    *,
+    per_row: int,
+    max_callback_bytes: int,
+    store: PayloadStore,
+) -> InlineKeyboardMarkup | None:
+    """Inline keyboard for ``rows``; a row wider than Telegram allows wraps onto the next,
+    a callback payload over the byte limit is stored and replaced by its key."""
+    if not rows:
+        return None
+    out: list[list[InlineKeyboardButton]] = []
+    for row in rows:
+        built: list[InlineKeyboardButton] = []
+        for button in row:
+            if button.url is not None:
+                built.append(InlineKeyboardButton(text=button.text, url=button.url))
+            else:
+                assert button.callback is not None
+                data = await encode_payload(button.callback, max_callback_bytes, store)
+                built.append(InlineKeyboardButton(text=button.text, callback_data=data))
+        out.extend(built[i : i + per_row] for i in range(0, len(built), per_row))
+    return InlineKeyboardMarkup(inline_keyboard=out)

@@ -1,0 +1,369 @@
+"""All Telegram bots of the process: one aiogram Dispatcher, one polling loop per bot or a
+webhook route per bot on the app's web server.
+
+Why not ``Dispatcher.start_polling``: aiogram moves the getUpdates offset past an update as
+soon as its handler was *started* (by default as a background task) and logs and forgets a
+handler's exception, so an update whose handling failed or was cut short by a crash is
+confirmed to Telegram and lost. Here each bot has its own loop that feeds a batch through
+``Dispatcher.feed_update`` and confirms it (the next getUpdates ``offset``) only after
+``on_event`` returned for every update in it. Within a batch, updates of different chats are
+handled concurrently and those of one chat in order. A failed update is fetched again after
+a pause, with everything after it (the app's inbox skips what it already has).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import Dispatcher, Router
+from aiogram.methods import GetUpdates
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
+from aiohttp import web
+from pydantic import ValidationError
+
+from bots.adapters import AccountSpec, Services
+from bots.model import Event
+from bots.platform import EventHandler, Platform
+from bots.telegram.convert import callback_event, membership_event, message_event
+from bots.telegram.pacing import TelegramRates
+from bots.telegram.platform import TelegramPlatform, make_bot
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_PATH = "/telegram/{bot_id}"
+#: attempts at an update whose handling keeps failing before it is skipped (logged as ERROR)
+MAX_ATTEMPTS = 10
+_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class TelegramGroup:
+    """Owns every Telegram account; ``platforms`` maps institution id to its bot."""
+
+    def __init__(
+        self,
+        platforms: list[TelegramPlatform],
+        *,
+        public_url: str | None = None,
+        poll_timeout: int = 25,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.platforms: dict[str, Platform] = {p.institution: p for p in platforms}
+        self._bots: dict[int, TelegramPlatform] = {p.bot_id: p for p in platforms}
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.poll_timeout = poll_timeout
+        self.max_attempts = max_attempts
+        self.dispatcher = Dispatcher()
+        self.dispatcher.include_router(_router())
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._skipped: set[tuple[int, int]] = set()
+        self._attempts: Counter[tuple[int, int]] = Counter()
+
+    # -- the group protocol ----------------------------------------------------------------
+    async def start(self, on_event: EventHandler) -> None:
+        """Start every bot: pollers fetch in the background (retrying while the Bot API is
+        unreachable), webhook bots register their URL."""
+        self._stopping.clear()
+        for platform in self._bots.values():
+            await platform.start(on_event)
+            if platform.mode == "webhook":
+                job = self._register_webhook(platform)
+            else:
+                job = self._poll(platform)
+            self._tasks.append(asyncio.create_task(job, name=f"telegram-{platform.bot_id}"))
+
+    async def stop(self) -> None:
+        """Stop fetching (a batch being handled is finished and confirmed), then let every
+        bot finish its in-flight sends and close its session."""
+        self._stopping.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await asyncio.gather(*(p.stop() for p in self._bots.values()))
+
+    def attach(self, app: web.Application) -> None:
+        """Add the webhook route; must happen before the web server starts."""
+        app.router.add_post(WEBHOOK_PATH, self._webhook)
+
+    # -- polling -----------------------------------------------------------------------
+    async def _poll(self, platform: TelegramPlatform) -> None:
+        bot_id = platform.bot_id
+        if not await self._until_done(
+            platform, lambda: platform.bot.delete_webhook(drop_pending_updates=False)
+        ):
+            return
+        log.info("telegram bot %s (%s): polling", bot_id, platform.institution)
+        offset: int | None = None
+        failures = 0
+        while not self._stopping.is_set():
+            request = GetUpdates(
+                offset=offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES
+            )
+            try:
+                updates = await self._unless_stopping(
+                    platform.bot(request, request_timeout=self.poll_timeout + 15)
+                )
+            except Exception as exc:
+                failures += 1
+                log.warning(
+                    "telegram bot %s: getUpdates failed (%s: %s)",
+                    bot_id,
+                    type(exc).__name__,
+                    getattr(exc, "message", ""),
+                )
+                await self._pause(failures)
+                continue
+            if updates is None:  # stopping
+                break
+            failures = 0
+            if updates:
+                offset, ok = await self._handle_batch(platform, updates)
+                if not ok:
+                    failures += 1
+                    await self._pause(failures)
+        if offset is not None:
+            # confirm the last batch now rather than making the next run handle it again
+            with contextlib.suppress(Exception):
+                await platform.bot(GetUpdates(offset=offset, limit=1, timeout=0))
+        log.info("telegram bot %s: polling stopped", bot_id)
+
+    async def _handle_batch(
+        self, platform: TelegramPlatform, updates: list[Update]
+    ) -> tuple[int, bool]:
+        """Handle a batch; returns the offset to confirm and whether everything went well.
+        The offset stops at the first update that failed, so it is fetched again."""
+        by_chat: dict[Any, list[Update]] = defaultdict(list)
+        for update in updates:
+            by_chat[_chat_key(update)].append(update)
+        failed: list[int] = []
+
+        async def run(chat_updates: list[Update]) -> None:
+            for number, update in enumerate(chat_updates):
+                if not await self._feed(platform, update):
+                    failed.extend(u.update_id for u in chat_updates[number:])
+                    return
+
+        await asyncio.gather(*(run(items) for items in by_chat.values()))
+        if not failed:
+            return max(u.update_id for u in updates) + 1, True
+        first = min(failed)
+        return first, False
+
+    async def _feed(self, platform: TelegramPlatform, update: Update) -> bool:
+        """Hand one update to the app; False when it must be fetched again."""
+        key = (platform.bot_id, update.update_id)
+        if key in self._skipped:
+            return True
+        try:
+            await self.dispatcher.feed_update(platform.bot, update, platform=platform)
+        except Exception:
+            self._attempts[key] += 1
+            if self._attempts[key] >= self.max_attempts:
+                log.exception(
+                    "telegram bot %s: update %s failed %d times; skipping it",
+                    platform.bot_id,
+                    update.update_id,
+                    self._attempts[key],
+                )
+                self._skipped.add(key)
+                del self._attempts[key]
+                return True
+            log.exception(
+                "telegram bot %s: update %s failed; it will be fetched again",
+                platform.bot_id,
+                update.update_id,
+            )
+            return False
+        self._attempts.pop(key, None)
+        return True
+
+    # -- webhooks ------------------------------------------------------------------------
+    async def _register_webhook(self, platform: TelegramPlatform) -> None:
+        if self.public_url is None:
+            raise RuntimeError("webhook mode needs server.public_url")
+        url = self.public_url + WEBHOOK_PATH.format(bot_id=platform.bot_id)
+        if await self._until_done(
+            platform,
+            lambda: platform.bot.set_webhook(
+                url, secret_token=platform.webhook_secret, allowed_updates=ALLOWED_UPDATES
+            ),
+        ):
+            log.info("telegram bot %s (%s): webhook set", platform.bot_id, platform.institution)
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        """One update from Telegram. 200 only after the app took it; an error status makes
+        Telegram deliver it again."""
+        bot_id = request.match_info["bot_id"]
+        platform = self._bots.get(int(bot_id)) if bot_id.lstrip("-").isdigit() else None
+        if platform is None or platform.mode != "webhook" or platform.webhook_secret is None:
+            return web.Response(status=404)
+        given = request.headers.get(SECRET_HEADER)
+        if given is None:
+            log.warning("telegram bot %s: webhook call without a secret", bot_id)
+            return web.Response(status=401)
+        if not hmac.compare_digest(given.encode(), platform.webhook_secret.encode()):
+            log.warning("telegram bot %s: webhook call with a wrong secret", bot_id)
+            return web.Response(status=403)
+        if platform.on_event is None or self._stopping.is_set():
+            return web.Response(status=503)
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": platform.bot})
+        except (ValueError, ValidationError):
+            return web.Response(status=400)
+        ok = await self._feed(platform, update)
+        return web.Response(status=200 if ok else 500)
+
+    # -- helpers -----------------------------------------------------------------------
+    async def _until_done(
+        self, platform: TelegramPlatform, call: Callable[[], Awaitable[Any]]
+    ) -> bool:
+        """Repeat a set-up call until it works or the group stops; False if stopped."""
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                await call()
+                return True
+            except Exception as exc:
+                failures += 1
+                log.error(
+                    "telegram bot %s: set-up failed (%s: %s)",
+                    platform.bot_id,
+                    type(exc).__name__,
+                    getattr(exc, "message", ""),
+                )
+                await self._pause(failures)
+        return False
+
+    async def _unless_stopping(self, call: Awaitable[Any]) -> Any:
+        """The call's result, or None as soon as the group stops (the call is cancelled)."""
+        work = asyncio.ensure_future(call)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if work.done():
+            return work.result()
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
+        return None
+
+    async def _pause(self, failures: int) -> None:
+        delay = _BACKOFF[min(failures, len(_BACKOFF)) - 1]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
+
+def _chat_key(update: Update) -> Any:
+    """Updates of one chat are handled in order; of different chats, concurrently."""
+    if update.message is not None:
+        return update.message.chat.id
+    if update.callback_query is not None and update.callback_query.message is not None:
+        return update.callback_query.message.chat.id
+    if update.my_chat_member is not None:
+        return update.my_chat_member.chat.id
+    return ("update", update.update_id)
+
+
+def _router() -> Router:
+    """Handlers that only translate: each turns its update into an Event for the app."""
+    router = Router(name="priemnaya-telegram")
+
+    @router.message()
+    async def on_message(
+        message: Message, event_update: Update, platform: TelegramPlatform
+    ) -> None:
+        await _deliver(
+            platform, message_event(platform.institution, event_update.update_id, message)
+        )
+
+    @router.callback_query()
+    async def on_callback(
+        query: CallbackQuery, event_update: Update, platform: TelegramPlatform
+    ) -> None:
+        event = await callback_event(
+            platform.institution, event_update.update_id, query, platform.payloads
+        )
+        await _deliver(platform, event)
+
+    @router.my_chat_member()
+    async def on_member(
+        change: ChatMemberUpdated, event_update: Update, platform: TelegramPlatform
+    ) -> None:
+        await _deliver(
+            platform, membership_event(platform.institution, event_update.update_id, change)
+        )
+
+    return router
+
+
+async def _deliver(platform: TelegramPlatform, event: Event | None) -> None:
+    if event is None:
+        return
+    handler = platform.on_event
+    if handler is None:
+        raise RuntimeError("the Telegram adapter is stopping")
+    await handler(event)
+
+
+def webhook_secret_for(token: str) -> str:
+    """A stable secret for setWebhook when the config names none: derived from the token,
+    so it survives restarts and differs per bot without being the token itself."""
+    return hmac.new(token.encode(), b"priemnaya-telegram-webhook", hashlib.sha256).hexdigest()
+
+
+async def create_group(accounts: list[AccountSpec], services: Services) -> TelegramGroup:
+    """Build the bots of every institution with a Telegram account.
+
+    Tuning for tests and benchmarks comes from ``services.extra["telegram"]``:
+    ``rates`` (TelegramRates) and ``poll_timeout`` (seconds)."""
+    options: dict[str, Any] = dict(services.extra.get("telegram") or {})
+    rates: TelegramRates | None = options.get("rates")
+    platforms: list[TelegramPlatform] = []
+    seen: dict[str, str] = {}
+    for spec in accounts:
+        account = spec.account
+        token = account.token.get_secret_value()
+        bot_id = token.split(":", 1)[0]
+        if bot_id in seen:
+            raise ValueError(
+                f"institutions {seen[bot_id]!r} and {spec.institution!r} use the same Telegram bot"
+            )
+        seen[bot_id] = spec.institution
+        secret = (
+            account.webhook_secret.get_secret_value()
+            if account.webhook_secret is not None
+            else webhook_secret_for(token)
+        )
+        platforms.append(
+            TelegramPlatform(
+                spec.institution,
+                make_bot(token, account.api_server),
+                payloads=services.payloads,
+                rates=rates,
+                mode=account.mode,
+                webhook_secret=secret,
+            )
+        )
+    group = TelegramGroup(
+        platforms,
+        public_url=services.public_url,
+        poll_timeout=int(options.get("poll_timeout", 25)),
+    )
+    if any(p.mode == "webhook" for p in platforms):
+        if services.web_app is None or not services.public_url:
+            raise ValueError(
+                "a Telegram account in webhook mode needs the config's server with a public_url"
+            )
+        group.attach(services.web_app)
+    return group
