@@ -25,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-import types
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import bots.app  # noqa: E402
-from bots.adapters import AccountSpec, Services  # noqa: E402
 from bots.app import App  # noqa: E402
 from bots.config import load_config  # noqa: E402
-from bots.telegram import TelegramRates, create_group  # noqa: E402
+from bots.telegram import TelegramRates  # noqa: E402
 from tests.emulators.telegram import Message, TelegramEmulator  # noqa: E402
 
 TOKEN = "730001:bench-token-abcdefgh"
@@ -49,13 +46,6 @@ QUESTIONS = [
     "Положено ли бесплатное питание ученикам начальной школы?",
     "какие дома закреплены за школой",
 ]
-OPTIONS: dict[str, Any] = {}
-
-
-async def scaled_telegram_group(accounts: list[AccountSpec], services: Services) -> Any:
-    """The adapter's own factory, with the limits of ``--rate-scale``."""
-    services.extra["telegram"] = {"rates": OPTIONS["rates"], "poll_timeout": 25}
-    return await create_group(accounts, services)
 
 
 def write_config(folder: Path, api_server: str) -> Path:
@@ -171,13 +161,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    OPTIONS["rates"] = TelegramRates().scaled(args.rate_scale)
-    # the app imports adapter factories by name: offer ours under a module name of its own
-    # (this file may run as __main__ or under a profiler)
-    hook = types.ModuleType("priemnaya_bench_pipeline")
-    hook.scaled_telegram_group = scaled_telegram_group  # type: ignore[attr-defined]
-    sys.modules[hook.__name__] = hook
-    bots.app.ADAPTERS["telegram"] = f"{hook.__name__}:scaled_telegram_group"
+    rates = TelegramRates().scaled(args.rate_scale)
 
     conn, child_conn = multiprocessing.Pipe()
     child = multiprocessing.get_context("spawn").Process(
@@ -192,7 +176,10 @@ async def main(args: argparse.Namespace) -> None:
     try:
         url = await asyncio.to_thread(conn.recv)
         with tempfile.TemporaryDirectory() as tmp:
-            app = App(load_config(write_config(Path(tmp), url)))
+            app = App(
+                load_config(write_config(Path(tmp), url)),
+                services_extra={"telegram": {"rates": rates, "poll_timeout": 25}},
+            )
             await app.start()
             try:
                 backlog = range(10_000, 10_000 + args.updates)

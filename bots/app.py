@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bots import observability
 from bots.adapters import AccountSpec, AdapterGroup, Services
 from bots.clock import Clock, SystemClock
 from bots.config import LoadedConfig
@@ -41,7 +42,13 @@ ADAPTERS: dict[str, str] = {
 
 #: features that run beside the update path (scheduler, SLA timers, reload watcher...):
 #: "module:install", where install(app) may append coroutines to app.on_start / app.on_stop
-FEATURES: list[str] = ["handlers.escalation.timers:install"]
+FEATURES: list[str] = [
+    "handlers.escalation.timers:install",
+    "bots.logs:install",
+    "bots.reload:install",
+    "handlers.privacy:install",
+    "handlers.announcements:install",
+]
 
 
 def _import(target: str) -> Any:
@@ -74,6 +81,7 @@ class App:
         clock: Clock | None = None,
         local: bool = False,
         database: str | None = None,
+        services_extra: dict[str, Any] | None = None,
     ) -> None:
         """``local=True`` runs every institution on the local platform (shell, demo, tests)
         with the staff chat there too; ``database`` overrides the configured path."""
@@ -81,6 +89,8 @@ class App:
         self.clock: Clock = clock or SystemClock()
         self.local = local
         self._database = database
+        #: adapter tuning passed on as Services.extra (benchmarks scale Telegram's rates)
+        self._services_extra = dict(services_extra or {})
         self.storage: Storage | None = None
         self.institutions: dict[str, Institution] = {}
         self.groups: dict[str, AdapterGroup] = {}
@@ -113,11 +123,13 @@ class App:
             clock=self.clock,
             web_app=self.web_app,
             public_url=server.public_url if server else None,
+            extra=self._services_extra,
         )
         self.sender = Sender(self.storage, self.platform, self.clock)
         self.sender.unreachable_hooks.append(self._mark_unreachable)
         await self._create_groups(services)
         if self.web_app is not None and server is not None:
+            observability.add_routes(self)  # /healthz, /metrics
             self._runner = web.AppRunner(self.web_app)
             await self._runner.setup()
             await web.TCPSite(self._runner, server.host, server.port).start()
@@ -151,17 +163,22 @@ class App:
             self.groups[kind] = await _import(target)(accounts, services)
 
     async def stop(self) -> None:
-        """Stop receiving, finish handling and sending what is in flight, close storage."""
-        for group in self.groups.values():
-            with contextlib.suppress(Exception):
-                await group.stop()
-        await self._wait_inflight(timeout=10)
+        """Stop cleanly: background work and the sender finish what they are sending while
+        the adapters' sessions are still open; then the adapters stop receiving (an update
+        that still arrives is stored and handled, its replies wait for the next start);
+        then the server and storage close."""
         for hook in self.on_stop:
             result = hook(self)
             if asyncio.iscoroutine(result):
                 await result
         if self.sender is not None:
             await self.sender.stop()
+        for group in self.groups.values():
+            try:
+                await group.stop()
+            except Exception:
+                log.exception("stopping an adapter group failed")
+        await self._wait_inflight(timeout=10)
         if self._runner is not None:
             await self._runner.cleanup()
         if self.storage is not None:
@@ -187,6 +204,7 @@ class App:
             if not await self.storage.inbox.accept(event, self.clock.now()):
                 log.info("duplicate update %s on %s ignored", event.update_key, event.platform)
                 return
+            observability.UPDATES.inc(institution=event.institution, platform=event.platform)
             await self._handle(event)
         finally:
             self._inflight -= 1
@@ -216,6 +234,8 @@ class App:
                     conv.answer_callback()
                 await self.storage.inbox.done(event)
         self.sender.wake()
+        for after_commit in conv.extras.get("after_commit", ()):  # e.g. /forget's WAL scrub
+            await after_commit()
         if event.callback is not None and conv.callback_answer is not None:
             platform = self.platform(event.institution, event.platform)
             if platform is not None:

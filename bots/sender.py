@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bots import observability
 from bots.clock import Clock
 from bots.model import ChatRef, Reply, SentMessage
 from bots.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
@@ -165,21 +166,26 @@ class Sender:
             else:
                 await self._send(platform, item)
         except RecipientUnreachable as exc:
+            observability.SEND_ERRORS.inc(platform=item.platform, code="unreachable")
             await outbox.mark_unreachable(item, exc.reason or "unreachable")
             log.info("outbox %s: %s unreachable (%s)", item.id, item.chat.key, exc.reason)
             for hook in self.unreachable_hooks:
                 await hook(item.institution, item.chat, exc.reason)
             return True
         except PermanentSendError as exc:
+            observability.SEND_ERRORS.inc(platform=item.platform, code=observability.error_code(exc))
             await outbox.mark_failed(item.id, str(exc))
             log.error("outbox %s to %s refused: %s", item.id, item.chat.key, exc)
             return True
         except PlatformError as exc:
+            observability.SEND_ERRORS.inc(platform=item.platform, code=observability.error_code(exc))
             return await self._retry_later(item, exc, exc.retry_after)
         except Exception as exc:  # an adapter bug or an unexpected network error
             log.exception("outbox %s to %s: unexpected error", item.id, item.chat.key)
+            observability.SEND_ERRORS.inc(platform=item.platform, code=type(exc).__name__)
             return await self._retry_later(item, exc, None)
         await outbox.mark_sent(item.id, self._clock.now())
+        observability.REPLIES.inc(institution=item.institution, platform=item.platform)
         return True
 
     async def _retry_later(

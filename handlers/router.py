@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bots.model import ChatKind
-from handlers import commands, escalation, staff
+from handlers import announcements, commands, escalation, privacy, staff
 from handlers.conversation import Conversation
 from handlers.faq import answering
 
@@ -23,6 +23,8 @@ CALLBACKS: dict[str, CallbackHandler] = {
     "faq": answering.on_callback,
     "fb": answering.on_feedback,
     "esc": escalation.on_callback,
+    "priv": privacy.on_callback,
+    "sub": announcements.on_subscription_callback,
 }
 
 

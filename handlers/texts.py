@@ -213,19 +213,24 @@ def _first_use(ast: nodes.Template, name: str) -> int | None:
     return None
 
 
-def check_templates(folder: Path, env: SandboxedEnvironment) -> list[TemplateProblem]:
+def check_templates(
+    folder: Path, env: SandboxedEnvironment, own: dict[str, frozenset[str]] | None = None
+) -> list[TemplateProblem]:
     """Check every known template file in ``folder``; unknown .j2 files are reported too
-    (a misspelt file name would otherwise silently never be used)."""
+    (a misspelt file name would otherwise silently never be used). ``own`` names the
+    institution's own templates (announcement bodies) with the names they are given."""
     problems: list[TemplateProblem] = []
+    known = {**TEMPLATE_NAMES, **(own or {})}
     for path in sorted(folder.glob("*.j2")):
-        extra = TEMPLATE_NAMES.get(path.name)
+        extra = known.get(path.name)
         if extra is None:
             problems.append(
                 TemplateProblem(
                     str(path),
                     1,
                     f"unknown template {path.name!r}; the bot uses: "
-                    + ", ".join(sorted(TEMPLATE_NAMES)),
+                    + ", ".join(sorted(TEMPLATE_NAMES))
+                    + " (and the templates named by announcements)",
                 )
             )
             continue

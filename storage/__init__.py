@@ -25,6 +25,8 @@ __all__ = ["Storage", "StorageError"]
 class Storage:
     def __init__(self, db: Database, now: Callable[[], datetime]) -> None:
         self.db = db
+        #: the app's clock, for repositories and hooks that stamp rows
+        self.now = now
         self.citizens = CitizenRepo(db)
         self.log = MessageLog(db)
         self.kv = KeyValue(db, now)

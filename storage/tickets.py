@@ -233,9 +233,8 @@ class TicketRepo:
         ]
         for ticket_id in ids:
             await self._db.execute(
-                "UPDATE tickets SET citizen_name='', question='[удалено по просьбе гражданина]'"
-                " WHERE id=?",
-                (ticket_id,),
+                "UPDATE tickets SET citizen_name='', question=? WHERE id=?",
+                ("[удалено по просьбе гражданина]", ticket_id),
             )
             await self._db.execute(
                 "DELETE FROM ticket_messages WHERE ticket_id=? AND author='citizen'", (ticket_id,)

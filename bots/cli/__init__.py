@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
-from bots.cli import check, faq, run, shell, tickets
+from bots import logs
+from bots.cli import announce, check, faq, privacy, reload, report, run, shell, tickets
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,11 +19,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR"
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("human", "json"),
+        default="human",
+        help="human-readable lines (default) or one JSON object per line",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     shell.register(subparsers)
     check.register(subparsers)
     run.register(subparsers)
     tickets.register(subparsers)
+    report.register(subparsers)
+    privacy.register(subparsers)
+    reload.register(subparsers)
+    announce.register(subparsers)
     faq_commands = faq.register(subparsers)
     faq_ask_register(faq_commands)
     return parser
@@ -38,8 +48,7 @@ def faq_ask_register(faq_commands: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = getattr(logging, str(args.log_level).upper(), logging.WARNING)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(args.log_level, args.log_format)  # tokens are masked in every record
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -9,9 +9,7 @@ import argparse
 import sys
 
 from bots.cli.common import add_config_argument
-from bots.config import LoadedConfig, load_config
-from bots.yamlfile import Problem, ProblemsError
-from handlers.texts import ANSWER_NAMES, Texts, check_template_source, check_templates
+from bots.validation import check_all
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,40 +29,3 @@ def run_check(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.config}: OK", file=sys.stderr)
     return 0
-
-
-def check_all(config_path: str) -> tuple[list[Problem], list[Problem]]:
-    """(problems, warnings) for a config and everything it refers to."""
-    try:
-        loaded = load_config(config_path)
-    except ProblemsError as exc:
-        return exc.problems, []
-    return _template_problems(loaded), loaded.warnings
-
-
-def _template_problems(loaded: LoadedConfig) -> list[Problem]:
-    problems: list[Problem] = []
-    checked_folders: set[str] = set()
-    for inst_id, inst in loaded.config.institutions.items():
-        folder = loaded.templates_dir(inst_id)
-        try:
-            texts = Texts(folder, institution=inst.template_context())
-        except Exception as exc:  # a broken labels.j2 override fails at load
-            problems.append(
-                Problem(str(folder or "templates"), getattr(exc, "lineno", None), str(exc))
-            )
-            continue
-        if folder is not None and str(folder) not in checked_folders:
-            checked_folders.add(str(folder))
-            problems.extend(
-                Problem(p.file, p.line, p.message) for p in check_templates(folder, texts.env)
-            )
-        faq = loaded.faqs[inst_id]
-        for index, entry in enumerate(faq.faq.entries):
-            # template line 1 is the first line of the answer's text
-            first_line = (faq.line_of_entry(index, "answer") or 1) - 1
-            for p in check_template_source(
-                texts.env, entry.answer, ANSWER_NAMES, str(faq.document.path), first_line
-            ):
-                problems.append(Problem(p.file, p.line, f"entry {entry.id!r}: {p.message}"))
-    return problems

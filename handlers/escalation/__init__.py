@@ -7,6 +7,7 @@ Importing this package registers its commands (/operator), staff commands (/tick
 
 from __future__ import annotations
 
+from handlers.escalation import privacy as _privacy  # noqa: F401  (registers /forget hook)
 from handlers.escalation import staff_side as _staff_side  # noqa: F401  (registers handlers)
 from handlers.escalation.citizen import (
     claim_before_matching,

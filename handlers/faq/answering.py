@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from bots import observability
 from bots.model import Button
 from handlers.conversation import Conversation
 from handlers.faq.matcher import Decision, MatchResult
@@ -42,6 +43,7 @@ async def on_text(conv: Conversation, text: str) -> MatchResult | None:
         best.entry_id if best else None,
         round(best.score, 4) if best else None,
     )
+    observability.OUTCOMES.inc(institution=inst.id, outcome=str(result.decision))
     log.info(
         "faq decision=%s entry=%s score=%.3f institution=%s chat=%s",
         result.decision,
@@ -186,4 +188,5 @@ async def escalate(conv: Conversation, reason: str) -> None:
     has no staff chat."""
     from handlers import escalation
 
+    observability.ESCALATIONS.inc(institution=conv.institution.id, reason=reason)
     await escalation.escalate(conv, reason=reason)

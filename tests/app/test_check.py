@@ -125,3 +125,24 @@ def test_a_missing_environment_variable(
     assert code == 1
     line = line_of(example_config, "telegram: {token:")
     assert f"{example_config}:{line}: environment variable TG_SCHOOL17 is not set" in output
+
+
+def test_announcement_templates_are_known_and_must_exist(
+    example_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = example_config.parent / "tpl"
+    folder.mkdir()
+    (folder / "menu.j2").write_text("Меню: {{ data.dish }}\n", encoding="utf-8")
+    edit = example_config.read_text(encoding="utf-8").replace(
+        "    # templates: examples/templates/school-17/",
+        "    templates: tpl/\n    announcements:\n"
+        "      - {id: menu, cron: '0 9 * * mon', template: menu.j2, data: {dish: суп}}\n"
+        "      - {id: typo, cron: '0 9 * * tue', template: manu.j2}",
+        1,
+    )
+    example_config.write_text(edit, encoding="utf-8")
+    code, output = run_check(example_config, capsys)
+    assert code == 1
+    assert "menu.j2" not in output.replace("'manu.j2'", "")  # its own template is accepted
+    line = line_of(example_config, "template: manu.j2")
+    assert f"{example_config}:{line}: announcement 'typo': template 'manu.j2': not found" in output

@@ -1,0 +1,49 @@
+"""/forget for tickets: the ticket stays for statistics, the citizen's words and name go,
+from the database (tickets, their messages, the stored card and forward payloads) and
+from the card in the staff chat (an edit is queued)."""
+
+from __future__ import annotations
+
+import json
+
+from handlers import privacy
+from handlers.escalation import cards
+from handlers.notify import queue_edit
+from storage import Storage
+
+REMOVED = "[удалено по просьбе гражданина]"
+
+
+async def anonymise_tickets(
+    storage: Storage, institution: str, platform: str, user_id: str, chat_id: str
+) -> None:
+    db = storage.db
+    rows = await db.fetchall(
+        "SELECT id FROM tickets WHERE institution=? AND platform=? AND user_id=?",
+        (institution, platform, user_id),
+    )
+    ids = [str(r["id"]) for r in rows]
+    if not ids:
+        return
+    await storage.tickets.anonymise_citizen(institution, platform, user_id)
+    marks = ",".join("?" * len(ids))
+    blank = json.dumps({"text": REMOVED, "buttons": [], "reply_to": None, "silent": False})
+    await db.execute(
+        f"UPDATE outbox SET reply=? WHERE institution=? AND ref_kind IN (?,?,?)"
+        f" AND ref_id IN ({marks})",
+        (blank, institution, cards.CARD, cards.FORWARD, cards.TOPIC, *ids),
+    )
+    now = storage.now()
+    for ticket_id in ids:
+        await queue_edit(
+            storage,
+            institution,
+            cards.CARD,
+            ticket_id,
+            REMOVED,
+            dedup_key=f"forget:{ticket_id}:card",
+            now=now,
+        )
+
+
+privacy.FORGET_HOOKS.append(anonymise_tickets)

@@ -1,0 +1,286 @@
+"""What to add to the FAQ next: the questions the bot escalated, only clarified, or whose
+answer a citizen marked "не помогло", grouped into clusters of similar questions.
+
+Similarity uses the FAQ matcher's own analysis (tokens, lemmas, colloquialisms, the FAQ's
+synonyms: :class:`handlers.faq.matching.analysis.TextAnalyzer`), so "справку в бассейн"
+and "справка для бассейна" meet on the same terms. Each question becomes a TF-IDF vector
+over its terms; clusters are built bottom-up with average linkage (two groups merge while
+their questions are, on average, at least ``threshold`` cosine-similar). Average linkage
+does not chain unrelated questions through one shared word the way single linkage would,
+and needs no number of clusters given in advance.
+
+Only pairs that share a term have a similarity, so the pairs are sparse and the merging is
+driven by a heap: fast enough for the few thousand questions a month an institution gets.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from handlers.faq.matcher import FaqMatcher
+from handlers.faq.matching.analysis import TextAnalyzer
+from storage import Storage
+from storage.times import iso
+
+#: the kinds of unanswered questions, as the report names them
+KINDS = ("escalate", "clarify", "not_helpful")
+DEFAULT_THRESHOLD = 0.1
+#: letters of a term's stem feature
+STEM = 5
+#: the newest questions considered (older ones beyond this are left out)
+MAX_QUESTIONS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: int
+    text: str
+    kind: str
+    created_at: str
+
+
+@dataclass(slots=True)
+class Cluster:
+    questions: list[Question]
+    terms: list[str]
+    #: the most typical question first
+    examples: list[str]
+    kinds: dict[str, int]
+    nearest_entry: str | None = None
+    nearest_title: str | None = None
+    nearest_score: float | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.questions)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "terms": self.terms,
+            "examples": self.examples,
+            "kinds": self.kinds,
+            "nearest_entry": self.nearest_entry,
+            "nearest_title": self.nearest_title,
+            "nearest_score": self.nearest_score,
+        }
+
+
+@dataclass(slots=True)
+class UnansweredReport:
+    institution: str
+    since: datetime
+    questions: int
+    clusters: list[Cluster] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "institution": self.institution,
+            "since": iso(self.since),
+            "questions": self.questions,
+            "clusters": [c.as_dict() for c in self.clusters],
+        }
+
+
+async def unanswered_questions(
+    storage: Storage, institution: str, since: datetime
+) -> list[Question]:
+    """Escalated and clarified questions, and those whose answer did not help (once each)."""
+    found: dict[int, Question] = {}
+    for row in await storage.log.since(institution, since, outcomes=("escalate", "clarify")):
+        found[row.id] = Question(row.id, row.text, str(row.outcome), iso(row.created_at))
+    rows = await storage.db.fetchall(
+        "SELECT m.id, m.text, m.created_at FROM feedback f JOIN message_log m"
+        " ON m.id = f.question_id WHERE f.institution=? AND f.helpful=0 AND f.created_at>=?",
+        (institution, iso(since)),
+    )
+    for r in rows:
+        found.setdefault(r["id"], Question(r["id"], r["text"], "not_helpful", r["created_at"]))
+    questions = sorted(found.values(), key=lambda q: q.id)
+    return questions[-MAX_QUESTIONS:]
+
+
+def _features(terms: list[str]) -> list[str]:
+    """Terms plus their 5-letter stems, so relatives the lemmatiser keeps apart
+    ("потерять" / "потерянный", "пропуск" / "пропустить") still meet."""
+    return terms + [f"~{t[:STEM]}" for t in terms if len(t) > STEM]
+
+
+def _domain_prior(
+    matcher: FaqMatcher, usable: list[tuple[Question, list[str]]]
+) -> dict[str, float]:
+    """Words the whole FAQ uses ("школа", "ребёнок" in a school's) say little about what a
+    question is about: scale each term by its inverse frequency in the FAQ (1 for words
+    the FAQ never uses), and a stem feature by its term's."""
+    idf: dict[str, float] = getattr(matcher._index, "idf", {}) or {}
+    top = max(idf.values(), default=1.0) or 1.0
+    prior: dict[str, float] = {}
+    for _, features in usable:
+        for term in features:
+            if term.startswith("~"):
+                continue
+            factor = idf.get(term, top) / top
+            prior[term] = factor
+            if len(term) > STEM:
+                stem = f"~{term[:STEM]}"
+                prior[stem] = min(prior.get(stem, 1.0), factor)
+    return prior
+
+
+def _vectors(
+    term_lists: list[list[str]], prior: dict[str, float] | None = None
+) -> list[dict[str, float]]:
+    """Unit-length TF-IDF vectors (sublinear tf, smoothed idf), each weight scaled by
+    ``prior`` (1 when absent)."""
+    df: Counter[str] = Counter()
+    for terms in term_lists:
+        df.update(set(terms))
+    n = len(term_lists)
+    vectors = []
+    for terms in term_lists:
+        tf = Counter(terms)
+        vec = {
+            t: (1 + math.log(c))
+            * (math.log((1 + n) / (1 + df[t])) + 1)
+            * (prior.get(t, 1.0) if prior else 1.0)
+            for t, c in tf.items()
+        }
+        norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
+        vectors.append({t: w / norm for t, w in vec.items()})
+    return vectors
+
+
+def _similarities(vectors: list[dict[str, float]]) -> dict[tuple[int, int], float]:
+    """Cosine of every pair that shares a term (i < j)."""
+    postings: dict[str, list[int]] = {}
+    for i, vec in enumerate(vectors):
+        for term in vec:
+            postings.setdefault(term, []).append(i)
+    sims: dict[tuple[int, int], float] = {}
+    for term, docs in postings.items():
+        for a_pos, a in enumerate(docs):
+            wa = vectors[a][term]
+            for b in docs[a_pos + 1 :]:
+                sims[(a, b)] = sims.get((a, b), 0.0) + wa * vectors[b][term]
+    return sims
+
+
+def second_order(sims: dict[tuple[int, int], float], n: int) -> dict[tuple[int, int], float]:
+    """Similarity of the questions' neighbourhoods: the cosine of their rows of the
+    similarity matrix. Two paraphrases that share no word ("где стол находок?", "сын
+    забыл сменку, никто не находил?") are still alike when they resemble the same others."""
+    rows: list[dict[int, float]] = [{i: 1.0} for i in range(n)]
+    for (a, b), s in sims.items():
+        rows[a][b] = s
+        rows[b][a] = s
+    postings: dict[int, list[tuple[int, float]]] = {}
+    for i, row in enumerate(rows):
+        norm = math.sqrt(sum(w * w for w in row.values()))
+        for k, w in row.items():
+            postings.setdefault(k, []).append((i, w / norm))
+    result: dict[tuple[int, int], float] = {}
+    for column in postings.values():
+        for pos, (a, wa) in enumerate(column):
+            for b, wb in column[pos + 1 :]:
+                key = (a, b) if a < b else (b, a)
+                result[key] = result.get(key, 0.0) + wa * wb
+    return result
+
+
+def cluster_indices(
+    sims: dict[tuple[int, int], float], n: int, threshold: float
+) -> list[list[int]]:
+    """Average-linkage agglomerative clustering over sparse pair similarities (missing
+    pairs count 0); clusters of indices, largest first."""
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    # total similarity between clusters (sum over member pairs); average = total / (|A||B|)
+    links: dict[int, dict[int, float]] = {i: {} for i in members}
+    for (a, b), s in sims.items():
+        links[a][b] = s
+        links[b][a] = s
+    # cluster ids are never reused, so a queued pair is current while both ids are alive
+    heap: list[tuple[float, int, int]] = []
+
+    def push(a: int, b: int) -> None:
+        avg = links[a][b] / (len(members[a]) * len(members[b]))
+        if avg >= threshold:
+            heapq.heappush(heap, (-avg, min(a, b), max(a, b)))
+
+    for a in links:
+        for b in links[a]:
+            if a < b:
+                push(a, b)
+    next_id = n
+    while heap:
+        _, a, b = heapq.heappop(heap)
+        if a not in members or b not in members:
+            continue
+        c = next_id
+        next_id += 1
+        members[c] = members.pop(a) + members.pop(b)
+        merged: dict[int, float] = {}
+        for old in (a, b):
+            for other, total in links.pop(old).items():
+                if other in (a, b):
+                    continue
+                merged[other] = merged.get(other, 0.0) + total
+                links[other].pop(old, None)
+        links[c] = merged
+        for other, total in merged.items():
+            links[other][c] = total
+            push(c, other)
+    return sorted(members.values(), key=lambda m: (-len(m), min(m)))
+
+
+def build_report(
+    institution: str,
+    since: datetime,
+    questions: list[Question],
+    matcher: FaqMatcher,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    examples: int = 3,
+) -> UnansweredReport:
+    analyzer = TextAnalyzer(matcher.faq.synonyms)
+    usable = [(q, _features(analyzer.terms(q.text))) for q in questions]
+    usable = [(q, t) for q, t in usable if t]
+    vectors = _vectors([t for _, t in usable], _domain_prior(matcher, usable))
+    report = UnansweredReport(institution, since, len(questions))
+    sims = second_order(_similarities(vectors), len(vectors))
+    for indices in cluster_indices(sims, len(vectors), threshold):
+        group = [usable[i][0] for i in indices]
+        weights: Counter[str] = Counter()
+        for i in indices:
+            weights.update(vectors[i])
+        # the most typical question: the highest similarity to the cluster's centroid
+        ranked = sorted(
+            indices,
+            key=lambda i: -sum(w * weights[t] for t, w in vectors[i].items()),
+        )
+        shown: list[str] = []
+        for i in ranked:
+            text = usable[i][0].text.strip()
+            if text.lower() not in {s.lower() for s in shown}:
+                shown.append(text)
+            if len(shown) >= examples:
+                break
+        cluster = Cluster(
+            questions=group,
+            terms=[t for t, _ in weights.most_common(4)],
+            examples=shown,
+            kinds={k: v for k in KINDS if (v := sum(q.kind == k for q in group))},
+        )
+        result = matcher.match(usable[ranked[0]][0].text)
+        if result.candidates:
+            best = result.candidates[0]
+            entry = matcher.faq.entry(best.entry_id)
+            cluster.nearest_entry = best.entry_id
+            cluster.nearest_title = entry.title if entry else None
+            cluster.nearest_score = round(best.score, 2)
+        report.clusters.append(cluster)
+    return report
