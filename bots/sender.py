@@ -173,12 +173,16 @@ class Sender:
                 await hook(item.institution, item.chat, exc.reason)
             return True
         except PermanentSendError as exc:
-            observability.SEND_ERRORS.inc(platform=item.platform, code=observability.error_code(exc))
+            observability.SEND_ERRORS.inc(
+                platform=item.platform, code=observability.error_code(exc)
+            )
             await outbox.mark_failed(item.id, str(exc))
             log.error("outbox %s to %s refused: %s", item.id, item.chat.key, exc)
             return True
         except PlatformError as exc:
-            observability.SEND_ERRORS.inc(platform=item.platform, code=observability.error_code(exc))
+            observability.SEND_ERRORS.inc(
+                platform=item.platform, code=observability.error_code(exc)
+            )
             return await self._retry_later(item, exc, exc.retry_after)
         except Exception as exc:  # an adapter bug or an unexpected network error
             log.exception("outbox %s to %s: unexpected error", item.id, item.chat.key)
