@@ -108,7 +108,7 @@ class CitizenRepo:
 
 
 def _citizen(row: object) -> Citizen:
-    r = row  # aiosqlite.Row supports mapping access
+    r = row  # sqlite3.Row supports mapping access
     return Citizen(
         institution=r["institution"],  # type: ignore[index]
         platform=r["platform"],  # type: ignore[index]

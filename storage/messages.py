@@ -148,7 +148,7 @@ class MessageLog:
 
 
 def _logged(r: object) -> LoggedMessage:
-    row = r  # aiosqlite.Row
+    row = r  # sqlite3.Row
     return LoggedMessage(
         id=row["id"],  # type: ignore[index]
         institution=row["institution"],  # type: ignore[index]
