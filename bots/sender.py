@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bots import observability
+from bots.background import Pulse
 from bots.clock import Clock
 from bots.model import ChatRef, Reply, SentMessage
 from bots.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
@@ -60,7 +61,7 @@ class Sender:
         self._max_lanes = max_lanes
         self._lanes: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
-        self._progress = asyncio.Condition()
+        self._progress = Pulse()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         #: called when a chat turned out unreachable (subscriptions drop it, citizens mark it)
@@ -87,13 +88,10 @@ class Sender:
         return bool(self._lanes)
 
     async def wait_progress(self, timeout: float) -> None:
-        async with self._progress:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), timeout)
+        await self._progress.wait(timeout)
 
     async def _notify(self) -> None:
-        async with self._progress:
-            self._progress.notify_all()
+        await self._progress.notify()
 
     async def _run(self) -> None:
         while not self._stopping:

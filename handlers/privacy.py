@@ -17,13 +17,13 @@ Callback payloads: ``priv:del`` (confirm), ``priv:no`` (cancel).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from bots.background import Periodic
 from bots.model import Button
 from handlers import texts
 from handlers.commands import command
@@ -143,60 +143,22 @@ async def purge(storage: Storage, now: datetime, retention: timedelta) -> dict[s
     return counts
 
 
-class RetentionJob:
-    """Runs :func:`purge` at start and then every :data:`RETENTION_PERIOD` of app time."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.runs = 0
-        self.last: dict[str, int] = {}
-        self._ran = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
-
-    async def run_once(self) -> dict[str, int]:
-        app = self.app
-        counts = await purge(app.storage, app.clock.now(), app.loaded.config.retention)
-        if any(counts.values()):
-            log.info("retention: deleted %s", counts)
-        self.last = counts
-        async with self._ran:
-            self.runs += 1
-            self._ran.notify_all()
-        return counts
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("retention purge failed; trying again next period")
-            await self.app.clock.sleep(RETENTION_PERIOD.total_seconds())
-
-    async def wait_runs(self, count: int, timeout: float = 10.0) -> None:
-        """Wait until the job has run ``count`` times in total."""
-        async with self._ran:
-            await asyncio.wait_for(self._ran.wait_for(lambda: self.runs >= count), timeout)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="retention")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+_jobs: weakref.WeakKeyDictionary[Any, Periodic] = weakref.WeakKeyDictionary()
 
 
-_jobs: weakref.WeakKeyDictionary[Any, RetentionJob] = weakref.WeakKeyDictionary()
-
-
-def retention_job(app: Any) -> RetentionJob:
+def retention_job(app: Any) -> Periodic:
+    """The app's retention job: :func:`purge` at start and then every
+    :data:`RETENTION_PERIOD` of app time (tests wait on its runs)."""
     job = _jobs.get(app)
     if job is None:
-        job = _jobs[app] = RetentionJob(app)
+
+        async def run() -> dict[str, int]:
+            counts = await purge(app.storage, app.clock.now(), app.loaded.config.retention)
+            if any(counts.values()):
+                log.info("retention: deleted %s", counts)
+            return counts
+
+        job = _jobs[app] = Periodic("retention", run, RETENTION_PERIOD.total_seconds(), app.clock)
     return job
 
 

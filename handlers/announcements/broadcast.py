@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bots.background import Pulse
 from bots.clock import Clock
 from bots.model import Button, ChatRef, Reply, SentMessage
 from bots.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
@@ -77,7 +78,7 @@ class Broadcaster:
         self.lanes = lanes
         self.poll = poll
         self._wake = asyncio.Event()
-        self._progress = asyncio.Condition()
+        self._progress = Pulse()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -116,13 +117,10 @@ class Broadcaster:
                 task.cancel()
 
     async def wait_progress(self, timeout: float) -> None:
-        async with self._progress:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), timeout)
+        await self._progress.wait(timeout)
 
     async def _notify(self) -> None:
-        async with self._progress:
-            self._progress.notify_all()
+        await self._progress.notify()
 
     async def idle(self) -> bool:
         """Nothing is being sent and nothing is due now (tests and ``settle``)."""

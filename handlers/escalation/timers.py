@@ -7,12 +7,11 @@ ticket row records it, so a pass repeated after a crash sends nothing twice."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from bots.background import Periodic
 from handlers.escalation import cards
 from handlers.institution import Institution
 from handlers.notify import queue_edit, queue_message
@@ -124,26 +123,18 @@ async def _auto_close(storage: Storage, inst: Institution, ticket: Ticket, now: 
 
 def install(app: Any) -> None:
     """Run :func:`tick` every minute of the app's clock while the app runs."""
-    state: dict[str, asyncio.Task[None]] = {}
 
-    async def loop() -> None:
-        while True:
-            try:
-                if await tick(app.storage, app.institutions, app.clock.now()):
-                    app.sender.wake()
-            except Exception:
-                log.exception("escalation timers failed; next pass in a minute")
-            await app.clock.sleep(TICK_SECONDS)
+    async def run() -> None:
+        if await tick(app.storage, app.institutions, app.clock.now()):
+            app.sender.wake()
+
+    job = Periodic("escalation-timers", run, TICK_SECONDS, app.clock)
 
     async def start(_: Any) -> None:
-        state["task"] = asyncio.create_task(loop(), name="escalation-timers")
+        job.start()
 
     async def stop(_: Any) -> None:
-        task = state.pop("task", None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await job.stop()
 
     app.on_start.append(start)
     app.on_stop.append(stop)
