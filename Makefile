@@ -34,7 +34,7 @@ check: $(STAMP)
 	$(BIN)/priemnaya check -c config.example.yaml
 
 # the benchmarks (bench/ also holds analysis scripts run by hand: faq_fit, faq_semantic)
-BENCHES := bench/faq_match.py bench/pipeline.py bench/broadcast.py
+BENCHES := bench/faq_match.py bench/pipeline.py bench/broadcast.py bench/workers.py
 
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -82,15 +82,23 @@ class App:
         local: bool = False,
         database: str | None = None,
         services_extra: dict[str, Any] | None = None,
+        worker_id: str | None = None,
+        lease_seconds: float | None = None,
     ) -> None:
         """``local=True`` runs every institution on the local platform (shell, demo, tests)
-        with the staff chat there too; ``database`` overrides the configured path."""
+        with the staff chat there too; ``database`` overrides the configured path or URL.
+        On PostgreSQL the app is one of several workers (bots/workers.py): ``worker_id``
+        names it (default host-pid), ``lease_seconds`` is how long its leases last."""
         self.loaded = loaded
         self.clock: Clock = clock or SystemClock()
         self.local = local
         self._database = database
         #: adapter tuning passed on as Services.extra (benchmarks scale Telegram's rates)
         self._services_extra = dict(services_extra or {})
+        self.worker_id = worker_id
+        self._lease_seconds = lease_seconds
+        #: worker mode (PostgreSQL, not local): leases decide which accounts receive here
+        self.workers: Any = None
         self.storage: Storage | None = None
         self.institutions: dict[str, Institution] = {}
         self.groups: dict[str, AdapterGroup] = {}
@@ -107,8 +115,15 @@ class App:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        path = self._database or str(self.loaded.database_path)
+        path = self._database or self.loaded.database_target
         self.storage = await Storage.open(path, self.clock.now)
+        if self.storage.dialect == "postgresql" and not self.local:
+            from bots.workers import Workers
+
+            self.workers = Workers(self, self.worker_id, self._lease_seconds)
+        elif self.worker_id is not None and not self.local:
+            await self.storage.close()
+            raise ValueError("a worker id needs PostgreSQL: set storage.url in the config")
         override = "local" if self.local else None
         for inst_id in self.loaded.config.institutions:
             self.institutions[inst_id] = build_institution(
@@ -142,15 +157,21 @@ class App:
             if asyncio.iscoroutine(result):
                 await result
         await self._recover_inbox()
-        for kind, group in self.groups.items():
-            await group.start(self.on_event)
-            log.info("%s: %d account(s) receiving", kind, len(group.platforms))
+        if self.workers is not None:
+            await self.workers.start(self.on_event)  # the accounts of leased institutions
+        else:
+            for kind, group in self.groups.items():
+                await group.start(self.on_event)
+                log.info("%s: %d account(s) receiving", kind, len(group.platforms))
         self._started = True
 
     async def _create_groups(self, services: Services) -> None:
         institutions = self.loaded.config.institutions
         if self.local:
             self.groups["local"] = LocalGroup(list(institutions), services)
+            return
+        if self.workers is not None:
+            self.groups = await self.workers.create_groups(services)
             return
         for kind, target in ADAPTERS.items():
             accounts = [
@@ -173,6 +194,8 @@ class App:
                 await result
         if self.sender is not None:
             await self.sender.stop()
+        if self.workers is not None:
+            await self.workers.stop()  # receiving stops, leases go to the other workers
         for group in self.groups.values():
             try:
                 await group.stop()
@@ -221,6 +244,8 @@ class App:
         conv = Conversation(event, institution, self.storage, self.clock.now())
         try:
             async with self.storage.transaction():
+                if not await self.storage.inbox.claim(event):
+                    return  # another worker handled it meanwhile
                 await route(conv)
                 await self.storage.inbox.done(event)
         except Exception:

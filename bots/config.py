@@ -57,6 +57,18 @@ class Strict(BaseModel):
 class StorageConfig(Strict):
     #: SQLite file; relative to the config file
     path: str = "data/priemnaya.sqlite3"
+    #: PostgreSQL instead of SQLite, for several worker processes (bots/workers.py):
+    #: postgresql://user:password@host:5432/db, given as "${VAR}" since it may hold a password
+    url: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("storage.url must be a postgresql:// URL")
+        return value
 
 
 class ServerConfig(Strict):
@@ -312,6 +324,12 @@ class LoadedConfig:
     @property
     def database_path(self) -> Path:
         return self.resolve(self.config.storage.path)
+
+    @property
+    def database_target(self) -> str:
+        """What Storage.open takes: the PostgreSQL URL when configured, else the SQLite file."""
+        url = self.config.storage.url
+        return url.get_secret_value() if url is not None else str(self.database_path)
 
     def templates_dir(self, institution_id: str) -> Path | None:
         folder = self.config.institutions[institution_id].templates

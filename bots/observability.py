@@ -180,8 +180,10 @@ async def _gauges(app: App) -> None:
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tickets'"
     ):
         rows = await storage.db.fetchall(
-            "SELECT institution, SUM(breached_at IS NOT NULL) AS breached,"
-            " SUM(status<>'closed') AS open FROM tickets GROUP BY institution"
+            "SELECT institution,"
+            " SUM(CASE WHEN breached_at IS NOT NULL THEN 1 ELSE 0 END) AS breached,"
+            " SUM(CASE WHEN status<>'closed' THEN 1 ELSE 0 END) AS open"
+            " FROM tickets GROUP BY institution"
         )
         counted = {r["institution"]: r for r in rows}
         for inst_id in {*app.institutions, *counted}:

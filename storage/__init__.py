@@ -1,8 +1,9 @@
-"""Storage: the embedded SQLite database and one repository per aggregate.
+"""Storage: the database and one repository per aggregate.
 
-Everything that must survive a restart goes through :class:`Storage`. Later backends
-(PostgreSQL) implement the same repositories; the storage contract suite in
-tests/contract/test_storage.py runs against each.
+Everything that must survive a restart goes through :class:`Storage`. Two backends run the
+same repositories: SQLite (storage/db.py, one process, the default) and PostgreSQL
+(storage/pg.py, selected by a ``postgresql://`` URL, for several worker processes); the
+storage contract suite in tests/contract/test_storage.py runs against each.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 from storage.citizens import CitizenRepo
 from storage.db import Database, StorageError
@@ -19,7 +21,12 @@ from storage.queues import Inbox, Outbox
 from storage.state import KeyValue, PayloadRepo
 from storage.tickets import TicketRepo
 
-__all__ = ["Storage", "StorageError"]
+__all__ = ["Storage", "StorageError", "is_database_url"]
+
+
+def is_database_url(target: object) -> bool:
+    """A ``postgresql://`` URL rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
 class Storage:
@@ -37,7 +44,18 @@ class Storage:
 
     @classmethod
     async def open(cls, path: str | Path, now: Callable[[], datetime]) -> Storage:
+        """``path``: a SQLite file (or ``:memory:``), or a ``postgresql://`` URL."""
+        if is_database_url(path):
+            from storage.pg import PgDatabase  # asyncpg is imported only when used
+
+            # PgDatabase has Database's public methods (the contract suite checks both)
+            return cls(cast(Database, await PgDatabase.open(str(path))), now)
         return cls(await Database.open(path), now)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``: for the few places that differ (claims, leases)."""
+        return str(getattr(self.db, "dialect", "sqlite"))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

@@ -13,11 +13,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from storage.db import Database
 from storage.times import iso, parse
+
+#: PostgreSQL: how long claimed deliveries are left to the worker that claimed them, and
+#: how many one claim takes (small enough to be sent well within the claim at Telegram's
+#: 30 messages/s, so that workers share a big broadcast)
+CLAIM_SECONDS = 120
+CLAIM_LIMIT = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,8 +279,17 @@ class BroadcastRepo:
         self, broadcast_id: int, recipients: list[tuple[str, str, str]], now: datetime
     ) -> None:
         """Write every (platform, chat_id, kind) as a pending delivery and mark the broadcast
-        sending, in one transaction: nothing is sent before all rows exist."""
+        sending, in one transaction: nothing is sent before all rows exist. The status moves
+        first, so of several workers starting the same broadcast one writes the rows and
+        the others (waiting on its row lock, on PostgreSQL) find it started."""
         async with self._db.transaction():
+            changed = await self._db.execute(
+                "UPDATE broadcasts SET status='sending', started_at=? WHERE id=?"
+                " AND status='waiting'",
+                (iso(now), broadcast_id),
+            )
+            if not changed:
+                return
             await self._db.executemany(
                 "INSERT INTO broadcast_deliveries(broadcast_id, platform, chat_id, kind, status,"
                 " next_attempt_at) VALUES (?,?,?,?,'pending',?) ON CONFLICT DO NOTHING",
@@ -284,9 +299,7 @@ class BroadcastRepo:
                 "SELECT COUNT(*) FROM broadcast_deliveries WHERE broadcast_id=?", (broadcast_id,)
             )
             await self._db.execute(
-                "UPDATE broadcasts SET status='sending', started_at=?, total=? WHERE id=?"
-                " AND status='waiting'",
-                (iso(now), int(total), broadcast_id),
+                "UPDATE broadcasts SET total=? WHERE id=?", (int(total), broadcast_id)
             )
 
     async def finish(self, broadcast_id: int, now: datetime, status: str = "done") -> bool:
@@ -300,12 +313,39 @@ class BroadcastRepo:
     async def due_deliveries(
         self, broadcast_id: int, now: datetime, limit: int = 1000
     ) -> list[Delivery]:
-        rows = await self._db.fetchall(
-            "SELECT broadcast_id, platform, chat_id, kind, attempts FROM broadcast_deliveries"
-            " WHERE broadcast_id=? AND status='pending' AND next_attempt_at<=?"
-            " ORDER BY platform, chat_id LIMIT ?",
-            (broadcast_id, iso(now), limit),
-        )
+        """Pending deliveries that are due. On PostgreSQL, where several workers share a
+        broadcast, they are also claimed: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks rows
+        no other worker is claiming, and their ``next_attempt_at`` moves ``CLAIM_SECONDS``
+        ahead, so other workers skip them until this one records the outcome (or, if it
+        died, until the claim runs out and they are due again). A worker restarting under
+        the same id (``db.worker_id``) takes its own claims back at once."""
+        if getattr(self._db, "dialect", "sqlite") == "sqlite":
+            rows = await self._db.fetchall(
+                "SELECT broadcast_id, platform, chat_id, kind, attempts FROM broadcast_deliveries"
+                " WHERE broadcast_id=? AND status='pending' AND next_attempt_at<=?"
+                " ORDER BY platform, chat_id LIMIT ?",
+                (broadcast_id, iso(now), limit),
+            )
+        else:
+            worker = getattr(self._db, "worker_id", None)
+            rows = await self._db.fetchall(
+                "UPDATE broadcast_deliveries SET next_attempt_at=?, claimed_by=?"
+                " WHERE (broadcast_id, platform, chat_id) IN ("
+                " SELECT broadcast_id, platform, chat_id FROM broadcast_deliveries"
+                " WHERE broadcast_id=? AND status='pending'"
+                " AND (next_attempt_at<=? OR claimed_by=?)"
+                " ORDER BY platform, chat_id LIMIT ? FOR UPDATE SKIP LOCKED)"
+                " RETURNING broadcast_id, platform, chat_id, kind, attempts",
+                (
+                    iso(now + timedelta(seconds=CLAIM_SECONDS)),
+                    worker,
+                    broadcast_id,
+                    iso(now),
+                    worker,
+                    min(limit, CLAIM_LIMIT),
+                ),
+            )
+            rows = sorted(rows, key=lambda r: (r[1], r[2]))
         return [Delivery(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     async def next_attempt(self, broadcast_id: int) -> datetime | None:
@@ -349,9 +389,10 @@ class BroadcastRepo:
     async def mark_retry(
         self, broadcast_id: int, platform: str, chat_id: str, error: str, next_at: datetime
     ) -> None:
-        await self._db.execute(
+        await self._db.execute(  # unclaimed: due again at next_at, for any worker
             "UPDATE broadcast_deliveries SET attempts=attempts+1, last_error=?,"
-            " next_attempt_at=? WHERE broadcast_id=? AND platform=? AND chat_id=?",
+            " next_attempt_at=?, claimed_by=NULL WHERE broadcast_id=? AND platform=?"
+            " AND chat_id=?",
             (error[:300], iso(next_at), broadcast_id, platform, chat_id),
         )
 

@@ -87,6 +87,21 @@ class Inbox:
         )
         return status == "pending"
 
+    async def claim(self, event: Event) -> bool:
+        """Call first inside the handling transaction: False when another worker finished
+        this update meanwhile (skip it). On PostgreSQL the row stays locked until commit, so
+        a second worker handling the same update (a webhook retried to another worker, a
+        pending update recovered at start) waits and then sees it done. SQLite runs one
+        process whose transactions are exclusive: nothing to claim."""
+        if getattr(self._db, "dialect", "sqlite") == "sqlite":
+            return True
+        changed = await self._db.execute(
+            "UPDATE inbox SET status='pending' WHERE institution=? AND platform=?"
+            " AND update_key=? AND status='pending'",
+            (event.institution, event.platform, event.update_key),
+        )
+        return changed > 0
+
     async def done(self, event: Event) -> None:
         await self._db.execute(
             "UPDATE inbox SET status='done', event='' WHERE institution=? AND platform=?"
@@ -244,8 +259,9 @@ class Outbox:
                     iso(now),
                 ),
             )
-            await self._db.execute(
-                "UPDATE outbox SET parts_sent=MAX(parts_sent, ?) WHERE id=?", (part + 1, item.id)
+            await self._db.execute(  # never backwards (portable: no two-argument MAX)
+                "UPDATE outbox SET parts_sent=? WHERE id=? AND parts_sent<?",
+                (part + 1, item.id, part + 1),
             )
 
     async def mark_sent(self, item_id: int, now: datetime) -> None:
@@ -274,10 +290,15 @@ class Outbox:
             (reason[:500], item.institution, item.chat.platform, item.chat.chat_id),
         )
 
-    async def find_sent(self, platform: str, chat_id: str, message_id: str) -> SentRecord | None:
+    async def find_sent(
+        self, institution: str, platform: str, chat_id: str, message_id: str
+    ) -> SentRecord | None:
+        """What the institution's account sent as ``message_id`` in that chat (message ids
+        are only unique within one account)."""
         row = await self._db.fetchone(
-            "SELECT * FROM sent_messages WHERE platform=? AND chat_id=? AND message_id=?",
-            (platform, chat_id, message_id),
+            "SELECT * FROM sent_messages WHERE institution=? AND platform=? AND chat_id=?"
+            " AND message_id=?",
+            (institution, platform, chat_id, message_id),
         )
         return _sent(row) if row else None
 

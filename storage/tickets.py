@@ -73,6 +73,16 @@ class TicketRepo:
         now: datetime,
     ) -> Ticket:
         """A new ticket with the institution's next number (call inside a transaction)."""
+        if getattr(self._db, "dialect", "sqlite") != "sqlite":
+            # Concurrent transactions (PostgreSQL, several workers) would read the same MAX:
+            # this upsert locks the institution's counter row until commit, so the next
+            # creator reads MAX after this one's ticket exists. SQLite transactions are
+            # exclusive already.
+            await self._db.execute(
+                "INSERT INTO kv(scope, key, value, updated_at) VALUES ('tickets.lock', ?, '', ?)"
+                " ON CONFLICT(scope, key) DO UPDATE SET updated_at=excluded.updated_at",
+                (institution, iso(now)),
+            )
         number = int(
             await self._db.fetchval(
                 "SELECT COALESCE(MAX(number), 0) + 1 FROM tickets WHERE institution=?",
@@ -203,7 +213,8 @@ class TicketRepo:
 
     async def counts_since(self, institution: str, since: datetime) -> dict[str, Any]:
         row = await self._db.fetchone(
-            "SELECT COUNT(*) AS created, SUM(breached_at IS NOT NULL) AS breached"
+            "SELECT COUNT(*) AS created,"
+            " SUM(CASE WHEN breached_at IS NOT NULL THEN 1 ELSE 0 END) AS breached"
             " FROM tickets WHERE institution=? AND created_at>=?",
             (institution, iso(since)),
         )

@@ -428,13 +428,6 @@ async def test_a_forum_supergroup_gets_a_topic_per_ticket_and_staff_answer_insid
         assert (await ticket(app)).status == "open"  # the follow-up reopened it for staff
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="sent_messages is keyed by (platform, chat_id, message_id) without the institution:"
-    " every VK community numbers its conversations from 2000000001 and their messages from 1,"
-    " so the second institution's card is not recorded and its staff replies go unheard",
-)
 async def test_two_communities_whose_staff_conversations_share_a_peer_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

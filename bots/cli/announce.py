@@ -106,7 +106,7 @@ async def _queue_and_follow(loaded: LoadedConfig, inst_id: str, ann_id: str, wai
     except Exception as exc:
         print(f"{inst_id}/{ann_id}: the template fails: {exc}", file=sys.stderr)
         return 1
-    storage = await Storage.open(loaded.database_path, lambda: datetime.now(UTC))
+    storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
     try:
         repo = BroadcastRepo(storage.db)
         broadcast_id = await repo.create(
@@ -176,10 +176,10 @@ async def _print_status(loaded: LoadedConfig, limit: int) -> int:
     from storage import Storage
     from storage.announcements import BroadcastRepo
 
-    if not loaded.database_path.exists():
+    if loaded.config.storage.url is None and not loaded.database_path.exists():
         print("no broadcasts yet (no database)")
         return 0
-    storage = await Storage.open(loaded.database_path, lambda: datetime.now(UTC))
+    storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
     try:
         repo = BroadcastRepo(storage.db)
         rows = await repo.recent(limit)

@@ -36,7 +36,7 @@ def run_export(args: argparse.Namespace) -> int:
         return 1
     if args.institution is not None and pick_institution(loaded, args.institution) is None:
         return 2
-    data = asyncio.run(_export(str(loaded.database_path), platform, user_id, args.institution))
+    data = asyncio.run(_export(loaded.database_target, platform, user_id, args.institution))
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     return 0
 

@@ -87,7 +87,7 @@ async def _unanswered(
     inst = loaded.config.institutions[inst_id]
     settings = MatcherSettings(**inst.matching) if inst.matching else None
     matcher = FaqMatcher.build(loaded.faqs[inst_id].faq, settings)
-    storage = await Storage.open(loaded.database_path, lambda: datetime.now(UTC))
+    storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
     try:
         questions = await unanswered_questions(storage, inst_id, since)
     finally:
@@ -164,7 +164,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 async def _stats(loaded: LoadedConfig, ids: list[str], since: datetime) -> list:
-    storage = await Storage.open(loaded.database_path, lambda: datetime.now(UTC))
+    storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
     try:
         return await all_stats(storage, ids, since)
     finally:

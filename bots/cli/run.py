@@ -19,6 +19,19 @@ log = logging.getLogger("priemnaya")
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="serve all configured Telegram/VK/MAX accounts")
     add_config_argument(parser)
+    parser.add_argument(
+        "--worker-id",
+        metavar="ID",
+        help="with storage.url (PostgreSQL): this process's name among several workers"
+        " sharing the institutions (default: host-pid)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=float,
+        metavar="SECONDS",
+        help="with PostgreSQL: how long a worker's hold on an institution lasts without"
+        " renewal, i.e. how soon others take over from a dead worker (default 30)",
+    )
     parser.set_defaults(func=run_app)
 
 
@@ -35,7 +48,10 @@ def run_app(args: argparse.Namespace) -> int:
             "add one (see README) or try `priemnaya shell`"
         )
         return 1
-    return asyncio.run(_serve(App(loaded)))
+    if args.worker_id is not None and loaded.config.storage.url is None:
+        print(f"{args.config}: --worker-id needs PostgreSQL: set storage.url (see README)")
+        return 1
+    return asyncio.run(_serve(App(loaded, worker_id=args.worker_id, lease_seconds=args.lease)))
 
 
 async def _serve(app: App) -> int:

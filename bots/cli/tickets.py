@@ -44,7 +44,7 @@ def run_list(args: argparse.Namespace) -> int:
         statuses = STATUSES
     else:
         statuses = (args.status,)
-    return asyncio.run(_list(str(loaded.database_path), institution, statuses, args.limit))
+    return asyncio.run(_list(loaded.database_target, institution, statuses, args.limit))
 
 
 async def _list(path: str, institution: str | None, statuses: tuple[str, ...], limit: int) -> int:

@@ -25,7 +25,9 @@ async def _ticket_of_message(conv: Conversation) -> Ticket | None:
     for message_id in (event.reply_to, event.chat.thread_id):
         if not message_id:
             continue
-        record = await outbox.find_sent(event.platform, event.chat.chat_id, message_id)
+        record = await outbox.find_sent(
+            conv.institution.id, event.platform, event.chat.chat_id, message_id
+        )
         if record is not None and record.ref_kind in cards.TICKET_REFS and record.ref_id:
             ticket = await conv.storage.tickets.get(int(record.ref_id))
             if ticket is not None and ticket.institution == conv.institution.id:

@@ -1,9 +1,11 @@
-"""The storage contract: what every backend must do (SQLite now; PostgreSQL joins later by
-adding a backend to BACKENDS)."""
+"""The storage contract: what every backend must do (SQLite in a file and in memory,
+PostgreSQL in a schema of its own: see tests/pg.py for when it is skipped or required)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,20 +14,32 @@ import pytest
 from bots.clock import ManualClock
 from bots.model import Button, ChatRef, Event, Reply, SentMessage, User
 from storage import Storage
+from storage.announcements import Audience, BroadcastRepo, SubscriptionRepo
+from tests.pg import fresh_schema
 
-BACKENDS = ["sqlite-file", "sqlite-memory"]
+BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
+
+
+@asynccontextmanager
+async def database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """Where a backend of ``kind`` keeps its data: a path, or a URL to a fresh schema."""
+    if kind == "postgresql":
+        async with fresh_schema() as url:
+            yield url
+    else:
+        yield str(tmp_path / "t.sqlite3") if kind == "sqlite-file" else ":memory:"
 
 
 @pytest.fixture(params=BACKENDS)
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     clock = ManualClock()
-    path = str(tmp_path / "t.sqlite3") if request.param == "sqlite-file" else ":memory:"
-    opened = await Storage.open(path, clock.now)
-    opened.clock = clock  # type: ignore[attr-defined]
-    try:
-        yield opened
-    finally:
-        await opened.close()
+    async with database(request.param, tmp_path) as target:
+        opened = await Storage.open(target, clock.now)
+        opened.clock = clock  # type: ignore[attr-defined]
+        try:
+            yield opened
+        finally:
+            await opened.close()
 
 
 def now(storage: Storage) -> ManualClock:
@@ -43,17 +57,18 @@ def event(key: str = "1", text: str = "вопрос") -> Event:
     )
 
 
-async def test_migrations_are_applied_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite-file", "postgresql"])
+async def test_migrations_are_applied_once(kind: str, tmp_path: Path) -> None:
     clock = ManualClock()
-    path = tmp_path / "db.sqlite3"
-    first = await Storage.open(path, clock.now)
-    version = await first.db.schema_version()
-    await first.close()
-    again = await Storage.open(path, clock.now)
-    assert await again.db.schema_version() == version >= 1
-    mode = await again.db.fetchval("PRAGMA journal_mode")
-    await again.close()
-    assert mode == "wal"
+    async with database(kind, tmp_path) as target:
+        first = await Storage.open(target, clock.now)
+        version = await first.db.schema_version()
+        await first.close()
+        again = await Storage.open(target, clock.now)
+        assert await again.db.schema_version() == version >= 1
+        if kind == "sqlite-file":
+            assert await again.db.fetchval("PRAGMA journal_mode") == "wal"
+        await again.close()
 
 
 async def test_citizen_first_contact_and_reachability(storage: Storage) -> None:
@@ -163,7 +178,8 @@ async def test_outbox_dedups_orders_and_records_parts(storage: Storage) -> None:
 
     await storage.outbox.record_part(item, 0, SentMessage(chat, "m1"), clock.now())
     await storage.outbox.mark_sent(item.id, clock.now())
-    record = await storage.outbox.find_sent("vk", "42", "m1")
+    record = await storage.outbox.find_sent("school", "vk", "42", "m1")
+    assert await storage.outbox.find_sent("other", "vk", "42", "m1") is None
     assert record is not None and (record.ref_kind, record.ref_id) == ("card", "7")
     assert [r.message.message_id for r in await storage.outbox.sent_for_ref("card", "7")] == ["m1"]
     assert await storage.outbox.pending_count() == 1
@@ -191,3 +207,66 @@ async def test_a_transaction_commits_together_or_not_at_all(storage: Storage) ->
         await storage.kv.set("s", "a", "1")
         await storage.kv.set("s", "b", "2")
     assert await storage.kv.scope("s") == {"a": "1", "b": "2"}
+
+
+async def test_ticket_numbers_stay_unique_when_created_concurrently(storage: Storage) -> None:
+    t = now(storage).now()
+
+    async def create(n: int) -> int:
+        async with storage.transaction():
+            ticket = await storage.tickets.create(
+                institution="school",
+                platform="vk",
+                chat_id=str(n),
+                user_id=str(n),
+                citizen_name="Анна",
+                question="вопрос",
+                reason="no_match",
+                urgent=False,
+                due_at=None,
+                now=t,
+            )
+        return ticket.number
+
+    numbers = await asyncio.gather(*(create(n) for n in range(8)))
+    assert sorted(numbers) == list(range(1, 9))
+    stats = await storage.tickets.counts_since("school", t - timedelta(days=1))
+    assert (stats["created"], stats["breached"]) == (8, 0)
+
+
+async def test_a_broadcast_occurrence_and_its_deliveries_are_created_once(
+    storage: Storage,
+) -> None:
+    t = now(storage).now()
+    repo = BroadcastRepo(storage.db)
+    subs = SubscriptionRepo(storage.db)
+    await subs.add_many([("school", "vk", str(n), str(n)) for n in range(5)], t)
+    assert await subs.count("school") == 5
+
+    async def create() -> int | None:
+        return await repo.create(
+            institution="school",
+            announcement_id="menu",
+            scheduled_for=t,
+            send_after=t,
+            text="Меню",
+            audience=Audience(subscribers=True),
+            origin="schedule",
+            now=t,
+        )
+
+    ids = await asyncio.gather(create(), create(), create())
+    created = [i for i in ids if i is not None]
+    assert len(created) == 1
+    recipients = [
+        (s.platform, s.chat_id, "subscriber") for s in await subs.reachable("school", ["vk"])
+    ]
+    await asyncio.gather(*(repo.start(created[0], recipients, t) for _ in range(3)))
+    broadcast = await repo.get(created[0])
+    assert broadcast is not None and (broadcast.status, broadcast.total) == ("sending", 5)
+    due = await repo.due_deliveries(created[0], t)
+    assert [d.chat_id for d in due] == ["0", "1", "2", "3", "4"]
+    await repo.mark_sent_many(created[0], [("vk", d.chat_id, f"m{d.chat_id}") for d in due], t)
+    assert (await repo.counts(created[0])).sent == 5
+    assert await repo.finish(created[0], t) is True
+    assert await repo.finish(created[0], t) is False

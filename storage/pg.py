@@ -1,0 +1,381 @@
+"""The PostgreSQL database: the same public methods as storage.db.Database, so every
+repository runs unchanged on either backend, and several worker processes can share one
+installation (see bots/workers.py).
+
+Why a translation layer rather than two sets of repositories: the repositories' SQL is
+portable apart from the placeholder style (``?`` -> ``$n``) and SQLite's ``lastrowid``
+(PostgreSQL has none: an INSERT into a table with an ``id`` column gets ``RETURNING id``).
+Both are mechanical and covered by tests/test_pg.py; anything else that is SQLite-only is
+written portably in the repositories (CASE WHEN instead of two-argument MAX, ...).
+
+Type leniency: SQLite stores what it is given and compares by affinity, so callers may
+pass ``"5"`` for an integer column or ``5`` for a text one. asyncpg refuses both; integer
+and text values are therefore exchanged in text format with converting encoders, which
+keeps the repositories' behaviour identical on both backends.
+
+Transactions: a pool of connections; ``transaction()`` pins one connection to the current
+task (a contextvar, as in the SQLite backend) until it commits. Unlike SQLite, transactions
+of different tasks run concurrently (READ COMMITTED); code that needs a counter to be
+serialised takes a row lock first (see TicketRepo.create).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import importlib.resources
+import logging
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from storage.db import StorageError
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_INSERT_INTO = re.compile(r'^\s*INSERT\s+INTO\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
+_STATUS_COUNT = re.compile(r"(\d+)\s*$")
+#: how many translated statements are remembered (the repositories use a few hundred)
+_CACHE_SIZE = 2048
+_PRAGMA = re.compile(
+    r"""^\s*PRAGMA\s+(\w+)\s*(?:\(\s*["']?(\w*)["']?\s*\)|=\s*\S+)?\s*;?\s*$""",
+    re.IGNORECASE,
+)
+_TABLE_INFO = (
+    "SELECT ordinal_position - 1 AS cid, column_name::text AS name, data_type::text AS type"
+    " FROM information_schema.columns WHERE table_schema = current_schema()"
+    " AND table_name = '{table}' ORDER BY ordinal_position"
+)
+_FOREIGN_KEYS = (
+    'SELECT ccu.table_name::text AS "table", kcu.column_name::text AS "from",'
+    ' ccu.column_name::text AS "to" FROM information_schema.table_constraints tc'
+    " JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name"
+    " AND kcu.table_schema = tc.table_schema"
+    " JOIN information_schema.constraint_column_usage ccu"
+    " ON ccu.constraint_name = tc.constraint_name AND ccu.table_schema = tc.table_schema"
+    " WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()"
+    " AND tc.table_name = '{table}'"
+)
+_SQLITE_MASTER = re.compile(r"\bsqlite_master\b")
+_MASTER_VIEW = (
+    "(SELECT 'table'::text AS type, table_name::text AS name, table_name::text AS tbl_name"
+    " FROM information_schema.tables WHERE table_schema = current_schema()"
+    " AND table_type = 'BASE TABLE') AS sqlite_master"
+)
+
+
+class _Current:
+    """The connection a task's transaction holds; only that task may use it (a task the
+    transaction spawns inherits the contextvar but must not share the connection)."""
+
+    __slots__ = ("conn", "db", "task")
+
+    def __init__(self, db: PgDatabase, conn: asyncpg.Connection, task: asyncio.Task[Any] | None):
+        self.db = db
+        self.conn = conn
+        self.task = task
+
+
+_in_transaction: contextvars.ContextVar[_Current | None] = contextvars.ContextVar(
+    "priemnaya_pg_tx", default=None
+)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+def placeholders(sql: str) -> str:
+    """``?`` -> ``$1, $2, ...`` outside string literals, quoted names and comments."""
+    out: list[str] = []
+    number = 0
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in ("'", '"'):
+            end = i + 1
+            while end < n:
+                if sql[end] == ch:
+                    if end + 1 < n and sql[end + 1] == ch:  # doubled quote: still inside
+                        end += 2
+                        continue
+                    break
+                end += 1
+            out.append(sql[i : end + 1])
+            i = end + 1
+        elif ch == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            end = n if end < 0 else end
+            out.append(sql[i:end])
+            i = end
+        elif ch == "?":
+            number += 1
+            out.append(f"${number}")
+            i += 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def catalog(sql: str) -> str:
+    """SQLite's catalog as a few features read it (privacy export, reports): ``PRAGMA
+    table_info`` / ``foreign_key_list`` and ``sqlite_master`` become the same columns from
+    information_schema; PRAGMAs about SQLite's files (secure_delete, wal_checkpoint,
+    journal_mode) have no PostgreSQL counterpart and return nothing (a checkpoint: "not
+    blocked"). Other statements are returned as they are."""
+    pragma = _PRAGMA.match(sql)
+    if pragma is not None:
+        name, table = pragma.group(1).lower(), pragma.group(2)
+        if name == "table_info" and table:
+            return _TABLE_INFO.format(table=table)
+        if name == "foreign_key_list" and table:
+            return _FOREIGN_KEYS.format(table=table)
+        if name == "wal_checkpoint":
+            return "SELECT 0 AS busy, 0 AS log, 0 AS checkpointed"
+        return "SELECT NULL WHERE false"
+    if "sqlite_master" in sql:
+        return _SQLITE_MASTER.sub(_MASTER_VIEW, sql)
+    return sql
+
+
+def translate(sql: str, tables_with_id: frozenset[str] = frozenset()) -> tuple[str, bool]:
+    """The statement in PostgreSQL's dialect, and whether it returns the new row's id.
+
+    An INSERT into a table with an ``id`` column gets ``RETURNING id`` (SQLite's
+    ``lastrowid``); one that names its own RETURNING keeps it."""
+    text = placeholders(catalog(sql))
+    insert = _INSERT_INTO.match(text)
+    if insert is None:
+        return text, False
+    if _RETURNING.search(text):
+        return text, True
+    if insert.group(1).lower() in tables_with_id:
+        return text.rstrip().rstrip(";") + " RETURNING id", True
+    return text, False
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, name, sql) of every PostgreSQL migration, in order (storage/migrations_pg/,
+    numbered like the SQLite ones in storage/migrations/)."""
+    found = []
+    folder = importlib.resources.files("storage") / "migrations_pg"
+    for item in folder.iterdir():
+        match = _MIGRATION_NAME.match(item.name)
+        if match:
+            found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if len(set(numbers)) != len(numbers):
+        raise StorageError(f"two PostgreSQL migrations share a number: {numbers}")
+    return found
+
+
+def _to_int_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return str(int(value))
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """SQLite-like leniency (see the module docstring)."""
+    for name in ("int2", "int4", "int8"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=_to_int_text, decoder=int, format="text"
+        )
+    await conn.set_type_codec("text", schema="pg_catalog", encoder=str, decoder=str, format="text")
+
+
+class PgDatabase:
+    """A pool of asyncpg connections with the interface of storage.db.Database."""
+
+    dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self._pool = pool
+        self.url = url
+        #: shown in messages instead of the URL (which may carry a password)
+        self.path = redact(url)
+        #: the worker process using this database (bots/workers.py sets it): broadcast
+        #: deliveries it claims carry it
+        self.worker_id: str | None = None
+        self._tables_with_id: frozenset[str] = frozenset()
+        #: statement -> (with $n placeholders, as ``execute`` runs it, returns an id)
+        self._translated: dict[str, tuple[str, str, bool]] = {}
+
+    @classmethod
+    async def open(
+        cls, url: str, *, min_size: int = 1, max_size: int = 10, migrate: bool = True
+    ) -> PgDatabase:
+        """Connect and migrate to the newest schema (one process at a time: several workers
+        starting together wait for each other on an advisory lock). ``migrate=False``: a
+        second pool on a database already opened (the workers' lease pool)."""
+        try:
+            pool = await asyncpg.create_pool(
+                url, min_size=min_size, max_size=max_size, init=_init_connection
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            raise StorageError(f"cannot connect to PostgreSQL at {redact(url)}: {exc}") from exc
+        db = cls(pool, url)
+        try:
+            if migrate:
+                await db._migrate()
+            await db._learn_tables()
+        except BaseException:
+            await pool.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    # -- schema ----------------------------------------------------------------------------
+    async def _migrate(self) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "SELECT pg_advisory_lock(hashtext('priemnaya-migrate:' || current_schema()))"
+            )
+            try:
+                await self._migrate_locked(conn)
+            finally:
+                await conn.execute(
+                    "SELECT pg_advisory_unlock(hashtext('priemnaya-migrate:' || current_schema()))"
+                )
+
+    async def _migrate_locked(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            ' version INTEGER PRIMARY KEY, name TEXT COLLATE "C" NOT NULL,'
+            " applied_at TEXT NOT NULL DEFAULT"
+            " to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
+        )
+        current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+        known = migrations()
+        newest = known[-1][0] if known else 0
+        if current > newest:
+            raise StorageError(
+                f"database {self.path} has schema {current}, newer than this program's {newest}: "
+                "upgrade Priemnaya or restore a backup"
+            )
+        for number, name, sql in known:
+            if number <= current:
+                continue
+            log.info("applying migration %s", name)
+            try:
+                async with conn.transaction():
+                    await conn.execute(sql)  # no arguments: the whole file in one round trip
+                    await conn.execute(
+                        "INSERT INTO schema_version(version, name) VALUES ($1, $2)", number, name
+                    )
+            except asyncpg.PostgresError as exc:
+                raise StorageError(f"migration {name} failed: {exc}") from exc
+
+    async def _learn_tables(self) -> None:
+        rows = await self._pool.fetch(
+            "SELECT table_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND column_name = 'id'"
+        )
+        self._tables_with_id = frozenset(str(r[0]).lower() for r in rows)
+        self._translated.clear()
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
+        return int(row["v"]) if row else 0
+
+    # -- transactions ----------------------------------------------------------------------
+    def _current(self) -> _Current | None:
+        current = _in_transaction.get()
+        if current is None or current.db is not self:
+            return None
+        if current.task is not asyncio.current_task():
+            return None  # a task spawned inside a transaction is not part of it
+        return current
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Everything the current task runs inside commits together or not at all."""
+        if self._current() is not None:
+            yield  # nested: part of the outer transaction
+            return
+        async with self._pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            token = _in_transaction.set(_Current(self, conn, asyncio.current_task()))
+            try:
+                yield
+            except BaseException:
+                try:
+                    await tx.rollback()
+                except Exception as exc:  # the connection broke: the server rolls back
+                    log.warning("rollback failed: %s", type(exc).__name__)
+                raise
+            else:
+                await tx.commit()
+            finally:
+                _in_transaction.reset(token)
+
+    @asynccontextmanager
+    async def _use(self) -> AsyncIterator[asyncpg.Connection]:
+        current = self._current()
+        if current is not None:
+            yield current.conn
+        else:
+            async with self._pool.acquire() as conn:
+                yield conn
+
+    def _sql(self, sql: str) -> tuple[str, str, bool]:
+        found = self._translated.get(sql)
+        if found is None:
+            found = (placeholders(catalog(sql)), *translate(sql, self._tables_with_id))
+            if len(self._translated) >= _CACHE_SIZE:
+                self._translated.clear()
+            self._translated[sql] = found
+        return found
+
+    # -- statements ------------------------------------------------------------------------
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the new id for an INSERT into a table with an ``id``
+        (0 when ON CONFLICT skipped it), else the changed row count."""
+        _, text, returns = self._sql(sql)
+        async with self._use() as conn:
+            if returns:
+                value = await conn.fetchval(text, *params)
+                return int(value) if value is not None else 0
+            status = await conn.execute(text, *params)
+        match = _STATUS_COUNT.search(status or "")
+        return int(match.group(1)) if match else 0
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        text = self._sql(sql)[0]
+        batch = [tuple(r) for r in rows]
+        if not batch:
+            return
+        async with self._use() as conn:
+            await conn.executemany(text, batch)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> asyncpg.Record | None:
+        text = self._sql(sql)[0]
+        async with self._use() as conn:
+            return await conn.fetchrow(text, *params)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[asyncpg.Record]:
+        text = self._sql(sql)[0]
+        async with self._use() as conn:
+            return list(await conn.fetch(text, *params))
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        text = self._sql(sql)[0]
+        async with self._use() as conn:
+            return await conn.fetchval(text, *params)
