@@ -113,7 +113,10 @@ async def clarify(conv: Conversation, entry_ids: list[str]) -> None:
 async def show_categories(conv: Conversation, template: str = "start") -> None:
     faq = conv.institution.faq
     categories = faq.categories
-    rows = [[Button(name, callback=f"faq:c:{i}")] for i, name in enumerate(categories)]
+    rows = [
+        [Button(name or conv.label("other_topics"), callback=f"faq:c:{i}")]
+        for i, name in enumerate(categories)
+    ]
     await conv.reply(conv.render(template, categories=categories), rows)
 
 
@@ -138,7 +141,8 @@ async def on_callback(conv: Conversation, data: str) -> None:
         entries = [e for e in faq.entries if e.category == category]
         rows = [[Button(e.title, callback=f"faq:a:{e.id}")] for e in entries]
         rows.append([Button(conv.label("all_topics"), callback="faq:top")])
-        await conv.reply(conv.render("category", category=category, entries=entries), rows)
+        title = category or conv.label("other_topics")
+        await conv.reply(conv.render("category", category=title, entries=entries), rows)
     elif data == "faq:top":
         conv.answer_callback()
         await show_categories(conv)

@@ -39,7 +39,8 @@ class FaqButton(BaseModel):
 class FaqEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: EntryId
-    category: NonEmpty = "Общие вопросы"
+    #: the topic button on /start; entries without one are shown under labels.other_topics
+    category: str = ""
     questions: list[NonEmpty] = Field(min_length=1)
     answer: NonEmpty
     buttons: list[FaqButton] = []

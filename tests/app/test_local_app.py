@@ -77,3 +77,27 @@ async def test_a_redelivered_update_is_handled_once(local_app: App) -> None:
     await local_app.on_event(event)
     await local_app.settle()
     assert len(local.messages("100")) == count
+
+
+async def test_entries_without_a_category_are_listed_under_other_questions(
+    example_config, clock
+) -> None:
+    from pathlib import Path
+
+    from bots.config import load_config
+
+    faq = Path(example_config).parent / "examples" / "faq" / "school.yaml"
+    text = faq.read_text(encoding="utf-8").replace("    category: Питание\n", "", 1)
+    faq.write_text(text, encoding="utf-8")
+    app = App(load_config(example_config), clock=clock, local=True)
+    await app.start()
+    try:
+        await ask(app, "/start")
+        local = app.local_platform("school-17")
+        labels = [row[0][0] for row in local.last("100").buttons]
+        assert "Другие вопросы" in labels
+        await local.press("100", local.last("100").id, "Другие вопросы")
+        await app.settle()
+        assert "Другие вопросы" in local.last("100").text
+    finally:
+        await app.stop()
