@@ -10,7 +10,6 @@ inbox rows are handled again at start, pending outbox rows are sent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from aiohttp import web
 
 from bots import observability
 from bots.adapters import AccountSpec, AdapterGroup, Services
+from bots.background import InFlight
 from bots.clock import Clock, SystemClock
 from bots.config import LoadedConfig
 from bots.local import LocalPlatform
@@ -105,9 +105,7 @@ class App:
         self.sender: Sender | None = None
         self.web_app: web.Application | None = None
         self._runner: web.AppRunner | None = None
-        self._inflight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._inflight = InFlight()
         self._started = False
         #: features hook in here (scheduler, SLA timers...): called at start and stop
         self.on_start: list[Callable[[App], Any]] = []
@@ -201,7 +199,7 @@ class App:
                 await group.stop()
             except Exception:
                 log.exception("stopping an adapter group failed")
-        await self._wait_inflight(timeout=10)
+        await self._inflight.drain(10)
         if self._runner is not None:
             await self._runner.cleanup()
         if self.storage is not None:
@@ -221,18 +219,12 @@ class App:
     async def on_event(self, event: Event) -> None:
         """Handle one update exactly once. Returns after it is durably handled."""
         assert self.storage is not None and self.sender is not None
-        self._inflight += 1
-        self._idle.clear()
-        try:
+        async with self._inflight.track():
             if not await self.storage.inbox.accept(event, self.clock.now()):
                 log.info("duplicate update %s on %s ignored", event.update_key, event.platform)
                 return
             observability.UPDATES.inc(institution=event.institution, platform=event.platform)
             await self._handle(event)
-        finally:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
 
     async def _handle(self, event: Event) -> None:
         assert self.storage is not None and self.sender is not None
@@ -275,14 +267,8 @@ class App:
         if pending:
             log.info("handling %d update(s) left pending by the last run", len(pending))
         for event in pending:
-            self._inflight += 1
-            self._idle.clear()
-            try:
+            async with self._inflight.track():
                 await self._handle(event)
-            finally:
-                self._inflight -= 1
-                if self._inflight == 0:
-                    self._idle.set()
 
     async def _mark_unreachable(self, institution: str, chat: ChatRef, reason: str) -> None:
         assert self.storage is not None
@@ -291,23 +277,19 @@ class App:
         )
 
     # -- waiting (tests, shell) ------------------------------------------------------------
-    async def _wait_inflight(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
-
     async def settle(self, timeout: float = 30.0) -> None:
         """Wait until every accepted update is handled and no message waits to be sent."""
         assert self.storage is not None and self.sender is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            await self._wait_inflight(max(0.0, deadline - loop.time()))
+            await self._inflight.drain(max(0.0, deadline - loop.time()))
             pending = await self.storage.outbox.pending_count()
-            if self._inflight == 0 and pending == 0 and not self.sender.busy:
+            if self._inflight.count == 0 and pending == 0 and not self.sender.busy:
                 return
             if loop.time() >= deadline:
                 raise TimeoutError(
-                    f"not settled after {timeout} s: {self._inflight} update(s) in flight, "
+                    f"not settled after {timeout} s: {self._inflight.count} update(s) in flight, "
                     f"{pending} message(s) pending"
                 )
             self.sender.wake()

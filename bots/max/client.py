@@ -17,18 +17,18 @@ client guarantees:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import aiohttp
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
+from bots.background import InFlight
 from bots.max.models import (
     BotInfo,
     ErrorBody,
@@ -108,9 +108,7 @@ class MaxClient:
         self._limiter = limiter or make_limiter()
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight()
 
     def __repr__(self) -> str:  # never show the token
         return f"MaxClient({self.api_url!r})"
@@ -166,8 +164,7 @@ class MaxClient:
     # -- lifecycle ------------------------------------------------------------------------
     async def drain(self, timeout: float) -> None:
         """Wait (at most ``timeout`` seconds) for calls in flight to finish."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+        await self._in_flight.drain(timeout)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -183,16 +180,8 @@ class MaxClient:
             )
         return self._session
 
-    @contextlib.asynccontextmanager
-    async def _counted(self) -> AsyncIterator[None]:
-        self._in_flight += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+    def _counted(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._in_flight.track()
 
     async def _call(
         self,

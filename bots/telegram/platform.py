@@ -7,7 +7,6 @@ bot's pace (pacing.py) and translate failures (errors.py); they never retry, the
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
 
+from bots.background import InFlight
 from bots.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
 from bots.payloads import PayloadStore
 from bots.platform import EventHandler, PermanentSendError, Platform, PlatformError
@@ -75,9 +75,7 @@ class TelegramPlatform(Platform):
         self.webhook_secret = webhook_secret
         self.pacer = Pacer(rates or TelegramRates())
         self.payloads = payloads
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight()
         self._closed = False
         self.on_event: EventHandler | None = None
 
@@ -94,11 +92,11 @@ class TelegramPlatform(Platform):
         """Refuse new calls, let the ones in flight finish, close the HTTP session."""
         self._closed = True
         self.on_event = None
-        try:
-            await asyncio.wait_for(self._idle.wait(), STOP_GRACE)
-        except TimeoutError:
+        if not await self._in_flight.drain(STOP_GRACE):
             log.warning(
-                "telegram bot %s: closing with %d calls in flight", self.bot_id, self._in_flight
+                "telegram bot %s: closing with %d calls in flight",
+                self.bot_id,
+                self._in_flight.count,
             )
         await self.bot.session.close()
 
@@ -197,14 +195,8 @@ class TelegramPlatform(Platform):
         """Count a call in flight so that ``stop`` can wait for it."""
         if self._closed:
             raise PlatformError("the Telegram adapter is stopping")
-        self._in_flight += 1
-        self._idle.clear()
-        try:
+        async with self._in_flight.track():
             yield
-        finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
 
     async def _markup(self, reply: Reply) -> InlineKeyboardMarkup | None:
         markup = await keyboard(

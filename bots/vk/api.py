@@ -33,6 +33,8 @@ from requests.adapters import HTTPAdapter
 from vk_api import VkApi
 from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
 
+from bots.background import InFlight
+
 log = logging.getLogger(__name__)
 
 API_VERSION = "5.199"
@@ -111,26 +113,17 @@ class VkClient:
         self._vk.lock = contextlib.nullcontext()  # let calls of one community overlap
         self._vk.error_handlers.pop(6, None)  # no silent sleep-and-retry inside a thread
         self._limiter = limiter or make_limiter()
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight()
 
     async def call(self, method: str, **params: Any) -> Any:
         """Call an API method; raises VkCallError for any failure."""
         async with self._limiter:
-            self._in_flight += 1
-            self._idle.clear()
-            try:
+            async with self._in_flight.track():
                 return await asyncio.to_thread(self._call_blocking, method, params)
-            finally:
-                self._in_flight -= 1
-                if self._in_flight == 0:
-                    self._idle.set()
 
     async def drain(self, timeout: float) -> None:
         """Wait (at most ``timeout`` seconds) for calls in flight to finish."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+        await self._in_flight.drain(timeout)
 
     def close(self) -> None:
         self.session.close()
