@@ -4,12 +4,9 @@ vk_api against the VK emulator, and a real ``priemnaya run`` process killed mid-
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
-import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +20,7 @@ from storage import Storage
 from storage.announcements import BroadcastRepo, SubscriptionRepo
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator
+from tests.processes import priemnaya_run, tail
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = 4343
@@ -124,35 +122,6 @@ async def test_subscribers_on_telegram_and_vk_receive_it_through_the_adapters(
 # -- a real process, killed mid-broadcast -------------------------------------------------
 SUBSCRIBERS = 2000
 PEERS = [str(500_000 + i) for i in range(SUBSCRIBERS)]
-
-
-@asynccontextmanager
-async def priemnaya_run(config: Path, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    with log.open("ab") as sink:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bots.cli",
-            "--log-level",
-            "INFO",
-            "run",
-            "-c",
-            str(config),
-            cwd=ROOT,
-            env=dict(os.environ),
-            stdout=sink,
-            stderr=sink,
-        )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-def tail(log: Path) -> str:
-    return log.read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
 async def test_sigkill_mid_broadcast_gives_every_subscriber_exactly_one_copy(

@@ -15,10 +15,8 @@ a staff answer was accepted.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from storage import Storage
 from storage.tickets import Ticket
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator
+from tests.processes import kill_9, priemnaya_run, tail
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTITUTION = "school-17"
@@ -478,44 +477,9 @@ async def test_two_communities_whose_staff_conversations_share_a_peer_id(
 
 
 # -- a real process, killed -------------------------------------------------------------------
-@asynccontextmanager
-async def bot_process(config: Path, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``python -m bots.cli run -c CONFIG`` with the test's environment (the tokens)."""
-    with log.open("ab") as sink:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bots.cli",
-            "--log-level",
-            "INFO",
-            "run",
-            "-c",
-            str(config),
-            cwd=ROOT,
-            env=dict(os.environ),
-            stdout=sink,
-            stderr=sink,
-        )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def kill_9(process: asyncio.subprocess.Process) -> None:
-    process.send_signal(signal.SIGKILL)
-    await process.wait()
-
-
 async def stop_cleanly(process: asyncio.subprocess.Process, log: Path) -> None:
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), 15) == 0, tail(log)
-
-
-def tail(log: Path) -> str:
-    return log.read_text(encoding="utf-8", errors="replace")[-4000:]
 
 
 async def until(side: Side | VkEmulator, done: Callable[[], bool], what: str, log: Path) -> None:
@@ -563,7 +527,7 @@ async def test_sigkill_right_after_the_ticket_was_stored(
 
     vk.hold_sends()
     telegram.fail("sendMessage", 500, times=1000, chat_id=CITIZEN)
-    async with bot_process(config, log) as first:
+    async with priemnaya_run(config, log) as first:
         await citizen.citizen_says(UNCOVERED)
         # the card's send reaching VK means the ticket was committed
         await until(vk, lambda: vk.held >= 1, "the card's send", log)
@@ -578,7 +542,7 @@ async def test_sigkill_right_after_the_ticket_was_stored(
         return [m.text for m in vk.messages(VK_GROUP, VK_STAFF_CHAT)]
 
     polls = community.polls
-    async with bot_process(config, log) as second:
+    async with priemnaya_run(config, log) as second:
         await vk_polling(vk, log, since=polls)
         await until(citizen, lambda: count(citizen.citizen_sees(), ESCALATED) >= 1, "notice", log)
         # the card works after the restart. Its answer goes out after the notice in the
@@ -617,7 +581,7 @@ async def test_sigkill_after_the_staff_answer_was_accepted(
     config = write_config(tmp_path, monkeypatch, telegram, vk, staff_on="telegram")
     log = tmp_path / "bot.log"
 
-    async with bot_process(config, log) as first:
+    async with priemnaya_run(config, log) as first:
         await vk_polling(vk, log)
         await citizen.citizen_says(UNCOVERED)
         await staff.wait_until(lambda: bool(cards(staff)))
@@ -631,7 +595,7 @@ async def test_sigkill_after_the_staff_answer_was_accepted(
     vk.release_sends()
     await vk.wait_until(lambda: count(citizen.citizen_sees(), ANSWER) == 1)
 
-    async with bot_process(config, log) as second:
+    async with priemnaya_run(config, log) as second:
         await staff.wait_until(staff.caught_up)  # the reply's update, if redelivered, is done
         # a further answer goes out after anything still queued for the citizen
         await staff.staff_says("Если что-то ещё — пишите.", user=TG_MEMBER, reply_to=card.id)

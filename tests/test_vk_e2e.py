@@ -6,9 +6,7 @@ to kill it for real."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +18,7 @@ from bots.app import App
 from bots.config import load_config
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator, VkMessage
+from tests.processes import priemnaya_run, tail
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = 4242
@@ -268,37 +267,6 @@ async def test_one_institution_on_telegram_and_vk_answers_from_one_faq(
 
 
 # -- a real process ---------------------------------------------------------------------
-@asynccontextmanager
-async def priemnaya_run(config: Path, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``python -m bots.cli run -c CONFIG`` with the environment of the test."""
-    with log.open("ab") as sink:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bots.cli",
-            "--log-level",
-            "INFO",
-            "run",
-            "-c",
-            str(config),
-            cwd=ROOT,
-            env=dict(os.environ),
-            stdout=sink,
-            stderr=sink,
-        )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-def tail(log: Path) -> str:
-    """The end of the bot's log, for an assertion message."""
-    return log.read_text(encoding="utf-8", errors="replace")[-3000:]
-
-
 async def polling(emulator: VkEmulator, log: Path, since: int = 0) -> None:
     """Wait until the process polls VK (a_check), i.e. it is up and receiving."""
     community = emulator.communities[GROUP]
