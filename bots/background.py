@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from bots.clock import Clock
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Pulse:
@@ -110,3 +111,22 @@ class InFlight:
         except TimeoutError:
             return False
         return True
+
+
+async def until_stopped(call: Awaitable[T], stopping: asyncio.Event) -> T | None:
+    """The call's result, or None as soon as ``stopping`` is set (the call is cancelled).
+
+    Long polls use it so that a stop does not wait out the poll's timeout."""
+    work = asyncio.ensure_future(call)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not work.done():  # stopping, or the caller itself was cancelled
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
+    if work.cancelled():
+        return None
+    return work.result()

@@ -41,10 +41,11 @@ class StorageError(Exception):
     """The database cannot be opened or migrated; the message says what to do."""
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """(number, name, sql) of every migration shipped with the package, in order."""
+def migrations(folder_name: str = "migrations") -> list[tuple[int, str, str]]:
+    """(number, name, sql) of every migration shipped in ``storage/<folder_name>``, in order
+    (SQLite's in migrations/, PostgreSQL's twins with the same numbers in migrations_pg/)."""
     found = []
-    folder = importlib.resources.files("storage") / "migrations"
+    folder = importlib.resources.files("storage") / folder_name
     for item in folder.iterdir():
         match = _MIGRATION_NAME.match(item.name)
         if match:
@@ -52,7 +53,7 @@ def migrations() -> list[tuple[int, str, str]]:
     found.sort()
     numbers = [n for n, _, _ in found]
     if len(set(numbers)) != len(numbers):
-        raise StorageError(f"two migrations share a number: {numbers}")
+        raise StorageError(f"two migrations in {folder_name} share a number: {numbers}")
     return found
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import importlib.resources
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from storage.db import StorageError
+from storage.db import migrations as shipped_migrations
 
 log = logging.getLogger(__name__)
 
@@ -168,19 +168,8 @@ def translate(sql: str, tables_with_id: frozenset[str] = frozenset()) -> tuple[s
 
 
 def migrations() -> list[tuple[int, str, str]]:
-    """(number, name, sql) of every PostgreSQL migration, in order (storage/migrations_pg/,
-    numbered like the SQLite ones in storage/migrations/)."""
-    found = []
-    folder = importlib.resources.files("storage") / "migrations_pg"
-    for item in folder.iterdir():
-        match = _MIGRATION_NAME.match(item.name)
-        if match:
-            found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
-    found.sort()
-    numbers = [n for n, _, _ in found]
-    if len(set(numbers)) != len(numbers):
-        raise StorageError(f"two PostgreSQL migrations share a number: {numbers}")
-    return found
+    """(number, name, sql) of every PostgreSQL migration, in order."""
+    return shipped_migrations("migrations_pg")
 
 
 def _to_int_text(value: Any) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bots.adapters import StateStore
+from bots.background import until_stopped
 from bots.max import keyboard as kb
 from bots.max.client import MaxApiError, MaxClient
 from bots.max.events import PLATFORM, UPDATE_TYPES, USER_CHAT_PREFIX, Translator, parse_update
@@ -164,10 +165,11 @@ class MaxPlatform(Platform):
         failures = 0
         while not self._stopping.is_set():
             try:
-                batch = await self._unless_stopping(
+                batch = await until_stopped(
                     self.client.get_updates(
                         marker=marker, timeout=self.poll_timeout, types=UPDATE_TYPES
-                    )
+                    ),
+                    self._stopping,
                 )
             except MaxApiError as exc:
                 failures += 1
@@ -339,22 +341,6 @@ class MaxPlatform(Platform):
                 )
                 await self._pause(failures)
         return False
-
-    async def _unless_stopping(self, call: Awaitable[Any]) -> Any:
-        """The call's result, or None as soon as the bot stops (the call is cancelled)."""
-        work = asyncio.ensure_future(call)
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not work.done():  # stopping, or this task itself was cancelled
-                work.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await work
-        if work.cancelled():
-            return None
-        return work.result()
 
     async def _pause(self, failures: int) -> None:
         delay = _BACKOFF[min(failures, len(_BACKOFF)) - 1]

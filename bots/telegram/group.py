@@ -29,6 +29,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bots.adapters import AccountSpec, Services
+from bots.background import until_stopped
 from bots.model import Event
 from bots.platform import EventHandler, Platform
 from bots.telegram.convert import callback_event, membership_event, message_event
@@ -109,8 +110,8 @@ class TelegramGroup:
                 offset=offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES
             )
             try:
-                updates = await self._unless_stopping(
-                    platform.bot(request, request_timeout=self.poll_timeout + 15)
+                updates = await until_stopped(
+                    platform.bot(request, request_timeout=self.poll_timeout + 15), self._stopping
                 )
             except Exception as exc:
                 failures += 1
@@ -242,21 +243,6 @@ class TelegramGroup:
                 )
                 await self._pause(failures)
         return False
-
-    async def _unless_stopping(self, call: Awaitable[Any]) -> Any:
-        """The call's result, or None as soon as the group stops (the call is cancelled)."""
-        work = asyncio.ensure_future(call)
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if work.done():
-            return work.result()
-        work.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await work
-        return None
 
     async def _pause(self, failures: int) -> None:
         delay = _BACKOFF[min(failures, len(_BACKOFF)) - 1]
