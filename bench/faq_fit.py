@@ -23,7 +23,7 @@ from handlers.faq.matcher import FaqMatcher, MatcherSettings
 from handlers.faq.matching.scoring import score_entries
 from handlers.faq.model import load_faq
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "faq-dev"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "faq-dev"
 NAMES = ("school", "polyclinic")
 
 

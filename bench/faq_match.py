@@ -1,6 +1,6 @@
 """Benchmark of the FAQ matcher on a 1,000-entry FAQ, against a plain rapidfuzz matcher.
 
-Builds the FAQ from the dev FAQs (tests/data/faq-dev): every entry is copied 20 times with
+Builds the FAQ from the dev FAQs (tests/fixtures/faq-dev): every entry is copied 20 times with
 perturbed questions (dropped and swapped words, typos) and perturbed answers, under new
 ids. Queries are the dev cases. Prints figures only; run with `.venv/bin/python
 bench/faq_match.py`.
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from handlers.faq.matcher import FaqMatcher
 from handlers.faq.model import Faq, FaqEntry, load_faq
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "faq-dev"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "faq-dev"
 TARGET_ENTRIES = 1000
 
 

@@ -20,7 +20,7 @@ from handlers.faq.evaluation import load_cases
 from handlers.faq.matching.text import strip_markup
 from handlers.faq.model import load_faq
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "faq-dev"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "faq-dev"
 CACHE = Path("/tmp/semcache")
 
 

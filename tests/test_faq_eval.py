@@ -11,7 +11,7 @@ import pytest
 from bots.cli.faq import register
 from handlers.faq.evaluation import EvalReport, combine, evaluate, evaluate_cases_file
 
-DATA = Path(__file__).parent / "data" / "faq-dev"
+DATA = Path(__file__).parent / "fixtures" / "faq-dev"
 PAIRS = [(DATA / f"{n}.yaml", DATA / f"{n}.cases.yaml") for n in ("school", "polyclinic")]
 
 

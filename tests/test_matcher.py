@@ -9,7 +9,7 @@ import pytest
 from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, SmallTalk
 from handlers.faq.model import Faq, FaqEntry, load_faq
 
-DATA = Path(__file__).parent / "data" / "faq-dev"
+DATA = Path(__file__).parent / "fixtures" / "faq-dev"
 
 
 @pytest.fixture(scope="module")

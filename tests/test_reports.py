@@ -19,7 +19,7 @@ from storage import Storage
 
 #: the local app's ManualClock starts in 2026-09; the CLI counts back from the real now
 LONG = "36500d"
-DATA = Path(__file__).parent / "data" / "unanswered" / "school_paraphrases.yaml"
+DATA = Path(__file__).parent / "fixtures" / "unanswered" / "school_paraphrases.yaml"
 
 
 def paraphrases() -> dict[str, list[str]]:
