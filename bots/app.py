@@ -139,6 +139,8 @@ class App:
             extra=self._services_extra,
         )
         self.sender = Sender(self.storage, self.platform, self.clock)
+        if self.workers is not None:
+            self.sender.fence = self.workers.may_act
         self.sender.unreachable_hooks.append(self._mark_unreachable)
         await self._create_groups(services)
         if self.web_app is not None and server is not None:

@@ -32,6 +32,10 @@ PlatformLookup = Callable[[str, str], Platform | None]
 UnreachableHook = Callable[[str, ChatRef, str], Awaitable[None]]
 
 
+class _LeaseLost(Exception):
+    """The fence said no between two parts of a long message."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     base: float = 1.0
@@ -66,6 +70,11 @@ class Sender:
         self._stopping = False
         #: called when a chat turned out unreachable (subscriptions drop it, citizens mark it)
         self.unreachable_hooks: list[UnreachableHook] = []
+        #: asked right before every platform call: may this process still send for the
+        #: institution? Several workers (bots/workers.py) answer from their leases, so a
+        #: worker whose lease ran out mid-lane leaves the row to the new holder instead of
+        #: sending it a second time. None: always.
+        self.fence: Callable[[str], bool] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-sender")
@@ -150,8 +159,17 @@ class Sender:
 
     async def _deliver(self, item: OutboxItem) -> bool:
         """Send one item; True when done with it (sent, unreachable or failed for good)."""
-        platform = self._platforms(item.institution, item.platform)
         outbox = self._storage.outbox
+        # The row as it is now: the list this lane got may be stale (a lane of the same chat
+        # that finished while the list was being read has sent it already; so may another
+        # worker have), and parts_sent may have moved on.
+        fresh = await outbox.get(item.id)
+        if fresh is None or fresh.status != "pending":
+            return True
+        item = fresh
+        platform = self._platforms(item.institution, item.platform)
+        if not self._may_send(item):
+            return False
         if platform is None:
             await outbox.mark_failed(item.id, f"no {item.platform} account for {item.institution}")
             log.error("outbox %s: no %s account for %s", item.id, item.platform, item.institution)
@@ -163,6 +181,8 @@ class Sender:
                 await self._create_topic(platform, item)
             else:
                 await self._send(platform, item)
+        except _LeaseLost:
+            return False
         except RecipientUnreachable as exc:
             observability.SEND_ERRORS.inc(platform=item.platform, code="unreachable")
             await outbox.mark_unreachable(item, exc.reason or "unreachable")
@@ -209,6 +229,16 @@ class Sender:
         )
         return False
 
+    def _may_send(self, item: OutboxItem) -> bool:
+        if self.fence is None or self.fence(item.institution):
+            return True
+        log.info(
+            "outbox %s: this worker no longer holds %s; left to its new holder",
+            item.id,
+            item.institution,
+        )
+        return False
+
     async def _create_topic(self, platform: Platform, item: OutboxItem) -> None:
         thread_id = await platform.create_topic(item.chat, item.reply.text)
         await self._storage.outbox.record_part(
@@ -237,6 +267,8 @@ class Sender:
                 reply_to=reply.reply_to if index == 0 else None,
                 silent=reply.silent,
             )
+            if not self._may_send(item):
+                raise _LeaseLost
             sent = await platform.send(chat, part, dedup_key=f"{item.dedup_key}#{index}")
             for message in sent:
                 await self._storage.outbox.record_part(item, index, message, self._clock.now())

@@ -112,6 +112,11 @@ class Workers:
         self.round_hooks: list[Callable[[Workers], None]] = []
 
     # -- what the app asks -----------------------------------------------------------------
+    def may_act(self, institution: str) -> bool:
+        """Whether this worker still holds the institution's lease (with the margin): the
+        sender asks right before every send (Sender.fence)."""
+        return self._valid_until.get(institution, 0.0) > asyncio.get_running_loop().time()
+
     def owned(self) -> frozenset[str]:
         """Institutions this worker may serve right now (lease held and not about to run
         out): the outbox sender sends only their rows."""
