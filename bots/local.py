@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 from dataclasses import dataclass, field
 
 from bots.model import (
@@ -89,6 +90,8 @@ class LocalPlatform(Platform):
         self._chats: dict[str, _Chat] = {}
         self._ids = itertools.count(1)
         self._updates = itertools.count(1)
+        #: update keys must not repeat across runs: the inbox remembers handled ones
+        self._run = uuid.uuid4().hex[:12]
         self._on_event: EventHandler | None = None
         self.answered_callbacks: list[tuple[str, str | None]] = []
         self.topics: dict[str, str] = {}
@@ -160,6 +163,11 @@ class LocalPlatform(Platform):
         self.topics[topic_id] = title
         return topic_id
 
+    def continue_numbering(self, after: int) -> None:
+        """Number new messages after ``after``: a shell run on a database that remembers
+        an earlier run's messages must not reuse their ids."""
+        self._ids = itertools.count(after + 1)
+
     # -- the people on the other side --------------------------------------------------
     def open_chat(self, chat_id: str, kind: ChatKind = ChatKind.PRIVATE) -> None:
         self._chats.setdefault(chat_id, _Chat(kind))
@@ -208,7 +216,7 @@ class LocalPlatform(Platform):
             platform=self.name,
             chat=ChatRef(self.name, chat_id, thread_id),
             user=person,
-            update_key=f"u{next(self._updates)}",
+            update_key=f"{self._run}:{next(self._updates)}",
             chat_kind=room.kind,
             text=text,
             message_id=message.id,
@@ -232,7 +240,7 @@ class LocalPlatform(Platform):
             platform=self.name,
             chat=ChatRef(self.name, chat_id, message.thread_id),
             user=user or User(id=chat_id, first_name="Гражданин"),
-            update_key=f"u{next(self._updates)}",
+            update_key=f"{self._run}:{next(self._updates)}",
             chat_kind=self._chat(chat_id).kind,
             callback=Callback(id=f"cb{next(self._updates)}", data=payload or ""),
             message_id=message_id,

@@ -60,12 +60,20 @@ class Shell:
         self.shown: dict[str, int] = {}
         self.edits: dict[str, int] = {}
         self.last_bot_message: dict[str, LocalMessage] = {}
+        self.notices_shown = 0
 
     async def run(self) -> int:
         await self.app.start()
         try:
             inst = self.app.institutions[self.institution]
             self.local: LocalPlatform = self.app.local_platform(self.institution)
+            assert self.app.storage is not None
+            last_id = await self.app.storage.db.fetchval(
+                "SELECT MAX(CAST(message_id AS INTEGER)) FROM sent_messages"
+                " WHERE institution=? AND platform='local'",
+                (self.institution,),
+            )
+            self.local.continue_numbering(int(last_id or 0))
             self.staff_chat = inst.staff_chat.chat_id if inst.staff_chat else LOCAL_STAFF_CHAT
             self.local.open_chat(self.staff_chat, ChatKind.GROUP)
             members = inst.config.staff.members
@@ -124,6 +132,12 @@ class Shell:
         await self.local.user_says(chat, line, user=user, reply_to=reply_to, kind=kind)
 
     def _print_new(self) -> None:
+        # a pressed button's notice (a snackbar on the real platforms)
+        answered = self.local.answered_callbacks
+        for _, notice in answered[self.notices_shown :]:
+            if notice:
+                print(f"  ({notice})")
+        self.notices_shown = len(answered)
         for chat, title in ((CITIZEN_CHAT, "бот"), (self.staff_chat, "бот → сотрудникам")):
             messages = self.local.messages(chat)
             start = self.shown.get(chat, 0)
