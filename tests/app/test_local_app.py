@@ -101,3 +101,17 @@ async def test_entries_without_a_category_are_listed_under_other_questions(
         assert "Другие вопросы" in local.last("100").text
     finally:
         await app.stop()
+
+
+async def test_a_second_run_on_the_same_database_still_answers(example_config, clock) -> None:
+    """The inbox remembers handled updates: a new run's updates must not look like them."""
+    from bots.config import load_config
+
+    for _ in range(2):
+        app = App(load_config(example_config), clock=clock, local=True)
+        await app.start()
+        try:
+            said = await ask(app, "как вызвать врача на дом", institution="polyclinic-3")
+            assert "на дом" in said
+        finally:
+            await app.stop()
