@@ -210,3 +210,36 @@ def test_explain_names_decision_and_scores(clinic: FaqMatcher) -> None:
     assert "decision: answer" in text
     assert "doctor-home-visit" in text
     assert "score=" in text
+
+
+def test_everyday_synonyms_meet_the_faq_word() -> None:
+    faq = Faq(
+        entries=[
+            FaqEntry(
+                id="change-doctor",
+                questions=["Как сменить врача?"],
+                answer="Напишите заявление на имя главного врача.",
+            ),
+            FaqEntry(
+                id="certificate",
+                questions=["Какие документы нужны для справки?"],
+                answer="Паспорт и полис.",
+            ),
+            FaqEntry(
+                id="hours",
+                questions=["Когда вы работаете?"],
+                answer="С 8:00 до 20:00.",
+            ),
+        ],
+    )
+    matcher = FaqMatcher.build(faq)
+    doctor = matcher.match("как сменить доктора")
+    assert (doctor.decision, top(doctor)) == (Decision.ANSWER, "change-doctor")
+    papers = matcher.match("какие бумаги нужны для справочки")
+    assert (papers.decision, top(papers)) == (Decision.ANSWER, "certificate")
+
+
+def test_complaint_phrase_of_stop_words_only_is_escalated(school: FaqMatcher) -> None:
+    result = school.match("опять нет расписания на сайте, сколько можно")
+    assert result.decision is Decision.ESCALATE
+    assert result.reason == "complaint"

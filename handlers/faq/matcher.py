@@ -187,6 +187,11 @@ class FaqMatcher:
         self._complaints = PhraseTable(
             (tuple(lemmas(p)), ("<complaint>",)) for p in COMPLAINT_PHRASES
         )
+        # The same phrases word for word: some are made of stop words only ("сколько можно"),
+        # which vanish from lemmas.
+        self._complaint_forms = PhraseTable(
+            (tuple(tokenize(p)), ("<complaint>",)) for p in COMPLAINT_PHRASES
+        )
 
     @classmethod
     def build(cls, faq: Faq, settings: MatcherSettings | None = None) -> FaqMatcher:
@@ -268,4 +273,6 @@ class FaqMatcher:
         if any(t in COMPLAINT_WORDS for t in terms):
             return True
         marked = self._complaints.apply([lemma for lemma in lemmas(text)])
-        return "<complaint>" in marked
+        return "<complaint>" in marked or "<complaint>" in self._complaint_forms.apply(
+            tokenize(text)
+        )
