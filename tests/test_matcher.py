@@ -243,3 +243,26 @@ def test_complaint_phrase_of_stop_words_only_is_escalated(school: FaqMatcher) ->
     result = school.match("опять нет расписания на сайте, сколько можно")
     assert result.decision is Decision.ESCALATE
     assert result.reason == "complaint"
+
+
+def test_a_genitive_detail_after_a_matched_noun_is_not_a_new_topic() -> None:
+    """'МРТ колена' asks about МРТ; 'колено' only says which one. A word the FAQ lacks
+    elsewhere in the message still counts as a topic of its own."""
+    faq = Faq(
+        entries=[
+            FaqEntry(
+                id="mri",
+                questions=["Как сделать МРТ бесплатно?", "Нужно ли направление на МРТ?"],
+                answer="МРТ по полису ОМС делают по направлению лечащего врача.",
+            ),
+            FaqEntry(
+                id="hours",
+                questions=["Когда вы работаете?"],
+                answer="С 8:00 до 20:00.",
+            ),
+        ],
+    )
+    matcher = FaqMatcher.build(faq)
+    knee = matcher.match("как бесплатно сделать мрт колена")
+    assert (knee.decision, top(knee)) == (Decision.ANSWER, "mri")
+    assert matcher.match("как бесплатно сделать мрт собаке").decision is not Decision.ANSWER

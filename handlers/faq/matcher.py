@@ -14,6 +14,7 @@ Usage::
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from handlers.faq.matching.analysis import PhraseTable, is_number, lemmas
 from handlers.faq.matching.index import FaqIndex, FieldWeights
 from handlers.faq.matching.lexicon import COMPLAINT_PHRASES, COMPLAINT_WORDS, NARRATIVE_WORDS
-from handlers.faq.matching.morph import is_noun_like
+from handlers.faq.matching.morph import is_genitive_noun, is_noun_like, lemma_options
 from handlers.faq.matching.scoring import EntryScore, ScoreWeights, score_entries
 from handlers.faq.matching.smalltalk import SmallTalk, detect
 from handlers.faq.matching.text import tokenize
@@ -217,10 +218,11 @@ class FaqMatcher:
         if self._is_complaint(terms, text):
             return MatchResult(Decision.ESCALATE, candidates, None, normalized, "complaint")
         second = scores[1].score if len(scores) > 1 else 0.0
-        topic_gap = max(
-            (share for word, share in scores[0].unexplained if self._is_foreign_topic(word)),
-            default=0.0,
-        )
+        foreign = [(w, share) for w, share in scores[0].unexplained if self._is_foreign_topic(w)]
+        if foreign and max(share for _, share in foreign) > s.max_unexplained_topic:
+            details = self._details(text, scores[0].matched)
+            foreign = [(w, share) for w, share in foreign if w not in details]
+        topic_gap = max((share for _, share in foreign), default=0.0)
         if top >= s.answer_threshold and second <= s.answer_max_ratio * top:
             if topic_gap <= s.max_unexplained_topic:
                 return MatchResult(Decision.ANSWER, candidates, None, normalized, "confident")
@@ -268,6 +270,19 @@ class FaqMatcher:
         return (
             word not in NARRATIVE_WORDS and not self._index.relatives(word) and is_noun_like(word)
         )
+
+    @staticmethod
+    def _details(text: str, matched: list[str]) -> set[str]:
+        """Nouns in the genitive right after a matched noun: details of a known topic
+        ("МРТ колена", "УЗИ щитовидки"), not another topic. A word standing elsewhere in the
+        message ("прививка ребёнку", "медкомиссия на оружие") gets no such allowance."""
+        heads = {t for t in matched if is_noun_like(t)}
+        details: set[str] = set()
+        tokens = tokenize(text)
+        for prev, word in itertools.pairwise(tokens):
+            if is_genitive_noun(word) and heads.intersection(lemma_options(prev)):
+                details.update(lemma_options(word))
+        return details
 
     def _is_complaint(self, terms: list[str], text: str) -> bool:
         if any(t in COMPLAINT_WORDS for t in terms):

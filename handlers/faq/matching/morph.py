@@ -80,3 +80,13 @@ def is_noun_like(term: str) -> bool:
         return not term.isdigit()
     pos = analyzer().parse(term)[0].tag.POS
     return pos is None or pos == "NOUN"
+
+
+@lru_cache(maxsize=65536)
+def is_genitive_noun(word: str) -> bool:
+    """Whether the most likely reading of a (lowercase) word form is a noun in the genitive:
+    the case of a noun's attribute ("МРТ колена", "справка с места работы" is not one)."""
+    if not _is_cyrillic(word):
+        return False
+    tag = analyzer().parse(word)[0].tag
+    return tag.POS == "NOUN" and "gent" in tag
