@@ -47,15 +47,15 @@ def test_right_entry_is_answered_or_offered(total: EvalReport) -> None:
     assert total.answered_correct + total.clarified_with_expected >= 0.92 * total.in_scope
 
 
-# Guards against regressions of the figure reached so far (71.5% on the dev files).
+# Guards against regressions of the figure reached so far (72% on the dev files).
 def test_answered_share_does_not_regress(total: EvalReport) -> None:
-    assert total.answered_correct >= 0.71 * total.in_scope
+    assert total.answered_correct >= 0.715 * total.in_scope
 
 
 @pytest.mark.xfail(
     strict=True,
     reason="the product bar (80% answered correctly) is not reached yet: the lexical "
-    "matcher answers 71.5% and offers most of the rest for clarification; its top entry is "
+    "matcher answers 72% and offers most of the rest for clarification; its top entry is "
     "right for 180/200, but no decision rule on today's scores (grid-searched, held-out both "
     "ways) answers more than about 70% within the wrong-answer bars",
 )

@@ -266,3 +266,30 @@ def test_a_genitive_detail_after_a_matched_noun_is_not_a_new_topic() -> None:
     knee = matcher.match("как бесплатно сделать мрт колена")
     assert (knee.decision, top(knee)) == (Decision.ANSWER, "mri")
     assert matcher.match("как бесплатно сделать мрт собаке").decision is not Decision.ANSWER
+
+
+def test_getting_an_appointment_is_one_request_however_it_is_phrased() -> None:
+    """'Записаться к директору' asks what 'Как попасть на приём к директору?' answers, even
+    though another entry's question has 'записаться' and its answer has 'директор'."""
+    faq = Faq(
+        entries=[
+            FaqEntry(
+                id="director",
+                questions=["Как попасть на приём к директору?"],
+                answer="Приём по вторникам с 15:00 до 17:00, запись в канцелярии.",
+            ),
+            FaqEntry(
+                id="exams",
+                questions=["Как записаться на экзамен?"],
+                answer="Заявление на имя директора подаётся до 1 февраля.",
+            ),
+            FaqEntry(
+                id="hours",
+                questions=["Когда вы работаете?"],
+                answer="С 8:00 до 17:00.",
+            ),
+        ],
+    )
+    matcher = FaqMatcher.build(faq)
+    result = matcher.match("как записаться к директору")
+    assert (result.decision, top(result)) == (Decision.ANSWER, "director")

@@ -153,6 +153,9 @@ COLLOQUIAL: dict[str, str] = {
     "имейл": "электронная почта",
     "емейл": "электронная почта",
     "мейл": "электронная почта",
+    # Ways of asking for an appointment that mean the same request.
+    "попасть на приём": "записаться на приём",
+    "попасть на прием": "записаться на приём",
 }
 
 # Lemmas that mark a complaint or a demand for action: those go to staff, never to an FAQ
