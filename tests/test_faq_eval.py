@@ -56,8 +56,9 @@ def test_answered_share_does_not_regress(total: EvalReport) -> None:
     strict=True,
     reason="the product bar (80% answered correctly) is not reached yet: the lexical "
     "matcher answers 72% and offers most of the rest for clarification; its top entry is "
-    "right for 180/200, but no decision rule on today's scores (grid-searched, held-out both "
-    "ways) answers more than about 70% within the wrong-answer bars",
+    "right for 180/200, but the withheld right answers and the wrong top entries look alike "
+    "to today's signals: thresholds picked per file on its own cases reach only ~74% "
+    "(bench/faq_fit.py, bench/faq_selfcal.py)",
 )
 def test_most_covered_questions_are_answered(total: EvalReport) -> None:
     assert total.answered_correct >= 0.80 * total.in_scope
