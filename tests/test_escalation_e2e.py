@@ -18,7 +18,6 @@ import asyncio
 import shutil
 import signal
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,12 +26,12 @@ from typing import Protocol
 import pytest
 
 from bots.app import App
-from bots.config import load_config
 from storage import Storage
 from storage.tickets import Ticket
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator
 from tests.processes import kill_9, priemnaya_run, tail
+from tests.running import running_app as running
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTITUTION = "school-17"
@@ -244,16 +243,6 @@ async def world() -> AsyncIterator[World]:
             yield World(telegram, vk)
     finally:
         await vk.close()
-
-
-@asynccontextmanager
-async def running(config: Path) -> AsyncIterator[App]:
-    app = App(load_config(config))
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
 
 
 def cards(staff: Side) -> list[Seen]:

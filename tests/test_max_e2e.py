@@ -14,12 +14,12 @@ import pytest
 
 from bots.app import App
 from bots.clock import Clock, ManualClock
-from bots.config import load_config
 from bots.telegram import TelegramRates
 from handlers.announcements import feature_of
 from tests.emulators.max import MaxEmulator, MaxMessage
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator
+from tests.running import running_app
 
 MAX_TOKEN = "max-school-token-0001"
 BOT_ID = 5300
@@ -118,12 +118,8 @@ timezone: Europe/Moscow
 @asynccontextmanager
 async def running(config: Path, clock: Clock | None = None) -> AsyncIterator[App]:
     extra = {"max": {"poll_timeout": 5}, "telegram": {"rates": FAST, "poll_timeout": 5}}
-    app = App(load_config(config), clock=clock, services_extra=extra)
-    await app.start()
-    try:
+    async with running_app(config, clock=clock, services_extra=extra) as app:
         yield app
-    finally:
-        await app.stop()
 
 
 def dialog(emulator: MaxEmulator, user: int) -> int:

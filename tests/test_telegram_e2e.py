@@ -7,14 +7,13 @@ from __future__ import annotations
 import shutil
 import socket
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from bots.app import App
-from bots.config import load_config
 from tests.emulators.telegram import Message, TelegramEmulator
+from tests.running import running_app as running
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHOOL = "710001:school-token-abcdef"
@@ -98,16 +97,6 @@ timezone: Europe/Moscow
     path = tmp_path / "config.yaml"
     path.write_text(config, encoding="utf-8")
     return path
-
-
-@asynccontextmanager
-async def running(config: Path) -> AsyncIterator[App]:
-    app = App(load_config(config))
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
 
 
 async def until_said(

@@ -9,16 +9,15 @@ import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from bots.app import App
-from bots.config import load_config
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator, VkMessage
 from tests.processes import priemnaya_run, tail
+from tests.running import running_app as running
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = 4242
@@ -101,16 +100,6 @@ institutions:
     path = tmp_path / "config.yaml"
     path.write_text(config, encoding="utf-8")
     return path
-
-
-@asynccontextmanager
-async def running(config: Path) -> AsyncIterator[App]:
-    app = App(load_config(config))
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
 
 
 async def until_said(
