@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, SmallTalk
+from handlers.faq.matching.sentences import question_sentences, split_sentences
+from handlers.faq.matching.text import tokenize
 from handlers.faq.model import Faq, FaqEntry, load_faq
 
 DATA = Path(__file__).parent / "fixtures" / "faq-dev"
@@ -293,3 +295,59 @@ def test_getting_an_appointment_is_one_request_however_it_is_phrased() -> None:
     matcher = FaqMatcher.build(faq)
     result = matcher.match("как записаться к директору")
     assert (result.decision, top(result)) == (Decision.ANSWER, "director")
+
+
+def _clinic_faq() -> Faq:
+    return Faq(
+        entries=[
+            FaqEntry(
+                id="record-copy",
+                questions=["Как получить копию медицинской карты?"],
+                answer="Копию амбулаторной карты выдают по заявлению в течение 30 дней.",
+            ),
+            FaqEntry(
+                id="home-visit",
+                questions=["Как вызвать врача на дом?"],
+                answer="Вызов врача на дом принимают по телефону до 14:00.",
+            ),
+            FaqEntry(
+                id="hours",
+                questions=["Когда вы работаете?"],
+                answer="С 8:00 до 20:00.",
+            ),
+        ],
+    )
+
+
+def test_a_word_of_the_story_around_the_question_is_not_a_topic() -> None:
+    """'Для суда нужна копия карты. Сколько её делают?' asks about the copy; the court is why.
+    The same word inside the question itself still counts."""
+    matcher = FaqMatcher.build(_clinic_faq())
+    story = matcher.match("Здравствуйте, для суда нужна копия медкарты. Сколько ее делают?")
+    assert (story.decision, top(story)) == (Decision.ANSWER, "record-copy")
+    asked = matcher.match("для суда нужна копия медкарты, сколько ее делают?")
+    assert asked.decision is not Decision.ANSWER
+
+
+def test_sentences_and_which_of_them_ask() -> None:
+    sentences = split_sentences("Добрый день! Сын заболел, завтра не придёт. Кому сообщить?")
+    assert sentences == ["Добрый день!", "Сын заболел, завтра не придёт.", "Кому сообщить?"]
+    assert question_sentences(sentences) == [False, False, True]
+    # Without a question mark, the sentence with a question word is the question.
+    assert question_sentences(["Переехали в январе.", "как прикрепиться"]) == [False, True]
+
+
+def test_a_class_letter_is_not_a_word() -> None:
+    assert tokenize("расписание 5б и 11А") == ["расписание", "5", "и", "11"]
+    assert tokenize("справка 086/у") == ["справка", "086у", "086"]
+
+
+def test_aspect_pairs_meet(school: FaqMatcher) -> None:
+    """'Что брать' asks what an answer about 'взять' tells."""
+    faq = Faq(
+        entries=[
+            FaqEntry(id="docs", questions=["Что взять с собой на приём?"], answer="Паспорт."),
+            FaqEntry(id="hours", questions=["Когда вы работаете?"], answer="С 8:00."),
+        ]
+    )
+    assert top(FaqMatcher.build(faq).match("что брать с собой")) == "docs"

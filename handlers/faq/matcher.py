@@ -25,6 +25,7 @@ from handlers.faq.matching.index import FaqIndex, FieldWeights
 from handlers.faq.matching.lexicon import COMPLAINT_PHRASES, COMPLAINT_WORDS, NARRATIVE_WORDS
 from handlers.faq.matching.morph import is_genitive_noun, is_noun_like, lemma_options
 from handlers.faq.matching.scoring import EntryScore, ScoreWeights, score_entries
+from handlers.faq.matching.sentences import question_sentences, split_sentences
 from handlers.faq.matching.smalltalk import SmallTalk, detect
 from handlers.faq.matching.text import tokenize
 from handlers.faq.model import Faq
@@ -218,11 +219,7 @@ class FaqMatcher:
         if self._is_complaint(terms, text):
             return MatchResult(Decision.ESCALATE, candidates, None, normalized, "complaint")
         second = scores[1].score if len(scores) > 1 else 0.0
-        foreign = [(w, share) for w, share in scores[0].unexplained if self._is_foreign_topic(w)]
-        if foreign and max(share for _, share in foreign) > s.max_unexplained_topic:
-            details = self._details(text, scores[0].matched)
-            foreign = [(w, share) for w, share in foreign if w not in details]
-        topic_gap = max((share for _, share in foreign), default=0.0)
+        topic_gap = self.topic_gap(text, scores[0])
         if top >= s.answer_threshold and second <= s.answer_max_ratio * top:
             if topic_gap <= s.max_unexplained_topic:
                 return MatchResult(Decision.ANSWER, candidates, None, normalized, "confident")
@@ -259,6 +256,34 @@ class FaqMatcher:
         if not scores and result.decision is not Decision.SMALLTALK:
             lines.append("no entry shares a word with the message")
         return "\n".join(lines)
+
+    def topic_gap(self, text: str, best: EntryScore) -> float:
+        """The largest share of the message carried by one topic word that the best entry
+        does not explain, leaving out the story around the question and genitive details."""
+        context = self._context_terms(text)
+        foreign = [
+            (w, share)
+            for w, share in best.unexplained
+            if w not in context and self._is_foreign_topic(w)
+        ]
+        if not foreign:
+            return 0.0
+        details = self._details(text, best.matched)
+        return max((share for w, share in foreign if w not in details), default=0.0)
+
+    def _context_terms(self, text: str) -> frozenset[str]:
+        """Terms that only occur in the story around the question, not in the question."""
+        sentences = split_sentences(text)
+        if len(sentences) < 2:
+            return frozenset()
+        asks = question_sentences(sentences)
+        if not any(asks) or all(asks):
+            return frozenset()
+        asked: set[str] = set()
+        told: set[str] = set()
+        for sentence, is_question in zip(sentences, asks, strict=True):
+            (asked if is_question else told).update(self._index.terms(sentence))
+        return frozenset(told - asked)
 
     def _candidate(self, score: EntryScore) -> Candidate:
         return Candidate(

@@ -51,8 +51,13 @@ def tokenize(text: str) -> list[str]:
             # "086/у", "003-в/у", "covid-19" are codes: keep them whole, and add the number.
             chunk = _CODE_JOINERS.sub("", chunk)
         for word in _WORD.findall(chunk):
-            tokens.append(word)
             m = _DIGITS_LETTERS.match(word)
+            if m and m.group(1) and len(m.group(1)) <= 2 and len(m.group(2)) == 1:
+                # "5б", "11а": a class (or flat, or group) and its letter; the letter names
+                # no topic, the number may ("5 класс").
+                tokens.append(m.group(1))
+                continue
+            tokens.append(word)
             if m:
                 digits = m.group(1) or m.group(4)
                 letters = m.group(2) or m.group(3)
