@@ -351,3 +351,64 @@ def test_aspect_pairs_meet(school: FaqMatcher) -> None:
         ]
     )
     assert top(FaqMatcher.build(faq).match("что брать с собой")) == "docs"
+
+
+def _kindergarten_faq() -> Faq:
+    return Faq(
+        entries=[
+            FaqEntry(
+                id="fee",
+                questions=["Сколько стоит детский сад?"],
+                answer="Родительская плата — 3 500 рублей в месяц.",
+            ),
+            FaqEntry(
+                id="hours",
+                questions=["Когда работает детский сад?"],
+                answer="С 7:00 до 19:00 по будням.",
+            ),
+            FaqEntry(
+                id="bring",
+                questions=["Что принести в детский сад?"],
+                answer="Сменную обувь, одежду по погоде и пижаму.",
+            ),
+            FaqEntry(
+                id="queue",
+                questions=["Как встать в очередь в детский сад?"],
+                answer="Заявление подают через Госуслуги.",
+            ),
+        ],
+    )
+
+
+def test_a_word_pair_every_entry_shares_does_not_decide() -> None:
+    """In a kindergarten's FAQ every entry says "детский сад": sharing that pair tells no
+    entry apart, while a pair only one entry has still counts in full."""
+    matcher = FaqMatcher.build(_kindergarten_faq())
+    index = matcher._index
+    assert index.pair_weight[("детский", "сад")] < 0.1
+    assert index.pair_weight[("сменный", "обувь")] == pytest.approx(1.0)
+    pair = matcher.match("сколько стоит частный детский сад")
+    apart = matcher.match("сколько стоит частный сад детский")
+    assert top(pair) == top(apart) == "fee"
+    assert pair.candidates[0].score == pytest.approx(apart.candidates[0].score, abs=0.02)
+
+
+def test_story_words_do_not_outweigh_the_question(clinic: FaqMatcher) -> None:
+    """'8 марта' is rare in an FAQ, yet the question is whether the clinic works on holidays."""
+    result = clinic.match("Здравствуйте, в праздники вы работаете? 8 марта например")
+    assert top(result) == "working-hours"
+
+
+def test_entitled_is_not_put_down() -> None:
+    """'Положено ли' asks about an entitlement; 'положить деньги' about paying in: the
+    dictionary gives both the lemma 'положить', the matcher keeps them apart."""
+    faq = Faq(
+        entries=[
+            FaqEntry(id="benefit", questions=["Кому положено бесплатное питание?"], answer="..."),
+            FaqEntry(id="pay", questions=["Как пополнить счёт за питание?"], answer="Картой."),
+        ]
+    )
+    matcher = FaqMatcher.build(faq)
+    assert matcher._index.terms("кому положено питание") == ["полагаться", "питание"]
+    assert matcher._index.terms("положить деньги")[0] == "положить"
+    assert top(matcher.match("кому положено питание бесплатно")) == "benefit"

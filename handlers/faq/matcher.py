@@ -109,7 +109,8 @@ class MatcherSettings(BaseModel):
         0.3,
         ge=0,
         le=1,
-        description="Extra factor for unknown everyday story words (family, days, 'позвонить').",
+        description="Weight factor of everyday story words (family, days, months, places): "
+        "they say when or who, seldom which entry, even when the FAQ happens to use them.",
     )
     query_coverage_share: float = Field(
         0.8,

@@ -118,6 +118,13 @@ class FaqIndex:
         for i, e in enumerate(self.entries):
             for pair in e.bigrams:
                 self.pair_postings[pair].append(i)
+        # A pair found in most entries ("детский сад" in a kindergarten's FAQ) tells them
+        # apart no better than any other word: its bonus shrinks with its spread, like an IDF.
+        rarest = math.log(1.0 + (n - 0.5) / 1.5) if n > 1 else 1.0
+        self.pair_weight: dict[tuple[str, str], float] = {
+            pair: max(0.0, math.log(1.0 + (n - len(ids) + 0.5) / (len(ids) + 0.5)) / rarest)
+            for pair, ids in self.pair_postings.items()
+        }
         self.idf: dict[str, float] = {
             t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()
         }

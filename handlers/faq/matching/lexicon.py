@@ -27,8 +27,10 @@ STOP_WORDS: frozenset[str] = frozenset(
     """.split()
 )
 
-# Everyday words of a citizen's story (family, time, feelings): not stop words, since an FAQ
-# may be about them ("справка для ребёнка"), but an FAQ that never uses them should not
+# Everyday words of a citizen's story (family, time, places): not stop words, since an FAQ
+# may be about them ("справка для ребёнка"), but they weigh less than other words of the
+# same rarity: "8 марта" in a question about holidays should not pull it towards the one
+# entry whose answer happens to mention March, and an FAQ that never uses them should not
 # be judged as failing to explain them in full.
 NARRATIVE_WORDS: frozenset[str] = frozenset(
     """
@@ -161,6 +163,16 @@ COLLOQUIAL: dict[str, str] = {
     # Ways of asking for an appointment that mean the same request.
     "попасть на приём": "записаться на приём",
     "попасть на прием": "записаться на приём",
+}
+
+# Word forms whose dictionary reading hides what citizens mean by them: "положено ли" asks
+# about an entitlement ("полагается ли"), not about putting something down ("положить
+# деньги на карту").
+FORM_LEMMAS: dict[str, str] = {
+    "положен": "полагаться",
+    "положена": "полагаться",
+    "положено": "полагаться",
+    "положены": "полагаться",
 }
 
 # Lemmas that mark a complaint or a demand for action: those go to staff, never to an FAQ

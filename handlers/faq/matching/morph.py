@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import pymorphy3
 
+from handlers.faq.matching.lexicon import FORM_LEMMAS
+
 _lock = threading.Lock()
 _analyzer: pymorphy3.MorphAnalyzer | None = None
 
@@ -55,6 +57,8 @@ def lemma_options(word: str) -> tuple[str, ...]:
     """
     if not word or not _is_cyrillic(word):
         return (word,)
+    if word in FORM_LEMMAS:
+        return (FORM_LEMMAS[word],)
     parses = analyzer().parse(word)
     common = [p for p in parses if not (_NAMES & p.tag.grammemes)]
     names = [p for p in parses if _NAMES & p.tag.grammemes]

@@ -9,8 +9,11 @@ The score of an entry mixes two coverages, both weighted by IDF (rare words deci
   which favours the entry whose own phrasing the citizen echoes.
 Topic words (nouns, abbreviations) weigh more than verbs and adjectives: in "как записаться
 к директору" the director says which entry, "записаться" only what to do there.
+Everyday story words (family, days, months, places) weigh less again, known or not.
 Adjacent word pairs shared with the entry add a small bonus (word order carries meaning:
-"первый класс" is not "класс ... первый урок"; "10 класс" is not "1 класс").
+"первый класс" is not "класс ... первый урок"; "10 класс" is not "1 класс"), scaled like an
+IDF by how many entries share the pair ("детский сад" in every entry of a kindergarten's
+FAQ tells none of them apart).
 """
 
 from __future__ import annotations
@@ -68,8 +71,10 @@ def score_entries(
                 weight *= weights.non_topic_word
         else:
             weight = weights.unknown_word * index.unknown_idf
-            if word in NARRATIVE_WORDS:
-                weight *= weights.narrative_word
+        if word in NARRATIVE_WORDS:
+            # "8 марта", "в понедельник", "сын": rare in an FAQ, yet they say when or who,
+            # seldom which entry.
+            weight *= weights.narrative_word
         total_weight += weight
         word_weight[word] = weight
         best: dict[int, float] = {}
@@ -85,10 +90,11 @@ def score_entries(
         for i, m in best.items():
             gained[i] = gained.get(i, 0.0) + weight * m
             matched_words.setdefault(i, []).append(word)
-    shared_pairs: dict[int, int] = {}
+    shared_pairs: dict[int, float] = {}
     for pair in set(itertools.pairwise(unique)) | set(itertools.pairwise(seq)):
+        pair_weight = index.pair_weight.get(pair, 0.0)
         for i in index.pair_postings.get(pair, ()):
-            shared_pairs[i] = shared_pairs.get(i, 0) + 1
+            shared_pairs[i] = shared_pairs.get(i, 0.0) + pair_weight
     results: list[EntryScore] = []
     qc_w = weights.query_coverage
     idf = index.idf
