@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bots.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
+from handlers.faq.matcher import MatcherSettings
 from handlers.faq.model import LoadedFaq, load_faq
 
 InstitutionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -251,7 +252,8 @@ class InstitutionConfig(Strict):
     max: MaxAccount | None = None
     staff: StaffConfig = StaffConfig()
     announcements: list[AnnouncementConfig] = []
-    matching: dict[str, Any] = {}
+    # Matcher knobs (thresholds...): unknown keys and values out of range are config errors.
+    matching: MatcherSettings = MatcherSettings()
     urgent_keywords: list[str] | None = None
 
     @field_validator("timezone")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bots.config import InstitutionConfig, LoadedConfig, WorkingHours
 from bots.model import ChatRef
-from handlers.faq.matcher import FaqMatcher, MatcherSettings
+from handlers.faq.matcher import FaqMatcher
 from handlers.faq.model import Faq
 from handlers.texts import Texts
 
@@ -54,7 +54,7 @@ def build_institution(
     plays every platform locally."""
     config = loaded.config.institutions[institution_id]
     faq = loaded.faqs[institution_id].faq
-    settings = MatcherSettings(**config.matching) if config.matching else None
+    settings = config.matching
     staff_chat = None
     if config.staff.chat is not None:
         staff_chat = ChatRef(

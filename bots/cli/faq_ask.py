@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bots.cli.common import add_config_argument, load_or_report, pick_institution
-from handlers.faq.matcher import FaqMatcher, MatcherSettings
+from handlers.faq.matcher import FaqMatcher
 
 
 def register(faq_commands: argparse._SubParsersAction) -> None:
@@ -26,7 +26,6 @@ def run_ask(args: argparse.Namespace) -> int:
     if inst_id is None:
         return 2
     inst = loaded.config.institutions[inst_id]
-    settings = MatcherSettings(**inst.matching) if inst.matching else None
-    matcher = FaqMatcher.build(loaded.faqs[inst_id].faq, settings)
+    matcher = FaqMatcher.build(loaded.faqs[inst_id].faq, inst.matching)
     print(matcher.explain(args.text))
     return 0

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from bots.cli.common import add_config_argument, load_or_report, pick_institution
 from bots.config import LoadedConfig, parse_duration
-from handlers.faq.matcher import FaqMatcher, MatcherSettings
+from handlers.faq.matcher import FaqMatcher
 from handlers.reports import render
 from handlers.reports.stats import all_stats
 from handlers.reports.unanswered import (
@@ -85,8 +85,7 @@ async def _unanswered(
     loaded: LoadedConfig, inst_id: str, since: datetime, threshold: float
 ) -> UnansweredReport:
     inst = loaded.config.institutions[inst_id]
-    settings = MatcherSettings(**inst.matching) if inst.matching else None
-    matcher = FaqMatcher.build(loaded.faqs[inst_id].faq, settings)
+    matcher = FaqMatcher.build(loaded.faqs[inst_id].faq, inst.matching)
     storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
     try:
         questions = await unanswered_questions(storage, inst_id, since)

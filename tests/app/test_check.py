@@ -55,6 +55,29 @@ def test_an_unknown_key_gets_a_did_you_mean(
     assert f"{example_config}:{line}: unknown key 'phnoe'; did you mean 'phone'?" in output
 
 
+def test_matcher_settings_are_checked(
+    example_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt threshold would otherwise be ignored or crash the bot at start."""
+    text = example_config.read_text(encoding="utf-8")
+    text = text.replace(
+        "    faq: examples/faq/school.yaml\n",
+        "    faq: examples/faq/school.yaml\n    matching: {answer_treshold: 0.5}\n",
+        1,
+    ).replace(
+        "    faq: examples/faq/polyclinic.yaml\n",
+        "    faq: examples/faq/polyclinic.yaml\n    matching: {answer_threshold: 7}\n",
+        1,
+    )
+    example_config.write_text(text, encoding="utf-8")
+    code, output = run_check(example_config, capsys)
+    assert code == 1
+    typo = line_of(example_config, "answer_treshold")
+    assert f"{example_config}:{typo}: unknown key 'answer_treshold'; did you mean" in output
+    high = line_of(example_config, "answer_threshold: 7")
+    assert f"{example_config}:{high}: " in output and "less than or equal to 1" in output
+
+
 def test_a_missing_faq_file(example_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (example_config.parent / "examples" / "faq" / "polyclinic.yaml").unlink()
     code, output = run_check(example_config, capsys)
