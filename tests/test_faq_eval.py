@@ -47,21 +47,24 @@ def test_right_entry_is_answered_or_offered(total: EvalReport) -> None:
     assert total.answered_correct + total.clarified_with_expected >= 0.92 * total.in_scope
 
 
-# Guards against regressions of the figure reached so far (72% on the dev files).
-def test_answered_share_does_not_regress(total: EvalReport) -> None:
-    assert total.answered_correct >= 0.715 * total.in_scope
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the product bar (80% answered correctly) is not reached yet: the lexical "
-    "matcher answers 72% and offers most of the rest for clarification; its top entry is "
-    "right for 180/200, but the withheld right answers and the wrong top entries look alike "
-    "to today's signals: thresholds picked per file on its own cases reach only ~74% "
-    "(bench/faq_fit.py, bench/faq_selfcal.py)",
-)
 def test_most_covered_questions_are_answered(total: EvalReport) -> None:
     assert total.answered_correct >= 0.80 * total.in_scope
+
+
+CHECK = Path(__file__).parent / "fixtures" / "faq-check"
+
+
+def test_faqs_of_other_institution_kinds_get_few_wrong_answers() -> None:
+    """FAQs of other institution kinds (a kindergarten, an MFC), written blind to the
+    matcher; the defaults were fitted on the dev files and these only chose among settings
+    that met the dev bars. A wrong answer from a state institution is the costliest
+    mistake, so that bar must hold here too."""
+    checks = [
+        evaluate(CHECK / f"{n}.yaml", CHECK / f"{n}.cases.yaml") for n in ("kindergarten", "mfc")
+    ]
+    total = combine(checks)
+    assert total.answered_wrong <= 0.03 * total.in_scope
+    assert total.answered_correct + total.clarified_with_expected >= 0.85 * total.in_scope
 
 
 def test_cases_file_names_its_faq(reports: list[EvalReport]) -> None:
