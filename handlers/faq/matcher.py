@@ -266,16 +266,14 @@ class FaqMatcher:
     def topic_gap(self, text: str, best: EntryScore) -> float:
         """The largest share of the message carried by one topic word that the best entry
         does not explain, leaving out the story around the question and genitive details."""
-        context = self._context_terms(text)
-        foreign = [
-            (w, share)
-            for w, share in best.unexplained
-            if w not in context and self._is_foreign_topic(w)
-        ]
-        if not foreign:
+        foreign = [(w, share) for w, share in best.unexplained if self._is_foreign_topic(w)]
+        if not foreign:  # the usual case: no sentence or grammar analysis needed
             return 0.0
+        context = self._context_terms(text)
         details = self._details(text, best.matched)
-        return max((share for w, share in foreign if w not in details), default=0.0)
+        return max(
+            (share for w, share in foreign if w not in context and w not in details), default=0.0
+        )
 
     def _context_terms(self, text: str) -> frozenset[str]:
         """Terms that only occur in the story around the question, not in the question."""
