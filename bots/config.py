@@ -25,26 +25,58 @@ from pydantic import (
     model_validator,
 )
 
-from bots.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
+from bots.yamlfile import (
+    Problem,
+    ProblemsError,
+    YamlDocument,
+    is_unresolved,
+    load_yaml,
+    validate,
+)
 from handlers.faq.matcher import MatcherSettings
 from handlers.faq.model import LoadedFaq, load_faq
 
 InstitutionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*([^\W\d_]+)\.?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: unit words as people write them, English and Russian, by the prefix they start with
+#: (longest first: "мин" is minutes, "м" alone too; "мес" is not a unit here)
+_UNIT_WORDS: list[tuple[str, str]] = [
+    ("sec", "s"), ("min", "m"), ("hour", "h"), ("day", "d"), ("week", "w"),
+    ("сек", "s"), ("мин", "m"), ("час", "h"), ("дн", "d"), ("ден", "d"), ("сут", "d"),
+    ("нед", "w"),
+    ("s", "s"), ("m", "m"), ("h", "h"), ("d", "d"), ("w", "w"),
+    ("с", "s"), ("м", "m"), ("ч", "h"), ("д", "d"), ("н", "w"),
+]  # fmt: skip
+
+
+def _unit(word: str) -> str | None:
+    word = word.lower()
+    if word.startswith("мес"):
+        return None
+    for prefix, unit in _UNIT_WORDS:
+        if word.startswith(prefix) and (len(prefix) > 1 or len(word) == 1):
+            return unit
+    return None
+
+
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 def parse_duration(value: Any) -> timedelta:
-    """'90s', '15m', '8h', '2d', '1w' or a number of seconds."""
+    """'90s', '15m', '8h', '2d', '1w', Russian '30 дней', '2 ч', '15 мин', '1 неделя' (a
+    space is optional), or a number of seconds. Admins here write Russian units naturally."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float):
         return timedelta(seconds=value)
     match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a duration; write e.g. 30m, 8h, 2d")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    unit = _unit(match.group(2)) if match else None
+    if match is None or unit is None:
+        raise ValueError(
+            f"{value!r} is not a duration; write e.g. 30m, 8h, 2d or 30 мин, 8 ч, 2 дня"
+        )
+    return timedelta(seconds=float(match.group(1).replace(",", ".")) * _UNITS[unit])
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -65,9 +97,9 @@ class StorageConfig(Strict):
     @field_validator("url")
     @classmethod
     def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(
-            ("postgresql://", "postgres://")
-        ):
+        if value is None or is_unresolved(value.get_secret_value()):
+            return value
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("storage.url must be a postgresql:// URL")
         return value
 
@@ -92,6 +124,8 @@ class TelegramAccount(Strict):
     @field_validator("token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if is_unresolved(value.get_secret_value()):
+            return value  # the unset variable is its own problem
         if not re.fullmatch(r"\d+:[A-Za-z0-9_-]{10,}", value.get_secret_value()):
             raise ValueError("a Telegram token looks like 123456789:AA... (from @BotFather)")
         return value
@@ -341,13 +375,21 @@ class LoadedConfig:
         return self.document.line_of(loc)
 
 
-def load_config(path: str | Path) -> LoadedConfig:
-    """Load the config and every FAQ it names; ProblemsError lists every problem found."""
+def load_config(path: str | Path, *, offline: bool = False) -> LoadedConfig:
+    """Load the config and every FAQ it names; ProblemsError lists every problem found.
+
+    An environment variable that is not set is one problem among the others, so one run of
+    ``check`` shows them all. ``offline=True`` (shell, faq ask, report...: nothing talks to
+    a messenger) tolerates unset variables: the value keeps its ``${VAR}`` text."""
     config_path = Path(path)
     doc = load_yaml(config_path, expand_env=True)
-    config = validate(Config, doc)
+    env_problems = [] if offline else list(doc.unresolved)
+    try:
+        config = validate(Config, doc)
+    except ProblemsError as exc:
+        raise ProblemsError(sorted([*env_problems, *exc.problems], key=_by_line)) from None
     loaded = LoadedConfig(config_path, doc, config)
-    problems = []
+    problems = env_problems
     for inst_id, inst in config.institutions.items():
         faq_path = loaded.resolve(inst.faq)
         try:
@@ -374,6 +416,10 @@ def load_config(path: str | Path) -> LoadedConfig:
     if problems:
         raise ProblemsError(problems)
     return loaded
+
+
+def _by_line(problem: Problem) -> tuple[str, int]:
+    return problem.file, problem.line or 0
 
 
 def _staff_warnings(doc: YamlDocument, inst_id: str, inst: InstitutionConfig) -> list[Problem]:

@@ -52,6 +52,9 @@ class YamlDocument:
     lines: dict[Loc, int]
     #: the line where a scalar's text begins (the line after ``|`` for a block scalar)
     content_lines: dict[Loc, int] = field(default_factory=dict)
+    #: one problem per ``${VAR}`` whose variable is not set; the reference stays in the data
+    #: as written, so the rest of the file is still checked (offline commands ignore these)
+    unresolved: list[Problem] = field(default_factory=list)
 
     def content_line_of(self, loc: Loc) -> int | None:
         return self.content_lines.get(tuple(loc)) or self.line_of(loc)
@@ -74,8 +77,9 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 def load_yaml(path: Path, *, expand_env: bool = False) -> YamlDocument:
     """Read a YAML file; with ``expand_env`` substitute ``${VAR}`` and ``${VAR:-default}``.
 
-    Raises ProblemsError naming file and line for syntax errors, a missing file, or an
-    environment variable that is not set.
+    Raises ProblemsError naming file and line for syntax errors or a missing file. A
+    variable that is not set is not raised but listed in ``unresolved``: ``check`` reports it
+    beside every other problem in one pass, and offline commands do not need it at all.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -136,7 +140,7 @@ def _build(
     doc.content_lines[loc] = node.start_mark.line + 1 + (1 if block else 0)
     value = _construct(node)
     if expand_env and isinstance(value, str) and "${" in value:
-        value = _expand(value, node.start_mark.line + 1, problems, path)
+        value = _expand(value, node.start_mark.line + 1, doc.unresolved, path)
     return value
 
 
@@ -153,10 +157,23 @@ def _expand(value: str, line: int, problems: list[Problem], path: Path) -> str:
             return found
         if default is not None:
             return default
-        problems.append(Problem(str(path), line, f"environment variable {name} is not set"))
-        return ""
+        problems.append(
+            Problem(
+                str(path),
+                line,
+                f"environment variable {name} is not set; export it before starting the bot"
+                f" (e.g. `export {name}=...` or a line {name}=... in the env file)",
+            )
+        )
+        return match.group(0)
 
     return _ENV_REF.sub(substitute, value)
+
+
+def is_unresolved(value: str) -> bool:
+    """True for a value still holding a ``${VAR}`` whose variable is not set: validators
+    skip their shape checks on it (the missing variable is already one problem)."""
+    return _ENV_REF.search(value) is not None
 
 
 def validate(model: type[M], doc: YamlDocument, *, loc: Loc = (), data: Any = None) -> M:
@@ -176,7 +193,6 @@ def validate(model: type[M], doc: YamlDocument, *, loc: Loc = (), data: Any = No
 def _problem_of(model: type[BaseModel], doc: YamlDocument, base: Loc, err: Any) -> Problem:
     where: Loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
     full = (*base, *where)
-    dotted = ".".join(str(p) for p in full) or "(top level)"
     if err["type"] == "extra_forbidden":
         key = str(where[-1]) if where else ""
         allowed = _allowed_keys(model, where[:-1])
@@ -187,12 +203,104 @@ def _problem_of(model: type[BaseModel], doc: YamlDocument, base: Loc, err: Any) 
         elif allowed:
             message += f"; allowed here: {', '.join(sorted(allowed))}"
         return doc.problem(full, message)
-    msg = str(err["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
     if err["type"] == "missing":
-        return doc.problem(full[:-1], f"{dotted}: required key is missing")
-    return doc.problem(full, f"{dotted}: {msg}")
+        return doc.problem(
+            full[:-1], f"{place(full[:-1])}: the required key {full[-1]!r} is missing"
+        )
+    return doc.problem(full, f"{place(full)}: {plain_message(err, full)}")
+
+
+def place(loc: Loc) -> str:
+    """A key path as an admin reads it: ``entries #9.answer``, list items counted from 1."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f" #{part + 1}"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+#: an example of a valid value, by the key it is written under
+EXAMPLES: dict[str, str] = {
+    "institutions": "school-17",
+    "id": "-1001234567890",
+    "group_id": "123456",
+    "port": "8080",
+    "platform": "telegram",
+    "holidays": "2026-11-04",
+    "at": '"2026-09-01 09:00"',
+    "first_response": "8h or 8 ч",
+    "remind_before": "1h or 60 мин",
+    "auto_close": "3d or 3 дня",
+    "reopen_window": "2d or 2 дня",
+    "retention": "180d or 180 дней",
+    "every": "1w or 7 дней",
+    "grace": "1h or 1 ч",
+    "token": '"${TG_SCHOOL17}"',
+}
+
+_PLAIN = {
+    "string_too_short": "must not be empty",
+    "too_short": "needs at least {min_length} item(s)",
+    "too_long": "may have at most {max_length} item(s)",
+    "string_too_long": "may be at most {max_length} characters long",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "greater_than": "must be more than {gt}",
+    "greater_than_equal": "must be {ge} or more",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "date_parsing": "must be a date written as YYYY-MM-DD",
+    "date_type": "must be a date written as YYYY-MM-DD",
+    "date_from_datetime_parsing": "must be a date written as YYYY-MM-DD",
+    "datetime_parsing": 'must be a date and time written as "YYYY-MM-DD HH:MM"',
+    "datetime_type": 'must be a date and time written as "YYYY-MM-DD HH:MM"',
+    "datetime_from_date_parsing": 'must be a date and time written as "YYYY-MM-DD HH:MM"',
+    "dict_type": "must be a group of keys (key: value lines), not a single value",
+    "model_type": "must be a group of keys (key: value lines), not a single value",
+    "model_attributes_type": "must be a group of keys (key: value lines), not a single value",
+    "list_type": "must be a list (lines starting with '- ', or [a, b])",
+    "literal_error": "must be one of: {expected}",
+    "enum": "must be one of: {expected}",
+}
+
+
+def plain_message(err: Any, loc: Loc) -> str:
+    """pydantic's error in words an admin understands, with an example of a valid value;
+    the library's own English never reaches people."""
+    kind = str(err["type"])
+    ctx = dict(err.get("ctx") or {})
+    keys = [p for p in loc if isinstance(p, str)]
+    example = EXAMPLES.get(keys[-1]) if keys else None
+    if kind == "value_error":
+        message = str(err["msg"]).removeprefix("Value error, ")
+    elif kind == "string_pattern_mismatch":
+        value = err.get("input")
+        if keys[-2:-1] == ["institutions"] or keys == ["institutions"]:
+            return (
+                f"the institution id {value!r} may hold only lowercase Latin letters, digits,"
+                " '-' and '_', starting with a letter or digit (e.g. school-17)"
+            )
+        message = f"{value!r} has characters not allowed here (Latin letters, digits, - . _)"
+        example = example or "weekly-menu"
+    elif kind in _PLAIN:
+        try:
+            message = _PLAIN[kind].format(**ctx)
+        except (KeyError, IndexError):
+            message = _PLAIN[kind]
+        message = message.replace("'", "") if kind in ("literal_error", "enum") else message
+    else:
+        message = f"this value is not allowed here ({kind.replace('_', ' ')})"
+    if example and "e.g." not in message:
+        message += f", e.g. {example}"
+    return message
 
 
 def _is_union_tag(part: str | int) -> bool:

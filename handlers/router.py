@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bots.model import ChatKind
-from handlers import announcements, commands, escalation, privacy, staff
+from handlers import announcements, commands, escalation, ids, privacy, staff
 from handlers.conversation import Conversation
 from handlers.faq import answering
 
@@ -35,6 +35,8 @@ async def route(conv: Conversation) -> None:
         await conv.storage.citizens.mark_unreachable(
             inst.id, event.platform, event.chat.chat_id, "blocked the bot", conv.now
         )
+        return
+    if await ids.intercept(conv):  # /id in any chat; a WARNING for a group nobody configured
         return
     if event.membership is not None:
         return

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from bots.app import App
 from bots.clock import ManualClock
 from bots.config import load_config
 from bots.model import ChatKind, ChatRef, Event, User
+from bots.reload import pid_path
 from handlers.announcements import feature_of
 from storage.announcements import BroadcastRepo, SubscriptionRepo
 
@@ -362,6 +364,8 @@ async def test_cli_lists_queues_and_reports(runs, capsys: pytest.CaptureFixture[
     run.clock.set(datetime.now(UTC))  # the CLI stamps the broadcast with the real time
     app = await run.start()
     await subscribe(app, "100")
+    # `priemnaya run` writes this pid file; the local app of the tests does not
+    pid_path(load_config(run.config).database_path).write_text(f"{os.getpid()}\n")
     code = await asyncio.to_thread(
         main, ["announce", "send", "-c", str(run.config), "--no-wait", "open-day"]
     )
@@ -373,3 +377,23 @@ async def test_cli_lists_queues_and_reports(runs, capsys: pytest.CaptureFixture[
     assert await asyncio.to_thread(main, ["announce", "status", "-c", str(run.config)]) == 0
     status = capsys.readouterr().out
     assert "school-17/open-day" in status and "[cli] done: 1 delivered" in status
+
+
+async def test_send_without_a_running_bot_refuses_and_queues_nothing(
+    runs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18 (4): no bot, no broadcast: a refusal with the reason, at once, and no row
+    left behind to go out unannounced at the next start."""
+    from bots.cli import main
+
+    run = runs(AT_15)
+    for _ in range(2):  # a retry does not queue a second one either
+        code = await asyncio.to_thread(
+            main, ["announce", "send", "-c", str(run.config), "open-day"]
+        )
+        out = capsys.readouterr()
+        assert code == 1
+        assert "not sent: no bot is running" in out.err and "Nothing was queued" in out.err
+        assert "[" not in out.out  # no progress bar
+    assert await asyncio.to_thread(main, ["announce", "status", "-c", str(run.config)]) == 0
+    assert "no broadcasts yet" in capsys.readouterr().out

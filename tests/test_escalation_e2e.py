@@ -360,7 +360,8 @@ async def test_take_and_close_change_the_card(
         assert f"взято ({STAFF_NAME})" in taken.text
         assert taken.labels == [["Закрыть"]]
         await staff.wait_until(lambda: len(staff.snackbars()) == 1)
-        assert f"взял(а) {STAFF_NAME}" in (staff.snackbars()[0] or "")
+        took = staff.snackbars()[0] or ""
+        assert f"ведёт {STAFF_NAME}" in took and ".." not in took  # issue 18: no «П..»
 
         before = len(citizen.citizen_sees())
         await staff.press(card.id, "Закрыть", user=staff.member)

@@ -6,7 +6,8 @@ each account's rate limiter and its receiving (a second getUpdates on the same T
 is refused with 409, a second VK long poll steals the key), and a second sender working the
 same rows would race it into duplicates. The database is the queue both processes share
 (SQLite in WAL mode takes the CLI's write beside the bot's), and the bot looks at it every
-few seconds. Without a running bot the broadcast stays queued and goes out at its next start.
+few seconds. Without a running bot ``send`` refuses at once and queues nothing: a broadcast
+queued "for later" would go out unannounced at some restart, and every retry would add one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
+from bots.cli.common import (
+    add_config_argument,
+    database_or_report,
+    load_or_report,
+    pick_institution,
+)
 from bots.config import LoadedConfig
 
 #: after this long without progress, say that nobody seems to be sending
@@ -89,7 +95,43 @@ def _send(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if database_or_report(loaded) is None:
+        return 1
     return asyncio.run(_queue_and_follow(loaded, inst_id, args.announcement, not args.no_wait))
+
+
+def _pid_alive(loaded: LoadedConfig) -> str | None:
+    """None when a `priemnaya run` with this config's SQLite database is running on this
+    machine (its pid file names a live process), else why not, in words."""
+    import os
+
+    from bots.reload import pid_path
+
+    path = pid_path(loaded.database_path)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return f"no bot is running with {loaded.path} (there is no {path})"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return f"no bot is running with {loaded.path} (process {pid} of {path} is gone)"
+    except PermissionError:
+        pass  # it exists, under another user (the service's)
+    return None
+
+
+async def _no_running_bot(loaded: LoadedConfig, storage: object) -> str | None:
+    """Why nobody would send a broadcast queued now, or None when a running bot will."""
+    from storage import Storage
+    from storage.leases import LeaseRepo
+
+    assert isinstance(storage, Storage)
+    if storage.dialect != "postgresql":
+        return _pid_alive(loaded)
+    if not await LeaseRepo(storage.db, "announce-cli", 0).holders():
+        return "no worker holds a lease in the database: no `priemnaya run` is running"
+    return None
 
 
 async def _queue_and_follow(loaded: LoadedConfig, inst_id: str, ann_id: str, wait: bool) -> int:
@@ -108,6 +150,15 @@ async def _queue_and_follow(loaded: LoadedConfig, inst_id: str, ann_id: str, wai
         return 1
     storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
     try:
+        reason = await _no_running_bot(loaded, storage)
+        if reason is not None:
+            print(
+                f"not sent: {reason}. The running bot sends announcements; start it"
+                f" (`priemnaya run -c {loaded.path}` or `systemctl start priemnaya`) and"
+                " try again. Nothing was queued.",
+                file=sys.stderr,
+            )
+            return 1
         repo = BroadcastRepo(storage.db)
         broadcast_id = await repo.create(
             institution=inst_id,
@@ -141,7 +192,9 @@ async def _follow(repo: object, broadcast_id: int) -> int:
         counts = await repo.counts(broadcast_id)
         if counts.finished != seen:
             seen, last_change = counts.finished, time.monotonic()
-        _bar(counts.finished, b.total or counts.total)
+        total = b.total or counts.total
+        if total or b.status in ("done", "failed"):  # before the bot counts the audience: no 0/0
+            _bar(counts.finished, total)
         if b.status in ("done", "failed"):
             print()
             print(
@@ -152,8 +205,8 @@ async def _follow(repo: object, broadcast_id: int) -> int:
         if not hinted and time.monotonic() - last_change > QUIET_HINT_SECONDS:
             hinted = True
             print(
-                "\nno progress yet: is `priemnaya run` running with this config? "
-                "The broadcast stays queued and goes out when it runs (Ctrl+C stops watching).",
+                "\nno progress yet: the running bot has not started sending; its log says"
+                " why (Ctrl+C stops watching; the broadcast stays with the bot).",
                 file=sys.stderr,
             )
         await asyncio.sleep(0.5)  # a progress display refreshing, not synchronisation

@@ -9,7 +9,12 @@ import json
 import sys
 from typing import Any
 
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
+from bots.cli.common import (
+    add_config_argument,
+    database_or_report,
+    load_or_report,
+    pick_institution,
+)
 from handlers.privacy import export_citizen
 from storage.db import Database
 
@@ -36,7 +41,10 @@ def run_export(args: argparse.Namespace) -> int:
         return 1
     if args.institution is not None and pick_institution(loaded, args.institution) is None:
         return 2
-    data = asyncio.run(_export(loaded.database_target, platform, user_id, args.institution))
+    database = database_or_report(loaded)
+    if database is None:
+        return 1
+    data = asyncio.run(_export(database, platform, user_id, args.institution))
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     return 0
 

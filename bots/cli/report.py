@@ -10,8 +10,14 @@ import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
-from bots.config import LoadedConfig, parse_duration
+from bots.cli.common import (
+    add_config_argument,
+    database_or_report,
+    duration_argument,
+    load_or_report,
+    pick_institution,
+)
+from bots.config import LoadedConfig
 from handlers.faq.matcher import FaqMatcher
 from handlers.reports import render
 from handlers.reports.stats import all_stats
@@ -59,8 +65,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--since",
         default="30d",
-        type=parse_duration,
-        help="period to cover, e.g. 7d, 30d (default 30d)",
+        type=duration_argument,
+        help="period to cover, e.g. 7d, 30d, 30 дней (default 30d)",
     )
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
@@ -76,6 +82,8 @@ def run_unanswered(args: argparse.Namespace) -> int:
     inst_id = pick_institution(loaded, args.institution)
     if inst_id is None:
         return 2
+    if database_or_report(loaded) is None:
+        return 1
     report = asyncio.run(_unanswered(loaded, inst_id, _since(args.since), args.threshold))
     print(format_unanswered(report, args.format, args.limit))
     return 0
@@ -148,6 +156,8 @@ def run_stats(args: argparse.Namespace) -> int:
         if pick_institution(loaded, args.institution) is None:
             return 2
         ids = [args.institution]
+    if database_or_report(loaded) is None:
+        return 1
     stats = asyncio.run(_stats(loaded, ids, _since(args.since)))
     if args.format == "json":
         print(render.to_json([s.as_dict() for s in stats]))

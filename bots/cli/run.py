@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_app(args: argparse.Namespace) -> int:
-    loaded = load_or_report(args.config)
+    loaded = load_or_report(args.config, offline=False)
     if loaded is None:
         return 1
     for warning in loaded.warnings:

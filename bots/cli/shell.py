@@ -4,6 +4,11 @@ You are a citizen; ``/staff`` makes you the institution's first staff member wri
 the staff chat, and ``/staff`` again takes you back. A number presses that button of the
 bot's last message. When stdin is not a terminal, every line is one message; every reply is
 printed and the command exits 0 at the end of input (scripts and tests rely on this).
+
+The shell is a sandbox: it runs on a temporary database of its own, so a test ticket never
+shows up in the real staff chat's /tickets or in reports, and nothing it does reaches a
+messenger (the staff chat is played locally too). ``--real`` opts into the configured
+database, e.g. to look at real tickets as a staff member.
 """
 
 from __future__ import annotations
@@ -15,7 +20,12 @@ import sys
 import tempfile
 
 from bots.app import App
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
+from bots.cli.common import (
+    add_config_argument,
+    database_or_report,
+    load_or_report,
+    pick_institution,
+)
 from bots.local import LocalMessage, LocalPlatform
 from bots.model import ChatKind, User
 
@@ -27,11 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("shell", help="chat with a bot in the terminal (local platform)")
     add_config_argument(parser)
     parser.add_argument("--institution", "-i", help="institution id (default: the first)")
-    parser.add_argument(
-        "--database",
-        help="SQLite file to use instead of the configured one (default: a temporary file "
-        "when stdin is not a terminal, the configured one otherwise)",
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--real",
+        action="store_true",
+        help="use the configured database (real tickets, counted in reports); by default the "
+        "shell is a sandbox with a temporary database of its own",
     )
+    where.add_argument("--database", help="an SQLite file to use instead of a temporary one")
     parser.set_defaults(func=run_shell)
 
 
@@ -44,18 +57,27 @@ def run_shell(args: argparse.Namespace) -> int:
         return 2
     interactive = sys.stdin.isatty()
     database = args.database
+    if args.real:
+        database = database_or_report(loaded)
+        if database is None:
+            return 1
     with tempfile.TemporaryDirectory(prefix="priemnaya-shell-") as scratch:
-        if database is None and not interactive:
+        if database is None:
             database = os.path.join(scratch, "shell.sqlite3")
         app = App(loaded, local=True, database=database)
-        return asyncio.run(Shell(app, inst_id, interactive).run())
+        sandbox = not args.real and args.database is None
+        return asyncio.run(Shell(app, inst_id, interactive, sandbox=sandbox).run())
 
 
 class Shell:
-    def __init__(self, app: App, institution: str, interactive: bool) -> None:
+    def __init__(
+        self, app: App, institution: str, interactive: bool, *, sandbox: bool = True
+    ) -> None:
         self.app = app
         self.institution = institution
         self.interactive = interactive
+        self.sandbox = sandbox
+        self._lines = TerminalLines() if interactive else None
         self.as_staff = False
         self.shown: dict[str, int] = {}
         self.edits: dict[str, int] = {}
@@ -82,12 +104,20 @@ class Shell:
             )
             self.citizen = User(CITIZEN_CHAT, "Анна")
             if self.interactive:
+                where = (
+                    "песочница: своя временная база, настоящие чаты и тикеты не затрагиваются"
+                    if self.sandbox
+                    else "настоящая база: тикеты попадут в отчёты и /tickets"
+                )
+                name = inst.config.name
                 print(
-                    f"Бот «{inst.config.name}». Пишите вопросы; число нажимает кнопку; "
-                    "/staff — переключиться в чат сотрудников; Ctrl+D — выход."
+                    f"Бот {name if '«' in name else f'«{name}»'} ({where}).\n"
+                    "Пишите вопросы; число нажимает кнопку; /staff — переключиться в чат "
+                    "сотрудников и обратно; там «>N текст» отвечает на сообщение [N]; "
+                    "Ctrl+D или Ctrl+C — выход."
                 )
             while True:
-                line = await asyncio.to_thread(self._read)
+                line = await self._next_line()
                 if line is None:
                     break
                 line = line.strip()
@@ -100,12 +130,10 @@ class Shell:
             await self.app.stop()
         return 0
 
-    def _read(self) -> str | None:
-        prompt = ("сотрудник> " if self.as_staff else "вы> ") if self.interactive else ""
-        try:
-            return input(prompt)
-        except EOFError:
-            return None
+    async def _next_line(self) -> str | None:
+        if self._lines is not None:
+            return await self._lines.read("сотрудник> " if self.as_staff else "вы> ")
+        return await asyncio.to_thread(_read_piped)
 
     async def _handle(self, line: str) -> None:
         if line == "/staff":
@@ -162,3 +190,42 @@ class Shell:
                 number += 1
             print("    " + "   ".join(cells))
         sys.stdout.flush()
+
+
+def _read_piped() -> str | None:
+    try:
+        return input()
+    except EOFError:
+        return None
+
+
+class TerminalLines:
+    """Lines typed at a terminal, read on the event loop (no thread): Ctrl+C ends the shell
+    at once instead of waiting for a thread blocked in input() to get an Enter."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._eof = False
+
+    async def read(self, prompt: str) -> str | None:
+        sys.stdout.write(prompt)
+        sys.stdout.flush()
+        while b"\n" not in self._buffer and not self._eof:
+            chunk = await self._chunk()
+            self._buffer += chunk
+            self._eof = not chunk  # Ctrl+D at the start of a line
+        if not self._buffer:
+            return None
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode("utf-8", errors="replace")
+
+    async def _chunk(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        fd = sys.stdin.fileno()
+        ready: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+        return os.read(fd, 4096)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
+from bots.cli.common import (
+    add_config_argument,
+    database_or_report,
+    load_or_report,
+    pick_institution,
+)
 from bots.clock import SystemClock
 from storage import Storage
 from storage.tickets import ACTIVE
@@ -44,7 +49,10 @@ def run_list(args: argparse.Namespace) -> int:
         statuses = STATUSES
     else:
         statuses = (args.status,)
-    return asyncio.run(_list(loaded.database_target, institution, statuses, args.limit))
+    database = database_or_report(loaded)
+    if database is None:
+        return 1
+    return asyncio.run(_list(database, institution, statuses, args.limit))
 
 
 async def _list(path: str, institution: str | None, statuses: tuple[str, ...], limit: int) -> int:
@@ -58,13 +66,16 @@ async def _list(path: str, institution: str | None, statuses: tuple[str, ...], l
         print("no tickets")
         return 0
     now = clock.now()
-    print(f"{'institution':<16} {'№':>5} {'status':<12} {'age':>8} {'platform':<9} question")
+    print(f"{'institution':<16} {'№':>5}   {'status':<12} {'age':>8} {'platform':<9} question")
     for t in tickets:
         hours = (now - t.created_at).total_seconds() / 3600
         age = f"{hours:.1f}h" if hours < 48 else f"{hours / 24:.1f}d"
         flag = "!" if t.urgent else " "
         question = t.question.replace("\n", " ")[:60]
         print(
-            f"{t.institution:<16} {t.number:>5}{flag}{t.status:<12} {age:>8} {t.platform:<9} {question}"
+            f"{t.institution:<16} {t.number:>5} {flag} {t.status:<12} {age:>8} {t.platform:<9}"
+            f" {question}"
         )
+    if any(t.urgent for t in tickets):
+        print("! = urgent (the question has an urgent keyword)")
     return 0

@@ -126,16 +126,18 @@ async def callback_event(
 
 
 def membership_event(institution: str, update_id: int, change: ChatMemberUpdated) -> Event | None:
-    """A citizen blocking (or unblocking) the bot in their private chat. The bot being added
-    to or removed from a group is not a citizen's business and gives no event."""
-    if change.chat.type != "private":
-        return None
+    """A citizen blocking (or unblocking) the bot in their private chat, or the bot being
+    added to a group ("added": the router logs the group's id for the admin's config)."""
     status = change.new_chat_member.status
-    if status in _BLOCKED:
+    if change.chat.type != "private":
+        membership = "added" if status in ("member", "administrator") else None
+    elif status in _BLOCKED:
         membership = "blocked"
     elif status in _UNBLOCKED:
         membership = "unblocked"
     else:
+        membership = None
+    if membership is None:
         return None
     return Event(
         institution=institution,
@@ -143,7 +145,7 @@ def membership_event(institution: str, update_id: int, change: ChatMemberUpdated
         chat=ChatRef(PLATFORM, str(change.chat.id)),
         user=person(change.from_user, change.chat.id),
         update_key=str(update_id),
-        chat_kind=ChatKind.PRIVATE,
+        chat_kind=_KINDS.get(change.chat.type, ChatKind.GROUP),
         membership=membership,
     )
 

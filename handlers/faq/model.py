@@ -120,14 +120,33 @@ def _semantic_problems(faq: Faq, doc: YamlDocument) -> list[Problem]:
         .lower()
         .replace("ё", "е")
     )
+    used = _corpus_lemmas(corpus) if faq.synonyms else frozenset()
     for term, variants in faq.synonyms.items():
         if not variants:
             problems.append(doc.problem(("synonyms", term), f"synonym {term!r} has no variants"))
-        elif term.lower().replace("ё", "е") not in corpus:
+        elif not _used(term, corpus, used):
             problems.append(
                 doc.problem(
                     ("synonyms", term),
-                    f"synonym {term!r} points nowhere: no question or answer uses it",
+                    f"synonym {term!r} points nowhere: no question or answer uses it in any word"
+                    " form; use the word in a question variant, or list it under a word they use",
                 )
             )
     return problems
+
+
+def _corpus_lemmas(corpus: str) -> frozenset[str]:
+    from handlers.faq.matching.analysis import lemmas  # the matcher's own normalisation
+
+    return frozenset(lemmas(corpus))
+
+
+def _used(term: str, corpus: str, used: frozenset[str]) -> bool:
+    """Whether the FAQ's texts use ``term`` in any word form, as the matcher sees them: the
+    synonym «воспитатель» is used by an answer that says «воспитателя»."""
+    from handlers.faq.matching.analysis import lemmas
+
+    wanted = lemmas(term)
+    if not wanted:  # only stop words: compare the text itself
+        return term.lower().replace("ё", "е") in corpus
+    return all(word in used for word in wanted)

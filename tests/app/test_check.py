@@ -75,7 +75,7 @@ def test_matcher_settings_are_checked(
     typo = line_of(example_config, "answer_treshold")
     assert f"{example_config}:{typo}: unknown key 'answer_treshold'; did you mean" in output
     high = line_of(example_config, "answer_threshold: 7")
-    assert f"{example_config}:{high}: " in output and "less than or equal to 1" in output
+    assert f"{example_config}:{high}: " in output and "must be at most 1" in output
 
 
 def test_a_missing_faq_file(example_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
