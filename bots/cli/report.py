@@ -20,6 +20,8 @@ from bots.cli.common import (
 from bots.config import LoadedConfig
 from handlers.faq.matcher import FaqMatcher
 from handlers.reports import render
+from handlers.reports.overview import Overview, build_overview
+from handlers.reports.page import render_page
 from handlers.reports.stats import all_stats
 from handlers.reports.unanswered import (
     DEFAULT_THRESHOLD,
@@ -58,6 +60,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(st)
     st.add_argument("--institution", "-i", help="only this institution")
     st.set_defaults(func=run_stats)
+
+    page = commands.add_parser(
+        "html",
+        help="one self-contained page with charts (opens without network)",
+        description="Questions per day (answered, clarified, escalated), first response "
+        "against the deadline, the top clusters of unanswered questions with examples, and "
+        "the FAQ entries marked 'Не помогло', for one institution or all of them.",
+    )
+    add_config_argument(page)
+    page.add_argument("--since", default="30d", type=duration_argument, help="default 30d")
+    page.add_argument("--institution", "-i", help="only this institution (default: all)")
+    page.add_argument("-o", "--output", required=True, metavar="FILE", help="e.g. report.html")
+    page.set_defaults(func=run_html)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -147,7 +162,9 @@ def format_unanswered(report: UnansweredReport, fmt: str, limit: int) -> str:
     return "\n".join(lines)
 
 
-def run_stats(args: argparse.Namespace) -> int:
+def _config_and_institutions(args: argparse.Namespace) -> tuple[LoadedConfig, list[str]] | int:
+    """The config and the institutions asked for (one, or all), or the exit code after
+    saying what is wrong."""
     loaded = load_or_report(args.config)
     if loaded is None:
         return 1
@@ -158,6 +175,14 @@ def run_stats(args: argparse.Namespace) -> int:
         ids = [args.institution]
     if database_or_report(loaded) is None:
         return 1
+    return loaded, ids
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    found = _config_and_institutions(args)
+    if isinstance(found, int):
+        return found
+    loaded, ids = found
     stats = asyncio.run(_stats(loaded, ids, _since(args.since)))
     if args.format == "json":
         print(render.to_json([s.as_dict() for s in stats]))
@@ -176,5 +201,53 @@ async def _stats(loaded: LoadedConfig, ids: list[str], since: datetime) -> list:
     storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
     try:
         return await all_stats(storage, ids, since)
+    finally:
+        await storage.close()
+
+
+def run_html(args: argparse.Namespace) -> int:
+    found = _config_and_institutions(args)
+    if isinstance(found, int):
+        return found
+    loaded, ids = found
+    now = datetime.now(UTC)
+    overviews = asyncio.run(_overviews(loaded, ids, now - args.since, now))
+    text = render_page(overviews, now.astimezone(loaded.zone(ids[0])))
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        print(f"cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: {len(ids)} institution(s), open it in a browser", file=sys.stderr)
+    return 0
+
+
+async def _overviews(
+    loaded: LoadedConfig, ids: list[str], since: datetime, until: datetime
+) -> list[Overview]:
+    storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
+    try:
+        result = []
+        for inst_id in ids:
+            inst = loaded.config.institutions[inst_id]
+            faq = loaded.faqs[inst_id].faq
+            overview = await build_overview(
+                storage,
+                institution=inst_id,
+                name=inst.name,
+                faq=faq,
+                zone=loaded.zone(inst_id),
+                first_response=inst.staff.first_response,
+                since=since,
+                until=until,
+            )
+            questions = await unanswered_questions(storage, inst_id, since)
+            matcher = FaqMatcher.build(faq, inst.matching)
+            overview.unanswered = await asyncio.to_thread(
+                build_report, inst_id, since, questions, matcher
+            )
+            result.append(overview)
+        return result
     finally:
         await storage.close()

@@ -223,7 +223,12 @@ class TerminalLines:
         loop = asyncio.get_running_loop()
         fd = sys.stdin.fileno()
         ready: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+
+        def readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(fd, readable)
         try:
             await ready
         finally:
