@@ -387,23 +387,19 @@ def load_config(path: str | Path, *, offline: bool = False) -> LoadedConfig:
     try:
         config = validate(Config, doc)
     except ProblemsError as exc:
-        raise ProblemsError(sorted([*env_problems, *exc.problems], key=_by_line)) from None
+        # the FAQs are still checked, so one run shows every problem, not the config's first
+        problems = sorted([*env_problems, *exc.problems], key=_by_line)
+        raw = doc.data.get("institutions") if isinstance(doc.data, dict) else None
+        for inst_id, inst in (raw if isinstance(raw, dict) else {}).items():
+            if isinstance(inst, dict) and isinstance(inst.get("faq"), str) and inst["faq"]:
+                _load_faq(doc, config_path.parent, str(inst_id), inst["faq"], problems)
+        raise ProblemsError(problems) from None
     loaded = LoadedConfig(config_path, doc, config)
     problems = env_problems
     for inst_id, inst in config.institutions.items():
-        faq_path = loaded.resolve(inst.faq)
-        try:
-            loaded.faqs[inst_id] = load_faq(faq_path)
-        except ProblemsError as exc:
-            for p in exc.problems:
-                if p.message == "file not found" and p.file == str(faq_path):
-                    problems.append(
-                        doc.problem(
-                            ("institutions", inst_id, "faq"), f"FAQ file not found: {faq_path}"
-                        )
-                    )
-                else:
-                    problems.append(p)
+        faq = _load_faq(doc, loaded.base, inst_id, inst.faq, problems)
+        if faq is not None:
+            loaded.faqs[inst_id] = faq
         folder = loaded.templates_dir(inst_id)
         if folder is not None and not folder.is_dir():
             problems.append(
@@ -416,6 +412,21 @@ def load_config(path: str | Path, *, offline: bool = False) -> LoadedConfig:
     if problems:
         raise ProblemsError(problems)
     return loaded
+
+
+def _load_faq(
+    doc: YamlDocument, base: Path, inst_id: str, relative: str, problems: list[Problem]
+) -> LoadedFaq | None:
+    """The institution's FAQ, or None after adding its problems to ``problems``."""
+    faq_path = Path(relative) if Path(relative).is_absolute() else base / relative
+    try:
+        return load_faq(faq_path)
+    except ProblemsError as exc:
+        for p in exc.problems:
+            if p.message == "file not found" and p.file == str(faq_path):
+                p = doc.problem(("institutions", inst_id, "faq"), f"FAQ file not found: {faq_path}")
+            problems.append(p)
+        return None
 
 
 def _by_line(problem: Problem) -> tuple[str, int]:

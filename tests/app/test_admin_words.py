@@ -17,6 +17,7 @@ import pytest
 from bots.cli import main
 from bots.config import parse_duration
 from handlers.texts import Texts
+from tests.shell_process import run_shell
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,15 +155,10 @@ def test_the_shell_runs_without_tokens_and_leaves_the_real_database_alone(
         '    # telegram: {token: "${TG_SCHOOL17}"}', '    telegram: {token: "${TG_SCHOOL17}"}'
     )
     example_config.write_text(text, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TG_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "bots.cli", "shell", "-c", str(example_config)],
-        input="Как записать ребенка в первый класс?\n/operator\nнужна справка\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
+    done = run_shell(
+        example_config,
+        "Как записать ребенка в первый класс?\n/operator\nнужна справка\n",
+        without=[k for k in os.environ if k.startswith("TG_")],
     )
     assert done.returncode == 0, done.stderr
     assert "Приём заявлений в 1 класс" in done.stdout

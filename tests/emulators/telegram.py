@@ -311,6 +311,12 @@ class TelegramEmulator:
         self.bot(token).chats[chat_id] = chat
         return chat
 
+    def add_to_group(self, token: str, chat_id: int, title: str = "Группа") -> Chat:
+        """Someone adds the bot to a group: the bot gets a my_chat_member update."""
+        chat = self.open_group(token, chat_id, title)
+        self._member_update(token, chat, "left", "member")
+        return chat
+
     def fail(
         self,
         method: str,
