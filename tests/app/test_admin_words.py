@@ -5,17 +5,25 @@ an admin would run it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import pty
 import re
+import select
+import sqlite3
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from bots.app import App
 from bots.cli import main
 from bots.config import parse_duration
+from bots.model import User
 from handlers.texts import Texts
 from tests.shell_process import run_shell
 
@@ -212,3 +220,82 @@ def test_the_staff_name_ends_the_sentence_once() -> None:
     assert texts.render("staff_took", number=7, staff="Иванова А. П.").strip() == (
         "Обращение № 7 ведёт Иванова А. П."
     )
+
+
+def test_the_staff_chat_notice_of_a_failed_reload_is_russian_only() -> None:
+    texts = Texts(None, institution={"name": "Школа"})
+    notice = texts.render(
+        "reload_failed",
+        problems=["/etc/priemnaya/faq/school.yaml:12: entries #9.answer: must not be empty"],
+        more=0,
+    )
+    assert "не применены" in notice and "<code>school.yaml:12</code>" in notice
+    assert "must not be empty" not in notice and "entries" not in notice
+
+
+async def test_tickets_list_sets_the_urgent_mark_apart(
+    local_app: App, example_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local = local_app.local_platform("school-17")
+    await local.user_says("800", "пожар в спортзале, дети без сознания", user=User("800", "Ира"))
+    await local_app.settle()
+    code = await asyncio.to_thread(
+        main, ["tickets", "list", "-c", str(example_config), "--status", "all"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"school-17\s+1 ! open\s", out), out
+    assert "1!" not in out and "! = urgent" in out
+
+
+def test_the_shell_uses_the_real_database_only_when_asked(example_config: Path) -> None:
+    database = example_config.parent / "data" / "priemnaya.sqlite3"
+    done = run_shell(example_config, "Как записать ребенка в первый класс?\n", args=["--real"])
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT COUNT(*) FROM message_log").fetchone()[0] >= 1
+
+
+def test_ctrl_c_ends_the_interactive_shell_at_once(example_config: Path) -> None:
+    """At a terminal, Ctrl+C leaves the shell without waiting for another Enter."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the shell on the pseudo-terminal
+        os.chdir(ROOT)
+        os.execv(
+            sys.executable, [sys.executable, "-m", "bots.cli", "shell", "-c", str(example_config)]
+        )
+    try:
+        assert "вы> " in read_until(fd, "вы> ")
+        os.write(fd, "когда запись в 1 класс\n".encode())
+        assert "Приём заявлений" in read_until(fd, "вы> ")
+        os.write(fd, b"\x03")  # Ctrl+C, typed at the prompt
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                assert os.waitstatus_to_exitcode(status) == 130
+                return
+            read_until(fd, "\x00", timeout=0.2)  # keep the terminal drained
+        raise AssertionError("the shell still runs 60 s after Ctrl+C")
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def read_until(fd: int, needle: str, timeout: float = 60.0) -> str:
+    """What the terminal shows until ``needle`` appears (or the time is up)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and needle.encode() not in seen:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen.decode("utf-8", errors="replace")
