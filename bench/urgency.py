@@ -85,7 +85,7 @@ def main() -> int:
     print(even.line("even half (tuned on)"))
     print(odd.line("odd half (held out)"))
     print(whole.line("all"))
-    print(traps.line("traps only"))
+    print(f"{'traps (not urgent)':<22} {traps.fp + traps.tn:>3}  false alarms {traps.fp}")
     print(f"{elapsed / max(1, len(cases)) * 1000:.2f} ms a message")
     if args.misses:
         print("\n".join(misses) or "  no mistakes in the even half")

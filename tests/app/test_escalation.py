@@ -319,3 +319,25 @@ def test_admins_list_tickets_from_the_command_line(
     assert main(["tickets", "list", "-c", str(example_config), "--status", "all"]) == 0
     everything = capsys.readouterr().out
     assert "подрался" in everything and "closed" in everything
+
+
+async def test_staff_help_unknown_commands_and_only_the_bots_messages_count(app: App) -> None:
+    """/help lists the staff commands, an unknown command gets a hint, and a reply to a
+    colleague's message that names a ticket number reaches nobody: only the bot's own
+    messages identify a ticket."""
+    await staff_says(app, "/help")
+    assert "/reply N" in staff_messages(app)[-1].text
+    await staff_says(app, "/тикеты")
+    assert "Не знаю команды /тикеты" in staff_messages(app)[-1].text
+
+    await citizen_says(app, UNCOVERED)
+    local = school(app)
+    citizen_before = len(local.messages(CITIZEN_CHAT))
+    colleague = await local.user_says(
+        STAFF_CHAT, "Обращение № 1 · кто возьмёт?", user=STAFF, kind=ChatKind.GROUP
+    )
+    await staff_says(app, "Я возьму", reply_to=colleague.message_id)
+    assert len(local.messages(CITIZEN_CHAT)) == citizen_before
+    assert app.storage is not None
+    ticket = await app.storage.tickets.by_number("school-17", 1)
+    assert ticket is not None and ticket.status == "open"
