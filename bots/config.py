@@ -174,8 +174,40 @@ class StaffConfig(Strict):
     remind_before: Duration = timedelta(hours=1)
     #: an answered ticket closes itself after this quiet period
     auto_close: Duration = timedelta(days=3)
-    #: a citizen's message within this window after closing reopens the ticket
+    #: a reply to the staff answer (or "Не помогло" under it) reopens a ticket closed at
+    #: most this long ago; later, the citizen's message opens a new ticket
     reopen_window: Duration = timedelta(days=2)
+    #: an urgent ticket's first-response deadline, in clock time (not working hours)
+    urgent_response: Duration = timedelta(minutes=30)
+
+
+class UrgentConfig(Strict):
+    """Changes to the default urgency phrases (handlers/escalation/urgent.py)."""
+
+    #: phrases that also mean danger here ("застрял в лифте"); see urgent.py for the syntax
+    add: list[str] = []
+    #: default phrases that do not mean danger here, written exactly as in the defaults
+    remove: list[str] = []
+
+    @field_validator("add")
+    @classmethod
+    def _phrases(cls, value: list[str]) -> list[str]:
+        # imported here: the escalation package imports this module
+        from handlers.escalation.urgent import parse_rule
+
+        for phrase in value:
+            parse_rule(phrase)
+        return value
+
+    @field_validator("remove")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        from handlers.escalation.urgent import unknown_removals
+
+        unknown = unknown_removals(value)
+        if unknown:
+            raise ValueError(f"not a default urgent phrase: {unknown[0]!r}")
+        return value
 
 
 class AnnouncementConfig(Strict):
@@ -288,7 +320,7 @@ class InstitutionConfig(Strict):
     announcements: list[AnnouncementConfig] = []
     # Matcher knobs (thresholds...): unknown keys and values out of range are config errors.
     matching: MatcherSettings = MatcherSettings()
-    urgent_keywords: list[str] | None = None
+    urgent: UrgentConfig = UrgentConfig()
 
     @field_validator("timezone")
     @classmethod

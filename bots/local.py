@@ -221,9 +221,16 @@ class LocalPlatform(Platform):
             text=text,
             message_id=message.id,
             reply_to=reply_to,
+            replied_bot_text=self._bot_text(room, reply_to),
         )
         await self._deliver(event)
         return event
+
+    @staticmethod
+    def _bot_text(room: _Chat, message_id: str | None) -> str | None:
+        """What a reply shows of the replied-to message, when the bot wrote it."""
+        original = next((m for m in room.messages if m.id == message_id), None)
+        return original.text if original is not None and original.from_bot else None
 
     async def press(
         self, chat_id: str, message_id: str, label: str, *, user: User | None = None

@@ -64,7 +64,10 @@ class Event:
     """One incoming update, already tied to the institution whose account received it.
 
     ``update_key`` identifies the update on its account so that a redelivered update is
-    handled once; ``reply_to`` is the platform message id the user replied to.
+    handled once; ``reply_to`` is the platform message id the user replied to, and
+    ``replied_bot_text`` the text of that message when the bot itself wrote it (as the
+    platform shows it in the reply), so a reply to a message the bot never recorded (sent
+    just before a crash) can still be understood.
     """
 
     institution: str
@@ -77,6 +80,7 @@ class Event:
     callback: Callback | None = None
     message_id: str | None = None
     reply_to: str | None = None
+    replied_bot_text: str | None = None
     start_payload: str | None = None
     #: set instead of text/callback when the user's relation to the bot changed:
     #: "blocked" (blocked or kicked the bot, deleted the chat) or "unblocked"

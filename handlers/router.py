@@ -1,8 +1,14 @@
 """Where an update goes (see the flow in docs/ARCHITECTURE.md):
 
-staff chat -> staff (members only: staff commands, staff buttons, replies to cards); a membership change -> reachability; a pressed button -> the
-feature that issued it (by payload prefix); a command -> commands; any other text -> the FAQ.
-Messages in other groups the bot was added to are ignored.
+staff chat -> staff (members only: staff commands, staff buttons, replies to cards); a
+membership change -> reachability; a pressed button -> the feature that issued it (by
+payload prefix); a command -> commands; any other text, in this order: urgent words and
+follow-ups of a ticket (escalation), a number pressing a button of the bot's last message,
+input that means nothing ("не понял" and the topics), the FAQ. Messages in other groups
+the bot was added to are ignored.
+
+Every citizen message gets a visible reaction: an answer, a question back, the topics, or a
+notice that staff have it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from bots.model import ChatKind
 from handlers import announcements, commands, escalation, ids, privacy, staff
 from handlers.conversation import Conversation
 from handlers.faq import answering
+from handlers.faq.matcher import Decision, MatchResult
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,8 @@ async def route(conv: Conversation) -> None:
         await handler(conv, event.callback.data)
         return
     if event.text is None or not event.text.strip():
-        await conv.reply(conv.render("non_text"))
+        # a sticker, a photo without a caption, a voice message: the topics instead
+        await answering.show_categories(conv, "non_text")
         return
     text = event.text
     conv.logged_id = await conv.storage.log.add(
@@ -74,7 +82,62 @@ async def route(conv: Conversation) -> None:
         await conv.reply(conv.render("first_contact"), log=False)
     parsed = commands.parse_command(text.strip())
     if parsed is not None:
-        await conv.storage.log.set_outcome(conv.logged_id, "command", None, None)
+        await set_outcome(conv, "command")
         await commands.dispatch(conv, *parsed)
         return
-    await answering.on_text(conv, text)
+    await on_citizen_text(conv, text)
+
+
+async def on_citizen_text(conv: Conversation, text: str) -> None:
+    """A citizen's words, understood on their own whether or not a ticket is open."""
+    claimed = await escalation.claim_before_matching(conv, text)
+    if claimed is not None:
+        await set_outcome(conv, claimed)
+        return
+    if await press_by_number(conv, text):
+        await set_outcome(conv, "button")
+        return
+    result = conv.institution.matcher.match(text[: answering.MATCH_LIMIT])
+    if result.decision is Decision.ESCALATE and means_nothing(result):
+        await set_outcome(conv, "unclear")
+        await answering.show_categories(conv, "unclear")
+        return
+    await answering.on_text(conv, text, result)
+
+
+async def set_outcome(conv: Conversation, outcome: str) -> None:
+    if conv.logged_id is not None:
+        await conv.storage.log.set_outcome(conv.logged_id, outcome, None, None)
+
+
+def means_nothing(result: MatchResult) -> bool:
+    """A lone number or symbol, or a single word the FAQ cannot place: asking staff about
+    it would only make them ask back. A single word of complaint is not nothing."""
+    if result.reason == "no content words":
+        return True
+    return len(result.normalized.split()) <= 1 and result.reason != "complaint"
+
+
+async def press_by_number(conv: Conversation, text: str) -> bool:
+    """ "2" presses the second button of the bot's last message in this chat, when that
+    message has buttons (VK and MAX users often answer a menu with its number). A number
+    under a message without buttons presses nothing from earlier messages."""
+    number = text.strip().rstrip(".)")
+    if not number.isdigit() or len(number) > 2:
+        return False
+    last = await conv.storage.outbox.latest_to_chat(conv.institution.id, conv.event.chat)
+    if last is None:
+        return False
+    buttons = [button for row in last.reply.buttons for button in row]
+    index = int(number) - 1
+    payload = buttons[index].callback if 0 <= index < len(buttons) else None
+    if payload is None:
+        return False
+    handler = CALLBACKS.get(payload.split(":", 1)[0])
+    if handler is None:
+        return False
+    await handler(conv, payload)
+    if conv.callback_answer:  # no query to answer: what would be a snackbar is a message
+        await conv.reply(conv.callback_answer)
+    conv.callback_answer = None
+    return True

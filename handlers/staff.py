@@ -49,6 +49,12 @@ def staff_message_hook(hook: MessageHook) -> MessageHook:
     return hook
 
 
+@staff_command("help", "помощь", "start")
+async def help_command(conv: Conversation, args: str) -> None:
+    """/help in the staff chat: what staff can do there."""
+    await conv.reply(conv.render("staff_help"))
+
+
 def is_member(conv: Conversation) -> bool:
     event = conv.event
     return conv.institution.is_staff_member(event.platform, event.user.id)
@@ -85,9 +91,11 @@ async def on_staff_event(conv: Conversation) -> None:
     if parsed is not None:
         name, args = parsed
         handler = STAFF_COMMANDS.get(name)
-        if handler is not None:
-            await handler(conv, args)
+        if handler is None:
+            await conv.reply(conv.render("staff_unknown_command", command="/" + name))
             return
+        await handler(conv, args)
+        return
     for hook in MESSAGE_HOOKS:
         if await hook(conv):
             return

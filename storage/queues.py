@@ -63,6 +63,7 @@ def event_from_json(text: str) -> Event:
         callback=Callback(**d["callback"]) if d.get("callback") else None,
         message_id=d.get("message_id"),
         reply_to=d.get("reply_to"),
+        replied_bot_text=d.get("replied_bot_text"),
         start_payload=d.get("start_payload"),
         membership=d.get("membership"),
     )
@@ -316,6 +317,15 @@ class Outbox:
             "SELECT * FROM outbox WHERE ref_kind=? AND ref_id=? AND kind='send'"
             " ORDER BY id DESC LIMIT 1",
             (ref_kind, ref_id),
+        )
+        return _item(row) if row else None
+
+    async def latest_to_chat(self, institution: str, chat: ChatRef) -> OutboxItem | None:
+        """The newest message queued (sent or not) to a chat: what the person sees last."""
+        row = await self._db.fetchone(
+            "SELECT * FROM outbox WHERE institution=? AND platform=? AND chat_id=?"
+            " AND kind='send' ORDER BY id DESC LIMIT 1",
+            (institution, chat.platform, chat.chat_id),
         )
         return _item(row) if row else None
 

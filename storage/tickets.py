@@ -1,7 +1,7 @@
 """Tickets: questions handed to staff, from open to closed, with their messages.
 
-open -> in_progress (a staff member took it) -> answered -> closed; a citizen's message on
-an answered ticket sets it back to open, a message soon after closing reopens it."""
+open -> in_progress (a staff member took it) -> answered -> closed; a citizen's reply to the
+staff answer sets it back to open (see handlers/escalation/citizen.py for when)."""
 
 from __future__ import annotations
 
@@ -123,13 +123,24 @@ class TicketRepo:
         return _ticket(row) if row else None
 
     async def latest_for_citizen(
-        self, institution: str, platform: str, user_id: str
+        self,
+        institution: str,
+        platform: str,
+        user_id: str,
+        statuses: tuple[str, ...] | None = None,
+        *,
+        urgent: bool | None = None,
     ) -> Ticket | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM tickets WHERE institution=? AND platform=? AND user_id=?"
-            " ORDER BY id DESC LIMIT 1",
-            (institution, platform, user_id),
-        )
+        """The citizen's newest ticket, optionally only among ``statuses`` / urgent ones."""
+        sql = "SELECT * FROM tickets WHERE institution=? AND platform=? AND user_id=?"
+        params: list[Any] = [institution, platform, user_id]
+        if statuses is not None:
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            params.extend(statuses)
+        if urgent is not None:
+            sql += " AND urgent=?"
+            params.append(int(urgent))
+        row = await self._db.fetchone(sql + " ORDER BY id DESC LIMIT 1", params)
         return _ticket(row) if row else None
 
     async def find(

@@ -380,8 +380,8 @@ async def test_a_forum_supergroup_gets_a_topic_per_ticket_and_staff_answer_insid
 ) -> None:
     """staff.chat.topics: true. Each ticket opens a forum topic (createForumTopic), its
     card goes into it, a staff member's plain message in the topic (message_thread_id,
-    is_topic_message, no reply) reaches the citizen, and the citizen's follow-up is
-    forwarded into the same topic."""
+    is_topic_message, no reply) reaches the citizen, and the citizen's follow-up (a reply to
+    the answer) is forwarded into the same topic."""
     telegram = world.telegram
     forum = telegram.open_group(TG_TOKEN, TG_STAFF_CHAT, "Сотрудники школы", forum=True)
     citizen, staff = world.sides("telegram")
@@ -410,7 +410,12 @@ async def test_a_forum_supergroup_gets_a_topic_per_ticket_and_staff_answer_insid
         assert ANSWER in citizen.citizen_sees()[-1]
         assert not any(ANSWER in t for t in citizen.citizen_sees(OTHER_CITIZEN))
 
-        await citizen.citizen_says("Спасибо! А во сколько позвонят?")
+        # a reply to the staff answer is a follow-up of the ticket (a plain message after
+        # an answer would be a question of its own)
+        answer = world.vk.messages(VK_GROUP, CITIZEN)[-1]
+        await world.vk.user_says(
+            VK_GROUP, CITIZEN, "Спасибо! А во сколько позвонят?", reply_to=answer.cmid
+        )
         await staff.wait_until(lambda: "во сколько позвонят" in staff.staff_sees()[-1].text)
         await app.settle()
         assert staff.staff_sees()[-1].thread == topic

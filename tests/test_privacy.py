@@ -127,4 +127,5 @@ async def test_forget_anonymises_tickets_and_the_staff_card(local_app: App):
     assert NAME.encode() not in stored
     assert PHRASE not in card.text  # the card in the staff chat was edited
     ticket = await local_app.storage.tickets.by_number("school-17", 1)  # type: ignore[union-attr]
-    assert ticket is not None and ticket.status == "answered"  # kept for statistics
+    # kept for statistics, and ended for good: a later message never reopens it
+    assert ticket is not None and ticket.status == "closed" and ticket.closed_by == "forget"

@@ -93,6 +93,10 @@ class Translator:
             text = self._mention.sub("", text, count=1)
         link = message.link
         reply_to = link.message.mid if link is not None and link.type == "reply" else None
+        replied_bot_text = None
+        if reply_to is not None and link is not None and link.sender is not None:
+            if link.sender.user_id == self.bot_id:
+                replied_bot_text = link.message.text
         return Event(
             institution=self.institution,
             platform=PLATFORM,
@@ -103,6 +107,7 @@ class Translator:
             text=text,
             message_id=message.body.mid,
             reply_to=reply_to,
+            replied_bot_text=replied_bot_text,
         )
 
     async def _callback(self, update: Update) -> Event | None:

@@ -57,6 +57,18 @@ def replied_to(message: Message) -> str | None:
     return str(original.message_id)
 
 
+def replied_bot_text(message: Message) -> str | None:
+    """The text of the replied-to message when this bot wrote it (Telegram includes the
+    original in a reply); None for replies to people or to other bots."""
+    original = message.reply_to_message
+    if original is None or original.from_user is None or not original.from_user.is_bot:
+        return None
+    bot = message.bot
+    if bot is not None and original.from_user.id != bot.id:
+        return None
+    return original.text or original.caption
+
+
 def start_payload(text: str | None) -> str | None:
     """``/start abc`` (a deep link t.me/bot?start=abc) gives ``abc``."""
     if not text or not text.startswith("/start"):
@@ -99,6 +111,7 @@ def message_event(institution: str, update_id: int, message: Message) -> Event |
         text=text,
         message_id=str(message.message_id),
         reply_to=replied_to(message),
+        replied_bot_text=replied_bot_text(message) if replied_to(message) else None,
         start_payload=start_payload(message.text),
     )
 

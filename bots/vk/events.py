@@ -108,6 +108,8 @@ class Translator:
             callback=callback,
             message_id=None if callback is not None or cmid is None else str(cmid),
             reply_to=None if reply_cmid is None else str(reply_cmid),
+            # the community's own messages have a negative from_id
+            replied_bot_text=reply.get("text") if int(reply.get("from_id") or 0) < 0 else None,
             start_payload=msg.get("ref") or None,
         )
 

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 from handlers.escalation import privacy as _privacy  # noqa: F401  (registers /forget hook)
 from handlers.escalation import staff_side as _staff_side  # noqa: F401  (registers handlers)
-from handlers.escalation.citizen import (
-    claim_before_matching,
-    escalate,
-    join_active_ticket,
-    on_callback,
-)
+from handlers.escalation.citizen import claim_before_matching, escalate, on_callback
 
-__all__ = ["claim_before_matching", "escalate", "join_active_ticket", "on_callback"]
+__all__ = ["claim_before_matching", "escalate", "on_callback"]

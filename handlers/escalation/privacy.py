@@ -1,6 +1,8 @@
 """/forget for tickets: the ticket stays for statistics, the citizen's words and name go,
 from the database (tickets, their messages, the stored card and forward payloads) and
-from the card in the staff chat (an edit is queued)."""
+from the card in the staff chat (an edit is queued). The citizen's tickets end for good:
+each is closed as forgotten and never reopened, so a question written after /forget starts
+a new ticket instead of joining an anonymised one."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 
 from handlers import privacy
 from handlers.escalation import cards
+from handlers.escalation.citizen import FORGOTTEN
 from handlers.notify import queue_edit
 from storage import Storage
 
@@ -26,6 +29,17 @@ async def anonymise_tickets(
     if not ids:
         return
     await storage.tickets.anonymise_citizen(institution, platform, user_id)
+    now = storage.now()
+    for ticket_id in ids:
+        ticket = await storage.tickets.get(int(ticket_id))
+        if ticket is not None:
+            await storage.tickets.update(
+                ticket.id,
+                now,
+                status="closed",
+                closed_at=ticket.closed_at or now,
+                closed_by=FORGOTTEN,
+            )
     marks = ",".join("?" * len(ids))
     blank = json.dumps({"text": REMOVED, "buttons": [], "reply_to": None, "silent": False})
     await db.execute(
@@ -33,7 +47,6 @@ async def anonymise_tickets(
         f" AND ref_id IN ({marks})",
         (blank, institution, cards.CARD, cards.FORWARD, cards.TOPIC, *ids),
     )
-    now = storage.now()
     for ticket_id in ids:
         await queue_edit(
             storage,

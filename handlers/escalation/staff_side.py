@@ -6,20 +6,36 @@ Only members reach this module: handlers/staff.py drops everyone else first."""
 from __future__ import annotations
 
 import logging
+import re
 import statistics
 from datetime import datetime, timedelta
 
 from handlers.conversation import Conversation
 from handlers.escalation import cards
-from handlers.escalation.citizen import citizen_chat, refresh_card
+from handlers.escalation.citizen import (
+    ANSWER,
+    NOTICE,
+    answer_buttons,
+    citizen_chat,
+    refresh_card,
+)
 from handlers.staff import member_name, staff_callback, staff_command, staff_message_hook
 from storage.tickets import ACTIVE, Ticket
 
 log = logging.getLogger(__name__)
 
 
+#: "Обращение № 12", "обращению № 12": how every card, forward and reminder names its ticket
+_TICKET_NUMBER = re.compile(r"[Оо]бращени\w*\s*№\s*(\d+)")
+
+
 async def _ticket_of_message(conv: Conversation) -> Ticket | None:
-    """The ticket a staff message answers: by the message it replies to, or its topic."""
+    """The ticket a staff message answers: by the message it replies to, or its topic.
+
+    A reply to a bot message the bot has no record of (a card posted again after a crash
+    left the first copy unrecorded, an old reminder) is mapped by the ticket number the
+    replied-to text carries; the adapters give that text only for the bot's own messages,
+    so nobody can steer an answer by quoting a number."""
     event = conv.event
     outbox = conv.storage.outbox
     for message_id in (event.reply_to, event.chat.thread_id):
@@ -28,6 +44,11 @@ async def _ticket_of_message(conv: Conversation) -> Ticket | None:
         record = await outbox.find_sent(
             conv.institution.id, event.platform, event.chat.chat_id, message_id
         )
+        if record is None and message_id == event.reply_to and event.replied_bot_text:
+            found = _TICKET_NUMBER.search(event.replied_bot_text)
+            if found is not None:
+                number = int(found.group(1))
+                return await conv.storage.tickets.by_number(conv.institution.id, number)
         if record is not None and record.ref_kind in cards.TICKET_REFS and record.ref_id:
             ticket = await conv.storage.tickets.get(int(record.ref_id))
             if ticket is not None and ticket.institution == conv.institution.id:
@@ -85,7 +106,8 @@ async def deliver_answer(conv: Conversation, ticket: Ticket, text: str) -> None:
             text=text,
             number=ticket.number,
         ),
-        ref_kind="ticket_answer",
+        answer_buttons(conv, ticket),
+        ref_kind=ANSWER,
         ref_id=str(ticket.id),
     )
     tickets = conv.storage.tickets
@@ -161,6 +183,8 @@ async def close(conv: Conversation, ticket: Ticket, *, notify_citizen: bool = Tr
                     now=conv.institution.local_time(conv.now),
                     number=ticket.number,
                 ),
+                ref_kind=NOTICE,
+                ref_id=str(ticket.id),
             )
     conv.answer_callback(conv.render("staff_closed", number=ticket.number))
 

@@ -22,20 +22,13 @@ log = logging.getLogger(__name__)
 MATCH_LIMIT = 2000
 
 
-async def on_text(conv: Conversation, text: str) -> MatchResult | None:
-    """Answer a citizen's message: urgent words and an awaited /operator question go to
-    staff first; small talk gets a short reply; while a ticket is active, messages join it;
-    otherwise the FAQ answers, clarifies or hands over. Returns the match, if one was made."""
-    from handlers import escalation
-
+async def on_text(conv: Conversation, text: str, result: MatchResult | None = None) -> MatchResult:
+    """Answer a citizen's message from the FAQ: an answer, a clarifying question, a short
+    reply to small talk, or a hand-over to staff. Urgent words and follow-ups of tickets
+    were dealt with before (handlers/router.py); ``result`` is the match if already made."""
     inst = conv.institution
-    if await escalation.claim_before_matching(conv, text):
-        await _set_outcome(conv, "escalate", None, None)
-        return None
-    result = inst.matcher.match(text[:MATCH_LIMIT])
-    if result.decision != Decision.SMALLTALK and await escalation.join_active_ticket(conv, text):
-        await _set_outcome(conv, "ticket", None, None)
-        return result
+    if result is None:
+        result = inst.matcher.match(text[:MATCH_LIMIT])
     best = result.candidates[0] if result.candidates else None
     await _set_outcome(
         conv,

@@ -146,28 +146,68 @@ async def test_reply_command_and_ticket_list_put_urgent_first(app: App) -> None:
 
 
 async def test_follow_ups_join_the_ticket_and_a_flood_does_not_spam_staff(app: App) -> None:
+    """Every follow-up is acknowledged to the citizen (never silence); staff get one
+    forwarded message a minute and read the rest on the card."""
     await citizen_says(app, UNCOVERED)
     staff_before = len(staff_messages(app))
+    acknowledged = 0
     for n in range(10):
-        await citizen_says(app, f"дополнение номер {n}")
+        said = await citizen_says(app, f"обидчика зовут Петя, он толкается на переменах ({n})")
+        acknowledged += sum("Добавил ваше сообщение к обращению № 1" in m.text for m in said)
+    assert acknowledged == 10
     assert app.storage is not None
     assert len(await app.storage.tickets.find("school-17")) == 1
-    forwarded = [m for m in staff_messages(app)[staff_before:] if "пишет" in m.text]
+    forwarded = [m for m in staff_messages(app)[staff_before:] if "дополняет" in m.text]
     assert len(forwarded) == 1  # one forward a minute, the rest are on the card
+    assert "толкается на переменах (9)" in the_card(app).text
     history = await app.storage.tickets.messages(1)
     assert len([m for m in history if m.author == "citizen"]) == 11
 
 
-async def test_a_message_soon_after_closing_reopens_the_ticket(
+async def test_a_reply_to_the_answer_reopens_the_ticket_a_new_question_opens_another(
     app: App, clock: ManualClock
 ) -> None:
+    """After staff answered, a plain unanswerable message is a new question (ticket № 2);
+    a reply to the staff answer reopens № 1; once reopen_window (2 days) has passed since
+    closing, a reply starts a new ticket instead."""
     await citizen_says(app, UNCOVERED)
-    await staff_says(app, "/close 1")
-    clock.advance(timedelta(hours=3))
-    await citizen_says(app, "так и не разобрались, опять подрались")
+    await staff_says(app, "Разберёмся сегодня", reply_to=the_card(app).id)
+    answer = school(app).last(CITIZEN_CHAT)
+    await citizen_says(app, "когда починят крышу спортзала")  # № 2
     assert app.storage is not None
-    tickets = await app.storage.tickets.find("school-17")
-    assert [(t.number, t.status) for t in tickets] == [(1, "open")]
+    tickets = await app.storage.tickets.find("school-17", ("open", "answered"))
+    assert sorted((t.number, t.status) for t in tickets) == [(1, "answered"), (2, "open")]
+
+    said = await citizen_says_reply(app, "так и не разобрались, опять подрались", answer.id)
+    assert any("обращению № 1" in m.text for m in said)
+    assert (await ticket_status(app, 1)) == "open"
+
+    await staff_says(app, "/reply 2 Крышу починят летом")
+    await staff_says(app, "/close 1")
+    closed_notice = school(app).last(CITIZEN_CHAT)
+    clock.advance(timedelta(days=2, hours=1))
+    said = await citizen_says_reply(
+        app, "и снова подрались, разберитесь с обидчиком", closed_notice.id
+    )
+    assert any("№ 3" in m.text for m in said)
+    assert (await ticket_status(app, 1)) == "closed"
+
+
+async def citizen_says_reply(app: App, text: str, reply_to: str) -> list[LocalMessage]:
+    local = school(app)
+    before = len(local.messages(CITIZEN_CHAT))
+    await local.user_says(
+        CITIZEN_CHAT, text, user=User(CITIZEN_CHAT, "Мария", "Петрова"), reply_to=reply_to
+    )
+    await app.settle()
+    return local.messages(CITIZEN_CHAT)[before:]
+
+
+async def ticket_status(app: App, number: int) -> str:
+    assert app.storage is not None
+    ticket = await app.storage.tickets.by_number("school-17", number)
+    assert ticket is not None
+    return ticket.status
 
 
 async def test_operator_command_hands_the_next_message_to_staff(app: App) -> None:
@@ -194,8 +234,9 @@ async def test_forum_topic_staff_chat(example_config: Path, clock: ManualClock) 
         topic = next(iter(local.topics))
         assert the_card(app).thread_id == topic
         await staff_says(app, "Ответ прямо в теме", thread=topic)
-        assert "Ответ прямо в теме" in local.last(CITIZEN_CHAT).text
-        await citizen_says(app, "спасибо, а когда?")
+        answer = local.last(CITIZEN_CHAT)
+        assert "Ответ прямо в теме" in answer.text
+        await citizen_says_reply(app, "спасибо, а когда?", answer.id)
         assert staff_messages(app)[-1].thread_id == topic
     finally:
         await app.stop()
@@ -278,3 +319,25 @@ def test_admins_list_tickets_from_the_command_line(
     assert main(["tickets", "list", "-c", str(example_config), "--status", "all"]) == 0
     everything = capsys.readouterr().out
     assert "подрался" in everything and "closed" in everything
+
+
+async def test_staff_help_unknown_commands_and_only_the_bots_messages_count(app: App) -> None:
+    """/help lists the staff commands, an unknown command gets a hint, and a reply to a
+    colleague's message that names a ticket number reaches nobody: only the bot's own
+    messages identify a ticket."""
+    await staff_says(app, "/help")
+    assert "/reply N" in staff_messages(app)[-1].text
+    await staff_says(app, "/тикеты")
+    assert "Не знаю команды /тикеты" in staff_messages(app)[-1].text
+
+    await citizen_says(app, UNCOVERED)
+    local = school(app)
+    citizen_before = len(local.messages(CITIZEN_CHAT))
+    colleague = await local.user_says(
+        STAFF_CHAT, "Обращение № 1 · кто возьмёт?", user=STAFF, kind=ChatKind.GROUP
+    )
+    await staff_says(app, "Я возьму", reply_to=colleague.message_id)
+    assert len(local.messages(CITIZEN_CHAT)) == citizen_before
+    assert app.storage is not None
+    ticket = await app.storage.tickets.by_number("school-17", 1)
+    assert ticket is not None and ticket.status == "open"

@@ -1,0 +1,161 @@
+"""Urgency: danger to life and health found by dictionary forms and phrases, not substrings.
+
+The labelled set (tests/fixtures/urgent.cases.yaml) was written by a person; bench/urgency.py
+prints precision and recall on it. These tests pin what must never regress: the issue's own
+messages in several word forms, the traps that a substring list falls into, an
+institution's ``urgent:`` additions and removals, and the emergency numbers reaching a
+citizen at once even inside an open ticket, with the ticket due in minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bots.app import App
+from bots.clock import ManualClock
+from bots.config import load_config
+from bots.local import LocalMessage
+from bots.model import ChatKind, User
+from bots.yamlfile import ProblemsError
+from handlers.escalation.urgent import DEFAULT_RULES, detector, is_urgent
+
+CASES = Path(__file__).parent / "fixtures" / "urgent.cases.yaml"
+STAFF_CHAT = "-1001234567890"
+CITIZEN = "500"
+# Monday 30 November 2026, 10:00 in Moscow
+MONDAY_MORNING = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ребенок упал на перемене и сильно ударился головой, что делать?",
+        "дочка ударилась головой о батарею",
+        "головой ударился сын на физкультуре",
+        "у ребёнка идёт кровь из носа и не останавливается",
+        "кажется у него перелом руки",
+        "сын сломал руку на перемене",
+        "учитель без сознания лежит в коридоре",
+        "в раздевалке драка, старшеклассники избили мальчика",
+        "мальчику угрожают ножом за гаражами",
+        "сын не вернулся домой из школы, телефон молчит",
+        "пропала дочь, ушла утром в школу",
+        "дочь пишет, что хочет покончить с собой",
+        "в школе пожар, дым на втором этаже!",
+        "в подвале сильно пахнет газом",
+        "после обеда в столовой у детей отравление",
+    ],
+)
+def test_danger_is_urgent_in_its_word_forms(text: str) -> None:
+    assert is_urgent(text), detector().matching_rule(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Травматолог на приёме сегодня?",
+        "как записаться к травматологу",
+        "Когда возложение цветов к Вечному огню?",
+        "вечный огонь на площади почему не горит",
+        "правда ли, что школе угрожает закрытие?",
+        "в новостях писали про угрозу паводка, занятия будут?",
+        "нужна справка на оружие, какие врачи",
+        "где сдать кровь на анализ",
+        "как оплатить газ через госуслуги",
+        "перелом был год назад, нужна справка для бассейна",
+        "когда учебная эвакуация при пожаре",
+        "курсы первой помощи при кровотечении для родителей",
+        "пропал интернет в электронном дневнике",
+        "мой сын подрался на перемене, прошу разобраться",
+    ],
+)
+def test_traps_are_not_urgent(text: str) -> None:
+    assert not is_urgent(text), detector().matching_rule(text)
+
+
+def test_every_labelled_trap_of_the_tuning_half_is_not_urgent() -> None:
+    """The even-indexed half of the labelled set was used to tune the rules: each of its
+    traps stays quiet (the odd half is measured by bench/urgency.py, not asserted)."""
+    cases = yaml.safe_load(CASES.read_text(encoding="utf-8"))["cases"]
+    traps = [c for i, c in enumerate(cases) if i % 2 == 0 and c.get("trap") and not c["urgent"]]
+    assert len(traps) >= 20
+    loud = [c["text"] for c in traps if is_urgent(c["text"])]
+    # one known miss: "запах канализации, не газ" (a negation the rules do not parse)
+    assert len(loud) <= 1, loud
+
+
+def test_the_labelled_set_has_enough_of_both_kinds() -> None:
+    cases = yaml.safe_load(CASES.read_text(encoding="utf-8"))["cases"]
+    assert sum(1 for c in cases if c["urgent"]) >= 80
+    assert sum(1 for c in cases if not c["urgent"]) >= 80
+
+
+def test_an_institution_adds_and_removes_phrases() -> None:
+    assert not is_urgent("в спортзале обвалился потолок")
+    assert is_urgent("В спортзале обвалился потолок", add=["обвалиться потолок"])
+    assert is_urgent("потолок обвалился", add=["обвалился потолок"])
+    assert is_urgent("у подъезда драка")
+    assert not is_urgent("у подъезда драка", remove=["драка"])
+    assert "драка" in DEFAULT_RULES
+
+
+def test_config_rejects_removing_an_unknown_phrase(example_config: Path) -> None:
+    text = example_config.read_text(encoding="utf-8")
+    example_config.write_text(
+        text.replace(
+            "    faq: examples/faq/school.yaml",
+            "    faq: examples/faq/school.yaml\n    urgent: {remove: [драки]}",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(ProblemsError) as error:
+        load_config(example_config)
+    assert "драки" in str(error.value)
+
+
+# -- in the app ------------------------------------------------------------------------------
+@pytest.fixture
+async def app(example_config: Path, clock: ManualClock) -> AsyncIterator[App]:
+    clock.set(MONDAY_MORNING)
+    running = App(load_config(example_config), clock=clock, local=True)
+    await running.start()
+    running.local_platform("school-17").open_chat(STAFF_CHAT, ChatKind.GROUP)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def says(app: App, text: str) -> list[LocalMessage]:
+    local = app.local_platform("school-17")
+    before = len(local.messages(CITIZEN))
+    await local.user_says(CITIZEN, text, user=User(CITIZEN, "Мария", "Петрова"))
+    await app.settle()
+    return local.messages(CITIZEN)[before:]
+
+
+async def test_an_injury_inside_an_open_ticket_gets_the_numbers_and_its_own_urgent_ticket(
+    app: App, clock: ManualClock
+) -> None:
+    """A ticket about a fight waits for staff; the parent then writes about an injury. The
+    numbers come at once, and the injury is a ticket of its own, urgent and due in 30
+    minutes of clock time, not after 8 working hours."""
+    await says(app, "мой сын подрался на перемене, прошу разобраться")
+    said = await says(app, "Ребенок упал на перемене и сильно ударился головой, что делать?")
+    text = "\n".join(m.text for m in said)
+    assert "112" in text and "103" in text
+    assert "срочное" in text and "№ 2" in text
+    assert app.storage is not None
+    urgent = await app.storage.tickets.by_number("school-17", 2)
+    assert urgent is not None and urgent.urgent and urgent.reason == "urgent"
+    assert urgent.due_at == clock.now() + timedelta(minutes=30)
+    first = await app.storage.tickets.by_number("school-17", 1)
+    assert first is not None and not first.urgent
+    staff = app.local_platform("school-17").messages(STAFF_CHAT)
+    assert any("СРОЧНО" in m.text and "ударился головой" in m.text for m in staff)
