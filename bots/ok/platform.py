@@ -56,6 +56,8 @@ OK_LIMITS = PlatformLimits(
 WEBHOOK_PATH = "/ok/{hook}"
 _OURS = re.compile(r"/ok/[A-Za-z0-9_-]{16,}/?$")
 KEEPALIVE_SECONDS = 24 * 3600
+#: how long handling waits for the "typing" call to go out first
+TYPING_HEAD_START = 2.5
 STOP_GRACE = 10.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -248,9 +250,24 @@ class OkPlatform(Platform):
             return False
         self._busy += 1
         try:
+            if event.text is not None and event.callback is None:
+                await self._typing_first(event.chat.chat_id)
             return await self._handover(handler, event)
         finally:
             self._busy -= 1
+
+    async def _typing_first(self, chat_id: str) -> None:
+        """Show "typing" while the answer is prepared. It must reach OK before the answer
+        (or the citizen sees "typing" after it), so handling waits for it, but never more
+        than TYPING_HEAD_START: a slow OK must not hold the answer up."""
+
+        async def typing() -> None:
+            try:
+                await self.client.typing(chat_id)
+            except OkApiError as exc:
+                log.debug("ok group %s: typing failed: %s", self.group_id, exc)
+
+        await asyncio.wait({asyncio.create_task(typing())}, timeout=TYPING_HEAD_START)
 
     # -- sending --------------------------------------------------------------------------
     async def send(self, chat: ChatRef, reply: Reply, *, dedup_key: str) -> list[SentMessage]:
@@ -292,7 +309,9 @@ class OkPlatform(Platform):
     async def answer_callback(self, event: Event, text: str | None = None) -> None:
         """A notice goes as ``chat:ID/answer`` with a message, as the docs ask; a silent
         answer shows "typing" until the reply (a normal message) arrives, as clients do.
-        Failures are logged only: the reply message is the real answer."""
+        Failures are logged only: the reply message is the real answer. (The app calls
+        this after handling, so "typing" may follow the reply; it is dropped by OK's
+        client once the next message arrives, and shows for a moment at worst.)"""
         if event.callback is None:
             return
         try:

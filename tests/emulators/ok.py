@@ -157,6 +157,10 @@ class OkEmulator:
         self._closing = False
         self._ids = itertools.count(1)
         self._client: aiohttp.ClientSession | None = None
+        #: calls ("POST typing_on", "POST me/subscribe") held unanswered until release()
+        self.holding: set[str] = set()
+        self.held = 0
+        self._release = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> str:
@@ -172,6 +176,7 @@ class OkEmulator:
 
     async def stop(self) -> None:
         self._closing = True
+        self.release()
         self._changed()
         for group in self.groups.values():
             if group.task is not None:
@@ -222,6 +227,17 @@ class OkEmulator:
         ``error_code`` ``code`` (HTTP 200 unless ``status`` says otherwise) or with the bare
         HTTP ``status``."""
         self.faults.append(Fault(key, status, code, retry_after, times))
+
+    def hold(self, key: str) -> None:
+        """Keep every call to ``key`` waiting until :meth:`release`. Holding
+        ``POST typing_on`` catches a bot that shows "typing" before it handles a message
+        between receiving a webhook and answering it."""
+        self.holding.add(key)
+        self._release.clear()
+
+    def release(self) -> None:
+        self.holding.clear()
+        self._release.set()
 
     def refuse_token(self, token: str) -> None:
         """From now on every call with this token fails as an expired session (a new key
@@ -340,20 +356,26 @@ class OkEmulator:
     # -- HTTP -----------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
+        body: Any = None
         key = f"{request.method} {_shape(path)}"
-        self.calls[key] += 1
-        self._changed()
         try:
-            group = self.groups.get(request.query.get("access_token", ""))
-            if group is None or group.refused:
-                raise OkError(SESSION_EXPIRED, "PARAM_SESSION_EXPIRED : Session expired")
-            self._inject(key)
-            body: Any = None
             if request.method == "POST":
                 if not request.content_type.startswith("application/json"):
                     # WEAK: what OK answers without the required header
                     raise OkError(PARAM, "Content-Type must be application/json")
                 body = await request.json()
+                if isinstance(body, dict) and body.get("sender_action"):
+                    key = f"POST {body['sender_action']}"
+            self.calls[key] += 1
+            self._changed()
+            group = self.groups.get(request.query.get("access_token", ""))
+            if group is None or group.refused:
+                raise OkError(SESSION_EXPIRED, "PARAM_SESSION_EXPIRED : Session expired")
+            self._inject(key)
+            if key in self.holding:
+                self.held += 1
+                self._changed()
+                await self._release.wait()
             result = await self._route(group, request.method, path, dict(request.query), body or {})
         except OkError as exc:
             headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
