@@ -38,6 +38,7 @@ ADAPTERS: dict[str, str] = {
     "telegram": "bots.telegram:create_group",
     "vk": "bots.vk:create_group",
     "max": "bots.max:create_group",
+    "ok": "bots.ok:create_group",
 }
 
 #: features that run beside the update path (scheduler, SLA timers, reload watcher...):
@@ -48,6 +49,7 @@ FEATURES: list[str] = [
     "bots.reload:install",
     "handlers.privacy:install",
     "handlers.announcements:install",
+    "bots.ok.notice:install",
 ]
 
 

@@ -25,6 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from bots.max.checks import problems as max_problems
+from bots.ok.config import OkAccount
+from bots.ok.config import problems as ok_problems
 from bots.yamlfile import (
     Problem,
     ProblemsError,
@@ -148,7 +151,7 @@ class MaxAccount(Strict):
     webhook_secret: SecretStr | None = None
 
 
-Platform = Literal["telegram", "vk", "max", "local"]
+Platform = Literal["telegram", "vk", "max", "ok", "local"]
 
 
 class ChatAddress(Strict):
@@ -316,6 +319,7 @@ class InstitutionConfig(Strict):
     telegram: TelegramAccount | None = None
     vk: VkAccount | None = None
     max: MaxAccount | None = None
+    ok: OkAccount | None = None
     staff: StaffConfig = StaffConfig()
     announcements: list[AnnouncementConfig] = []
     # Matcher knobs (thresholds...): unknown keys and values out of range are config errors.
@@ -330,7 +334,7 @@ class InstitutionConfig(Strict):
         return value
 
     def platforms(self) -> list[str]:
-        return [p for p in ("telegram", "vk", "max") if getattr(self, p) is not None]
+        return [p for p in ("telegram", "vk", "max", "ok") if getattr(self, p) is not None]
 
     def template_context(self) -> dict[str, Any]:
         """What answer templates see as ``institution``: contacts, never tokens."""
@@ -441,6 +445,8 @@ def load_config(path: str | Path, *, offline: bool = False) -> LoadedConfig:
             )
         loaded.warnings.extend(_staff_warnings(doc, inst_id, inst))
         problems.extend(_staff_problems(doc, inst_id, inst))
+        problems.extend(ok_problems(doc, config, inst_id, inst))
+        problems.extend(max_problems(doc, config, inst_id, inst))
     if problems:
         raise ProblemsError(problems)
     return loaded

@@ -107,7 +107,7 @@ def _restart_needed(old: LoadedConfig, new: LoadedConfig) -> list[str]:
         notes.append(f"institution {inst_id} {verb}")
     for inst_id in sorted(set(a.institutions) & set(b.institutions)):
         old_inst, new_inst = a.institutions[inst_id], b.institutions[inst_id]
-        for kind in ("telegram", "vk", "max"):
+        for kind in ("telegram", "vk", "max", "ok"):
             if getattr(old_inst, kind) != getattr(new_inst, kind):
                 notes.append(f"institutions.{inst_id}.{kind}")
     return notes

@@ -275,6 +275,9 @@ class Sender:
 
     async def _edit(self, platform: Platform, item: OutboxItem) -> None:
         assert item.ref_kind is not None and item.ref_id is not None
+        if not platform.limits.supports_edit:  # OK: the new version goes as a new message,
+            await self._send(platform, item)  # recorded under the ref (replies, next edit)
+            return
         records = await self._storage.outbox.sent_for_ref(item.ref_kind, item.ref_id)
         if not records:
             raise PermanentSendError(f"nothing sent under {item.ref_kind}:{item.ref_id} to edit")

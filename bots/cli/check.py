@@ -15,6 +15,10 @@ from bots.validation import check_all
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("check", help="validate the config, FAQs and templates")
     add_config_argument(parser)
+    parser.add_argument(  # calls each messenger's API (bots/cli/online.py)
+        "--online", action="store_true", help="also ask the messengers: tokens, subscriptions"
+    )
+    parser.add_argument("-i", "--institution", help="with --online: which institution")
     parser.set_defaults(func=run_check)
 
 
@@ -28,4 +32,8 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem(s) found", file=sys.stderr)
         return 1
     print(f"{args.config}: OK", file=sys.stderr)
+    if getattr(args, "online", False):
+        from bots.cli.online import run_online
+
+        return run_online(args.config, args.institution)
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bots import buttons
 from bots.model import Button
 from bots.payloads import PayloadStore, encode_payload
 from bots.platform import PermanentSendError
@@ -30,18 +31,14 @@ MAX_URL = 2048
 
 def reflow(rows: Sequence[Sequence[Button]]) -> list[list[Button]]:
     """Rows wider than MAX allows become several rows; empty rows are dropped."""
-    flowed: list[list[Button]] = []
-    for row in rows:
-        items = list(row)
-        width = MAX_LINKS_PER_ROW if any(b.url is not None for b in items) else MAX_PER_ROW
-        for start in range(0, len(items), width):
-            flowed.append(items[start : start + width])
-    return flowed
+    return buttons.reflow(
+        rows,
+        lambda row: MAX_LINKS_PER_ROW if any(b.url is not None for b in row) else MAX_PER_ROW,
+    )
 
 
 def label(text: str) -> str:
-    text = " ".join(text.split()) or "·"
-    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+    return buttons.fit_label(text, MAX_LABEL)
 
 
 async def keyboard_attachment(
@@ -53,8 +50,8 @@ async def keyboard_attachment(
         return None
     if len(flowed) > MAX_ROWS:
         raise PermanentSendError(f"{len(flowed)} rows of buttons; MAX allows {MAX_ROWS}")
-    buttons = [[await _button(b, store) for b in row] for row in flowed]
-    return {"type": "inline_keyboard", "payload": {"buttons": buttons}}
+    rendered = [[await _button(b, store) for b in row] for row in flowed]
+    return {"type": "inline_keyboard", "payload": {"buttons": rendered}}
 
 
 async def _button(button: Button, store: PayloadStore) -> dict[str, Any]:

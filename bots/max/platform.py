@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bots.adapters import StateStore
 from bots.background import until_stopped
+from bots.handover import HandOver
 from bots.max import keyboard as kb
 from bots.max.client import MaxApiError, MaxClient
 from bots.max.events import PLATFORM, UPDATE_TYPES, USER_CHAT_PREFIX, Translator, parse_update
@@ -54,8 +54,6 @@ MAX_LIMITS = PlatformLimits(
 )
 #: a callback notification is a one-line toast
 NOTIFICATION_MAX = 200
-#: attempts at an update whose handling keeps failing before it is skipped (logged as ERROR)
-MAX_ATTEMPTS = 10
 STOP_GRACE = 10.0
 _BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 #: MAX error codes that mean "this user or chat cannot be written to"
@@ -92,7 +90,7 @@ class MaxPlatform(Platform):
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._delivering = False
-        self._attempts: Counter[str] = Counter()
+        self._hand_over = HandOver("max bot")
 
     @property
     def scope(self) -> str:
@@ -207,7 +205,7 @@ class MaxPlatform(Platform):
 
     async def take_update(self, raw: dict[str, Any]) -> bool:
         """One raw update (polled or POSTed to the webhook) to the app; False when it must
-        come again. An update that keeps failing is skipped after MAX_ATTEMPTS."""
+        come again. An update that keeps failing is skipped (bots/handover.py)."""
         update = parse_update(raw)
         if update is None:
             log.warning("max bot %s: an update without the schema's shape ignored", self.bot_id)
@@ -219,32 +217,8 @@ class MaxPlatform(Platform):
         handler = self.on_event
         if handler is None:
             return False
-        try:
-            log.info(
-                "max bot %s: %s from %s in %s",
-                self.bot_id,
-                event.update_key.split(":", 1)[0],
-                event.user.id,
-                event.chat.chat_id,
-            )
-            await handler(event)
-        except Exception:
-            self._attempts[event.update_key] += 1
-            if self._attempts[event.update_key] >= MAX_ATTEMPTS:
-                log.exception(
-                    "max bot %s: update %s failed %d times; skipping it",
-                    self.bot_id,
-                    event.update_key,
-                    MAX_ATTEMPTS,
-                )
-                del self._attempts[event.update_key]
-                return True
-            log.exception(
-                "max bot %s: update %s failed; it will come again", self.bot_id, event.update_key
-            )
-            return False
-        self._attempts.pop(event.update_key, None)
-        return True
+        self._hand_over.account = f"max bot {self.bot_id}"
+        return await self._hand_over(handler, event)
 
     # -- sending --------------------------------------------------------------------------
     async def send(self, chat: ChatRef, reply: Reply, *, dedup_key: str) -> list[SentMessage]:

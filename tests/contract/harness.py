@@ -28,10 +28,13 @@ class Seen:
 
 class Harness:
     platform: Platform
-    #: chat ids the harness can write from: two private chats and a group
+    #: chat ids the harness can write from: two private chats and a group (None on a
+    #: platform without group chats, such as OK)
     private_chat: str
     other_private_chat: str
-    group_chat: str
+    group_chat: str | None
+    #: False where answering a press without a notice leaves nothing to see (OK)
+    silent_answers_visible = True
 
     def __init__(self) -> None:
         self.events: asyncio.Queue[Event] = asyncio.Queue()
