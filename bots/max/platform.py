@@ -34,6 +34,7 @@ from bots.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
 from bots.payloads import PayloadStore
 from bots.platform import (
     EventHandler,
+    NotStored,
     PermanentSendError,
     Platform,
     PlatformError,
@@ -212,7 +213,10 @@ class MaxPlatform(Platform):
         if update is None:
             log.warning("max bot %s: an update without the schema's shape ignored", self.bot_id)
             return True
-        event = await self._translator.translate(update)
+        try:
+            event = await self._translator.translate(update)
+        except NotStored:  # a stored payload could not be read: the update comes again
+            return False
         if event is None:
             log.debug("max bot %s: ignored %s", self.bot_id, update.update_type)
             return True
@@ -228,6 +232,9 @@ class MaxPlatform(Platform):
                 event.chat.chat_id,
             )
             await handler(event)
+        except NotStored:  # never skipped: it comes again, however often this happens
+            log.warning("max bot %s: update %s not stored", self.bot_id, event.update_key)
+            return False
         except Exception:
             self._attempts[event.update_key] += 1
             if self._attempts[event.update_key] >= MAX_ATTEMPTS:
