@@ -22,14 +22,16 @@ from bots.adapters import AccountSpec, AdapterGroup, Services
 from bots.background import InFlight
 from bots.clock import Clock, SystemClock
 from bots.config import LoadedConfig
+from bots.edge import clean_event
 from bots.local import LocalPlatform
 from bots.model import ChatRef, Event
 from bots.platform import EventHandler, Platform
 from bots.sender import Sender
+from bots.storage_watch import StorageWatch
 from handlers.conversation import Conversation
 from handlers.institution import Institution, build_institution
 from handlers.router import route
-from storage import Storage
+from storage import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ FEATURES: list[str] = [
     "handlers.privacy:install",
     "handlers.announcements:install",
     "bots.ok.notice:install",
+    "bots.outage:install",
 ]
 
 
@@ -109,6 +112,13 @@ class App:
         self._runner: web.AppRunner | None = None
         self._inflight = InFlight()
         self._started = False
+        #: storage's health as the update path and the sender found it (bots/storage_watch.py)
+        self.storage_watch: StorageWatch | None = None
+        #: set when stop() begins: waits for storage give up, the update stays unacknowledged
+        self._stopping = asyncio.Event()
+        #: stop() returns within this many seconds; what is not sent by then stays queued
+        self.shutdown_timeout = loaded.config.shutdown_timeout.total_seconds()
+        self._deferred: asyncio.Task[None] | None = None
         #: features hook in here (scheduler, SLA timers...): called at start and stop
         self.on_start: list[Callable[[App], Any]] = []
         self.on_stop: list[Callable[[App], Any]] = []
@@ -117,6 +127,11 @@ class App:
     async def start(self) -> None:
         path = self._database or self.loaded.database_target
         self.storage = await Storage.open(path, self.clock.now)
+        self._stopping.clear()
+        storage = self.storage
+        self.storage_watch = StorageWatch(
+            lambda: storage.kv.set("health", "probe", "ok"), self.clock
+        )
         if self.storage.dialect == "postgresql" and not self.local:
             from bots.workers import Workers
 
@@ -140,7 +155,7 @@ class App:
             public_url=server.public_url if server else None,
             extra=self._services_extra,
         )
-        self.sender = Sender(self.storage, self.platform, self.clock)
+        self.sender = Sender(self.storage, self.platform, self.clock, watch=self.storage_watch)
         if self.workers is not None:
             self.sender.fence = self.workers.may_act
         self.sender.unreachable_hooks.append(self._mark_unreachable)
@@ -158,14 +173,36 @@ class App:
             result = hook(self)
             if asyncio.iscoroutine(result):
                 await result
-        await self._recover_inbox()
+        try:
+            await self._recover_inbox()
+        except StorageUnavailable as exc:
+            # e.g. a read-only disk at start: serve /healthz (503), send nothing, and take
+            # updates only once the ones left pending are handled
+            assert self.storage_watch is not None
+            self.storage_watch.failed(exc)
+            self._deferred = asyncio.create_task(self._receive_when_storage_is_back())
+        else:
+            await self._start_receiving()
+        self._started = True
+
+    async def _start_receiving(self) -> None:
         if self.workers is not None:
             await self.workers.start(self.on_event)  # the accounts of leased institutions
         else:
             for kind, group in self.groups.items():
                 await group.start(self.on_event)
                 log.info("%s: %d account(s) receiving", kind, len(group.platforms))
-        self._started = True
+
+    async def _receive_when_storage_is_back(self) -> None:
+        assert self.storage_watch is not None
+        while await self.storage_watch.wait(self._stopping):
+            try:
+                await self._recover_inbox()
+            except StorageUnavailable as exc:
+                self.storage_watch.failed(exc)
+                continue
+            await self._start_receiving()
+            return
 
     async def _create_groups(self, services: Services) -> None:
         institutions = self.loaded.config.institutions
@@ -186,26 +223,40 @@ class App:
             self.groups[kind] = await _import(target)(accounts, services)
 
     async def stop(self) -> None:
-        """Stop cleanly: background work and the sender finish what they are sending while
-        the adapters' sessions are still open; then the adapters stop receiving (an update
-        that still arrives is stored and handled, its replies wait for the next start);
-        then the server and storage close."""
+        """Stop within ``shutdown_timeout`` seconds (config ``shutdown_timeout``, default
+        10 s, well under the service manager's stop timeout): background work stops and the
+        sender finishes only the sends in flight while the adapters' sessions are still
+        open; then the adapters stop receiving (an update that still arrives is stored and
+        handled, its replies wait for the next start; one waiting for storage stays
+        unacknowledged); then the server and storage close. Whatever is not sent by the
+        deadline stays queued for the next start."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.shutdown_timeout
+        self._stopping.set()
+
+        def left(reserve: float = 0.0) -> float:
+            return max(0.0, deadline - loop.time() - reserve)
+
+        if self._deferred is not None:
+            self._deferred.cancel()
+            await asyncio.gather(self._deferred, return_exceptions=True)
+            self._deferred = None
         for hook in self.on_stop:
             result = hook(self)
             if asyncio.iscoroutine(result):
-                await result
+                await _bounded(result, left(), "a feature's stop")
         if self.sender is not None:
-            await self.sender.stop()
+            # the adapters and storage need the rest: a quarter of the time, at most 3 s
+            await self.sender.stop(left(min(3.0, self.shutdown_timeout / 4)))
         if self.workers is not None:
-            await self.workers.stop()  # receiving stops, leases go to the other workers
+            await _bounded(self.workers.stop(), left(), "the workers' stop")
         for group in self.groups.values():
-            try:
-                await group.stop()
-            except Exception:
-                log.exception("stopping an adapter group failed")
-        await self._inflight.drain(10)
+            await _bounded(group.stop(), left(), "stopping an adapter group")
+        await self._inflight.drain(left())
         if self._runner is not None:
-            await self._runner.cleanup()
+            await _bounded(self._runner.cleanup(), left(), "closing the HTTP server")
+        if self.storage_watch is not None:
+            await self.storage_watch.close()
         if self.storage is not None:
             await self.storage.close()
         self._started = False
@@ -223,12 +274,30 @@ class App:
     async def on_event(self, event: Event) -> None:
         """Handle one update exactly once. Returns after it is durably handled."""
         assert self.storage is not None and self.sender is not None
+        assert self.storage_watch is not None
+        event = clean_event(event)
         async with self._inflight.track():
-            if not await self.storage.inbox.accept(event, self.clock.now()):
-                log.info("duplicate update %s on %s ignored", event.update_key, event.platform)
-                return
-            observability.UPDATES.inc(institution=event.institution, platform=event.platform)
-            await self._handle(event)
+            counted = False
+            while True:
+                try:
+                    if not await self.storage.inbox.accept(event, self.clock.now()):
+                        log.info(
+                            "duplicate update %s on %s ignored", event.update_key, event.platform
+                        )
+                        return
+                    if not counted:
+                        observability.UPDATES.inc(
+                            institution=event.institution, platform=event.platform
+                        )
+                        counted = True
+                    await self._handle(event)
+                    return
+                except StorageUnavailable as exc:
+                    # not stored: wait for storage (the platform keeps the update meanwhile);
+                    # when stopping, the adapter leaves it unacknowledged for the next start
+                    self.storage_watch.failed(exc)
+                    if not await self.storage_watch.wait(self._stopping):
+                        raise
 
     async def _handle(self, event: Event) -> None:
         assert self.storage is not None and self.sender is not None
@@ -244,6 +313,8 @@ class App:
                     return  # another worker handled it meanwhile
                 await route(conv)
                 await self.storage.inbox.done(event)
+        except StorageUnavailable:
+            raise  # nothing was stored: on_event waits for storage and handles it again
         except Exception:
             log.exception("handling update %s from %s failed", event.update_key, event.chat.key)
             conv = Conversation(event, institution, self.storage, self.clock.now())
@@ -298,3 +369,13 @@ class App:
                 )
             self.sender.wake()
             await self.sender.wait_progress(min(0.5, max(0.01, deadline - loop.time())))
+
+
+async def _bounded(call: Any, timeout: float, what: str) -> None:
+    """Await ``call`` for at most ``timeout`` seconds; a failure or overrun is logged."""
+    try:
+        await asyncio.wait_for(call, max(0.01, timeout))
+    except TimeoutError:
+        log.warning("%s did not finish before the shutdown deadline", what)
+    except Exception:
+        log.exception("%s failed", what)

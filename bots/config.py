@@ -361,12 +361,22 @@ class Config(Strict):
     server: ServerConfig | None = None
     #: keep citizens' messages this long
     retention: Duration = timedelta(days=180)
+    #: on SIGTERM, stop within this long (keep it under the service manager's stop timeout);
+    #: messages not sent by then stay queued for the next start
+    shutdown_timeout: Duration = timedelta(seconds=10)
     institutions: dict[InstitutionId, InstitutionConfig] = Field(min_length=1)
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         _zone(value)
+        return value
+
+    @field_validator("shutdown_timeout")
+    @classmethod
+    def _shutdown_range(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=5):
+            raise ValueError("shutdown_timeout must be between 1s and 5m")
         return value
 
 

@@ -8,7 +8,7 @@ import logging
 from collections import Counter
 
 from bots.model import Event
-from bots.platform import EventHandler
+from bots.platform import EventHandler, NotStored
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ class HandOver:
                 event.chat.chat_id,
             )
             await handler(event)
+        except NotStored:  # never skipped: it comes again, however often this happens
+            log.warning("%s: update %s not stored", self.account, key)
+            return False
         except Exception:
             self._attempts[key] += 1
             if self._attempts[key] >= self.max_attempts:

@@ -16,6 +16,12 @@ from bots.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
 EventHandler = Callable[[Event], Awaitable[None]]
 
 
+class NotStored(Exception):
+    """The app could not store an update because its storage is unavailable (disk full,
+    read-only, database unreachable). The adapter must not acknowledge the update and must
+    never skip it for this reason, however often it happens: the platform keeps it."""
+
+
 class PlatformError(Exception):
     """A send failed in a way the caller may retry later (network error, 5xx, rate limit)."""
 

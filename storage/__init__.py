@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import cast
 
 from storage.citizens import CitizenRepo
-from storage.db import Database, StorageError
+from storage.db import Database, StorageError, StorageUnavailable
 from storage.messages import MessageLog
 from storage.queues import Inbox, Outbox
 from storage.state import KeyValue, PayloadRepo
 from storage.tickets import TicketRepo
 
-__all__ = ["Storage", "StorageError", "is_database_url"]
+__all__ = ["Storage", "StorageError", "StorageUnavailable", "is_database_url"]
 
 
 def is_database_url(target: object) -> bool:

@@ -23,10 +23,12 @@ import importlib.resources
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+
+from bots.platform import NotStored
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,6 +41,39 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 class StorageError(Exception):
     """The database cannot be opened or migrated; the message says what to do."""
+
+
+class StorageUnavailable(StorageError, NotStored):
+    """The database cannot take a statement right now (disk full, read-only file system,
+    I/O error, locked, connection lost): nothing was written, and the same statement may
+    work later. Callers stop and wait rather than drop what they were storing; a bug (a
+    constraint, bad SQL) is never reported this way."""
+
+
+#: SQLite primary result codes that mean "the storage, not the statement": BUSY, LOCKED,
+#: NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL
+_UNAVAILABLE_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a sqlite3 error means the storage is unavailable (see StorageUnavailable)."""
+    if not isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return False
+    return (int(code) & 0xFF) in _UNAVAILABLE_CODES
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """sqlite3's "storage unavailable" errors as StorageUnavailable; others unchanged."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if unavailable(exc):
+            raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise
 
 
 def migrations(folder_name: str = "migrations") -> list[tuple[int, str, str]]:
@@ -128,25 +163,42 @@ class Database:
             yield  # nested: part of the outer transaction
             return
         async with self._lock:
+            with _translated():
+                self._conn.execute("BEGIN IMMEDIATE")
             token = _in_transaction.set(self)
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             else:
-                self._conn.execute("COMMIT")
+                try:
+                    with _translated():
+                        self._conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback()  # a failed COMMIT (disk full) leaves it open
+                    raise
             finally:
                 _in_transaction.reset(token)
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open: SQLite itself rolls back on some
+        errors (disk full, I/O), and a second ROLLBACK would hide the first error."""
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                log.warning("rollback failed: %s", exc)
 
     @asynccontextmanager
     async def _use(self) -> AsyncIterator[sqlite3.Connection]:
         if _in_transaction.get() is self:
-            yield self._conn
+            with _translated():
+                yield self._conn
         else:
             async with self._lock:
-                yield self._conn
+                with _translated():
+                    yield self._conn
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns lastrowid for INSERT, else the changed row count."""

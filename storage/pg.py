@@ -25,14 +25,14 @@ import asyncio
 import contextvars
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from storage.db import StorageError
+from storage.db import StorageError, StorageUnavailable
 from storage.db import migrations as shipped_migrations
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,37 @@ _MASTER_VIEW = (
     " FROM information_schema.tables WHERE table_schema = current_schema()"
     " AND table_type = 'BASE TABLE') AS sqlite_master"
 )
+
+
+#: PostgreSQL errors that mean "the storage, not the statement": the server is gone,
+#: shutting down, out of disk or memory, or in read-only (recovery) mode
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    OSError,
+    TimeoutError,
+)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether an asyncpg error means the storage is unavailable (see StorageUnavailable)."""
+    if isinstance(exc, _UNAVAILABLE):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc).lower()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except StorageUnavailable:
+        raise
+    except Exception as exc:
+        if unavailable(exc):
+            raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise
 
 
 class _Current:
@@ -298,31 +329,33 @@ class PgDatabase:
         if self._current() is not None:
             yield  # nested: part of the outer transaction
             return
-        async with self._pool.acquire() as conn:
-            tx = conn.transaction()
-            await tx.start()
-            token = _in_transaction.set(_Current(self, conn, asyncio.current_task()))
-            try:
-                yield
-            except BaseException:
+        with _translated():
+            async with self._pool.acquire() as conn:
+                tx = conn.transaction()
+                await tx.start()
+                token = _in_transaction.set(_Current(self, conn, asyncio.current_task()))
                 try:
-                    await tx.rollback()
-                except Exception as exc:  # the connection broke: the server rolls back
-                    log.warning("rollback failed: %s", type(exc).__name__)
-                raise
-            else:
-                await tx.commit()
-            finally:
-                _in_transaction.reset(token)
+                    yield
+                except BaseException:
+                    try:
+                        await tx.rollback()
+                    except Exception as exc:  # the connection broke: the server rolls back
+                        log.warning("rollback failed: %s", type(exc).__name__)
+                    raise
+                else:
+                    await tx.commit()
+                finally:
+                    _in_transaction.reset(token)
 
     @asynccontextmanager
     async def _use(self) -> AsyncIterator[asyncpg.Connection]:
         current = self._current()
-        if current is not None:
-            yield current.conn
-        else:
-            async with self._pool.acquire() as conn:
-                yield conn
+        with _translated():
+            if current is not None:
+                yield current.conn
+            else:
+                async with self._pool.acquire() as conn:
+                    yield conn
 
     def _sql(self, sql: str) -> tuple[str, str, bool]:
         found = self._translated.get(sql)

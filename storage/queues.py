@@ -212,6 +212,46 @@ class Outbox:
         )
         return [_item(r) for r in rows]
 
+    async def next_attempt_after(self, now: datetime) -> datetime | None:
+        """The earliest retry still to come: the sender's timer, kept apart from rows that
+        are due already (those are being sent, or wait for their chat's lane to finish)."""
+        value = await self._db.fetchval(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status='pending' AND next_attempt_at>?",
+            (iso(now),),
+        )
+        return parse(value) if value else None
+
+    async def begin_attempt(self, item_id: int, now: datetime) -> bool:
+        """Written before a send: nothing leaves while storage cannot record it (a write
+        that fails here raises StorageUnavailable and nothing is sent). False when the row
+        is no longer pending."""
+        changed = await self._db.execute(
+            "UPDATE outbox SET next_attempt_at=? WHERE id=? AND status='pending'",
+            (iso(now), item_id),
+        )
+        return changed > 0
+
+    async def retry_now(self, institution: str, platform: str, now: datetime) -> int:
+        """An account's outage is over: every row it held back is due now rather than at
+        the end of its backoff."""
+        return await self._db.execute(
+            "UPDATE outbox SET next_attempt_at=? WHERE status='pending' AND institution=?"
+            " AND platform=? AND next_attempt_at>?",
+            (iso(now), institution, platform, iso(now)),
+        )
+
+    async def delayed_by_chat(
+        self, institution: str, platform: str, since: datetime
+    ) -> dict[str, int]:
+        """chat id -> messages an outage since ``since`` held back: still pending, or sent
+        since it began (the first of them went out as it ended)."""
+        rows = await self._db.fetchall(
+            "SELECT chat_id, COUNT(*) AS n FROM outbox WHERE institution=? AND platform=?"
+            " AND (status='pending' OR (status='sent' AND sent_at>=?)) GROUP BY chat_id",
+            (institution, platform, iso(since)),
+        )
+        return {str(r["chat_id"]): int(r["n"]) for r in rows}
+
     async def next_attempt_any(self) -> datetime | None:
         value = await self._db.fetchval(
             "SELECT MIN(next_attempt_at) FROM outbox WHERE status='pending'"

@@ -34,6 +34,7 @@ from bots.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
 from bots.payloads import PayloadStore
 from bots.platform import (
     EventHandler,
+    NotStored,
     PermanentSendError,
     Platform,
     PlatformError,
@@ -210,7 +211,10 @@ class MaxPlatform(Platform):
         if update is None:
             log.warning("max bot %s: an update without the schema's shape ignored", self.bot_id)
             return True
-        event = await self._translator.translate(update)
+        try:
+            event = await self._translator.translate(update)
+        except NotStored:  # a stored payload could not be read: the update comes again
+            return False
         if event is None:
             log.debug("max bot %s: ignored %s", self.bot_id, update.update_type)
             return True

@@ -3,6 +3,7 @@ payload store. Kept apart from the transport so each rule is easy to read and te
 
 from __future__ import annotations
 
+from aiogram.enums import ContentType
 from aiogram.types import (
     CallbackQuery,
     ChatMemberUpdated,
@@ -79,22 +80,45 @@ def start_payload(text: str | None) -> str | None:
     return rest.strip() or None
 
 
+#: what a person sends (every kind gets an answer, if only "please write in words"), as
+#: opposed to service messages (a member joined, a topic was created, a message pinned)
+_PERSON_SENT = frozenset(
+    {
+        ContentType.TEXT,
+        ContentType.ANIMATION,
+        ContentType.AUDIO,
+        ContentType.DOCUMENT,
+        ContentType.LIVE_PHOTO,
+        ContentType.PAID_MEDIA,
+        ContentType.PHOTO,
+        ContentType.STICKER,
+        ContentType.STORY,
+        ContentType.VIDEO,
+        ContentType.VIDEO_NOTE,
+        ContentType.VOICE,
+        ContentType.CHECKLIST,
+        ContentType.CONTACT,
+        ContentType.DICE,
+        ContentType.GAME,
+        ContentType.POLL,
+        ContentType.VENUE,
+        ContentType.LOCATION,
+        ContentType.INVOICE,
+        ContentType.GIVEAWAY,
+        ContentType.WEB_APP_DATA,
+        ContentType.RICH_MESSAGE,
+    }
+)
+
+
 def is_content(message: Message) -> bool:
-    """Something a person wrote or sent, as opposed to a service message (a member joined,
-    a topic was created, a message pinned) that nobody should answer."""
-    return bool(
-        message.text is not None
-        or message.caption is not None
-        or message.photo
-        or message.document
-        or message.voice
-        or message.video
-        or message.video_note
-        or message.audio
-        or message.sticker
-        or message.contact
-        or message.location
-    )
+    """Something a person wrote or sent, as opposed to a service message that nobody
+    should answer. A kind newer than this code knows is answered in a private chat (the
+    citizen sent something and waits) and ignored in groups."""
+    kind = message.content_type
+    if kind == ContentType.UNKNOWN:
+        return message.chat.type == "private"
+    return kind in _PERSON_SENT
 
 
 def message_event(institution: str, update_id: int, message: Message) -> Event | None:

@@ -8,7 +8,10 @@ confirmed to Telegram and lost. Here each bot has its own loop that feeds a batc
 ``Dispatcher.feed_update`` and confirms it (the next getUpdates ``offset``) only after
 ``on_event`` returned for every update in it. Within a batch, updates of different chats are
 handled concurrently and those of one chat in order. A failed update is fetched again after
-a pause, with everything after it (the app's inbox skips what it already has).
+a pause, with everything after it (the app's inbox skips what it already has); the pauses
+grow while the same batch keeps failing. While the app's storage is unavailable
+``on_event`` waits for it instead of returning, so nothing more is fetched and nothing is
+confirmed; an update that could not be stored (NotStored) is never skipped.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pydantic import ValidationError
 from bots.adapters import AccountSpec, Services
 from bots.background import until_stopped
 from bots.model import Event
-from bots.platform import EventHandler, Platform
+from bots.platform import EventHandler, NotStored, Platform
 from bots.telegram.convert import callback_event, membership_event, message_event
 from bots.telegram.pacing import TelegramRates
 from bots.telegram.platform import TelegramPlatform, make_bot
@@ -104,7 +107,8 @@ class TelegramGroup:
             return
         log.info("telegram bot %s (%s): polling", bot_id, platform.institution)
         offset: int | None = None
-        failures = 0
+        failures = 0  # getUpdates calls failing in a row
+        batch_failures = 0  # attempts at a batch that keeps failing: reset only once it works
         while not self._stopping.is_set():
             request = GetUpdates(
                 offset=offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES
@@ -128,9 +132,11 @@ class TelegramGroup:
             failures = 0
             if updates:
                 offset, ok = await self._handle_batch(platform, updates)
-                if not ok:
-                    failures += 1
-                    await self._pause(failures)
+                if ok:
+                    batch_failures = 0
+                else:
+                    batch_failures += 1
+                    await self._pause(batch_failures)
         if offset is not None:
             # confirm the last batch now rather than making the next run handle it again
             with contextlib.suppress(Exception):
@@ -166,6 +172,13 @@ class TelegramGroup:
             return True
         try:
             await self.dispatcher.feed_update(platform.bot, update, platform=platform)
+        except NotStored:
+            log.warning(
+                "telegram bot %s: update %s not stored; it will be fetched again",
+                platform.bot_id,
+                update.update_id,
+            )
+            return False
         except Exception:
             self._attempts[key] += 1
             if self._attempts[key] >= self.max_attempts:
