@@ -301,3 +301,67 @@ async def test_stop_lets_a_slow_send_finish(emulator: MaxEmulator) -> None:
     (sent,) = await sending
     (seen,) = emulator.bot_messages(TOKEN, emulator.dialog_id(USER))
     assert seen.mid == sent.message_id
+
+
+# -- what changed in MAX in 2026 (shared/OK-NOTES.md §4) ----------------------------------
+async def test_no_intent_on_buttons_and_no_chat_list_calls(emulator: MaxEmulator) -> None:
+    """MAX deprecated ``intent`` on callback buttons and removed GET /chats and
+    /chats/{link}: the adapter sends the one and calls the others never."""
+    inbox = Inbox()
+    async with running(emulator, inbox) as platform:
+        emulator.start_bot(TOKEN, USER)
+        await inbox.next()
+        reply = Reply.of(
+            "Выберите:", [[Button("Да", callback="y"), Button("Сайт", url="https://a.ru")]]
+        )
+        (sent,) = await platform.send(dialog(emulator), reply, dedup_key="k")
+        emulator.press(TOKEN, int(dialog(emulator).chat_id), sent.message_id, "Да")
+        pressed = await inbox.next()
+        await platform.answer_callback(pressed, "Принято")
+    assert emulator.intents_sent == 0
+    assert not [key for key in emulator.calls if key.startswith("GET /chats")]
+    assert pressed.user.id == str(USER)  # from callback.user
+
+
+async def test_new_attachment_fields_are_accepted(emulator: MaxEmulator) -> None:
+    """Files with ``filename``/``size`` and contacts with ``vcf_info``/``max_info``/``hash``
+    (MAX, May 2026) do not stop an update from becoming an Event."""
+    from tests.emulators.max import contact, file
+
+    inbox = Inbox()
+    async with running(emulator, inbox):
+        where = emulator.dialog(TOKEN, USER).chat_id
+        emulator.user_says(TOKEN, where, "Вот заявление", attachments=[file(), contact()])
+        event = await inbox.next()
+    assert event.text == "Вот заявление" and event.user.id == str(USER)
+
+
+@pytest.mark.parametrize(
+    ("public_url", "refused"),
+    [
+        ("http://bot.example.ru", True),
+        ("https://bot.example.ru", False),
+        ("http://127.0.0.1:8080", False),  # loopback: only local emulators, never MAX
+    ],
+)
+def test_a_max_webhook_needs_an_https_public_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, public_url: str, refused: bool
+) -> None:
+    from bots.validation import check_all
+
+    monkeypatch.setenv("MAX_T", TOKEN)
+    (tmp_path / "faq.yaml").write_text(
+        "entries:\n  - id: a\n    questions: [Вопрос]\n    answer: Ответ\n", encoding="utf-8"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"server: {{host: 127.0.0.1, port: 8080, public_url: '{public_url}'}}\n"
+        "institutions:\n  school:\n    name: Школа\n    faq: faq.yaml\n"
+        '    max: {token: "${MAX_T}", mode: webhook}\n',
+        encoding="utf-8",
+    )
+    problems, _ = check_all(str(config))
+    https = [p for p in problems if "only over HTTPS" in p.message]
+    assert bool(https) == refused
+    if refused:
+        assert https[0].line == 1 and public_url in https[0].message

@@ -254,3 +254,30 @@ async def test_an_edit_through_the_outbox_is_sent_anew_and_recorded(
     seen = emulator.bot_messages(TOKEN, where.chat_id)
     assert [m.text for m in seen] == ["Заявка: новая", "Заявка: взята"]
     assert records[-1].message == SentMessage(where, seen[-1].mid)  # replies name the new one
+
+
+# -- config -----------------------------------------------------------------------------
+def test_check_names_oks_config_mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bots.validation import check_all
+
+    monkeypatch.setenv("OK_T", TOKEN)
+    (tmp_path / "faq.yaml").write_text(
+        "entries:\n  - id: a\n    questions: [Вопрос]\n    answer: Ответ\n", encoding="utf-8"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "institutions:\n  school:\n    name: Школа\n    faq: faq.yaml\n"
+        '    ok: {token: "${OK_T}", allow_from: [ok, 10.0.0.0/8]}\n'
+        "    announcements:\n"
+        "      - {id: a, every: 1d, text: Привет, to: [subscribers, {platform: ok, id: x}]}\n",
+        encoding="utf-8",
+    )
+    problems, _ = check_all(str(config))
+    messages = {p.line: p.message for p in problems}
+    assert "needs server" in messages[5] and "mode: polling" in messages[5]
+    assert "through 'subscribers'" in messages[7]
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("10.0.0.0/8", "10.0.0.0/33"), encoding="utf-8"
+    )
+    (problem,) = [p for p in check_all(str(config))[0] if "allow_from" in p.message]
+    assert problem.line == 5 and "not a network" in problem.message

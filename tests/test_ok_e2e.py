@@ -8,6 +8,7 @@ import asyncio
 import logging
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ import pytest
 
 from bots.app import App
 from bots.clock import Clock, ManualClock
+from bots.config import load_config
+from bots.ok.online import check_online as ok_online
 from bots.telegram import TelegramRates
 from bots.validation import check_all
 from handlers.announcements import feature_of
@@ -24,7 +27,7 @@ from tests.emulators.max import MaxEmulator
 from tests.emulators.ok import OkEmulator, OkMessage
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator
-from tests.processes import kill_9, priemnaya_run, tail
+from tests.processes import ROOT, kill_9, priemnaya_run, tail
 from tests.running import running_app
 
 OK_TOKEN = "tkn1school:CQABPOJKAKEKEKEKE"
@@ -459,3 +462,47 @@ async def until(emulator: OkEmulator, done: Callable[[], bool], what: str, log: 
         await emulator.wait_until(done, PROCESS_TIMEOUT)
     except TimeoutError:
         raise AssertionError(f"{what} never happened; the bot's log:\n{tail(log)}") from None
+
+
+# -- priemnaya check --online -----------------------------------------------------------
+async def check_online(config: Path) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bots.cli",
+        "check",
+        "-c",
+        str(config),
+        "--online",
+        "-i",
+        "school-17",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), PROCESS_TIMEOUT)
+    return int(process.returncode or 0), out.decode()
+
+
+async def test_check_online_asks_ok_and_telegram(
+    tmp_path: Path, emulator: OkEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = emulator.group(OK_TOKEN)
+    state.webhooks["https://crm.example.ru/hook"] = {
+        "url": "https://crm.example.ru/hook",
+        "types": ["MESSAGE_CREATED"],
+        "time": 1_764_000_000_000,
+    }
+    async with TelegramEmulator() as telegram:
+        config = write_config(tmp_path, emulator, monkeypatch, telegram)
+        code, output = await check_online(config)
+    emulator.refuse_token(OK_TOKEN)
+    account = load_config(config).config.institutions["school-17"].ok
+    fine, refused = await ok_online(account, None)
+    assert code == 0, output
+    assert f"token accepted for group 'Школа № 17' (group:{GROUP_ID})" in output
+    assert "1 subscription(s)" in output and "https://crm.example.ru/hook" in output
+    assert "this config's webhook is not subscribed yet" in output
+    assert "telegram: token accepted" in output
+    assert OK_TOKEN not in output
+    assert not fine and "the token is refused" in refused[0]

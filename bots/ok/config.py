@@ -82,6 +82,17 @@ def problems(doc: Any, config: Any, inst_id: str, inst: Any) -> list[Any]:
                     " staff chat's platform",
                 )
             )
+    for index, announcement in enumerate(inst.announcements):
+        targets = announcement.to if isinstance(announcement.to, list) else []
+        for position, target in enumerate(targets):
+            if getattr(target, "platform", None) == "ok":
+                found.append(
+                    doc.problem(
+                        ("institutions", inst_id, "announcements", index, "to", position),
+                        "the OK group bot cannot post to a chat of its own choosing; OK"
+                        " citizens get announcements through 'subscribers'",
+                    )
+                )
     account = inst.ok
     if account is not None and account.mode == "webhook":
         server = config.server

@@ -191,6 +191,9 @@ class MaxEmulator:
         self.request_log: list[tuple[str, dict[str, str]]] = []
         #: requests refused because the token came in the query string
         self.token_in_query = 0
+        #: callback buttons sent with the deprecated ``intent`` (MAX ignores it since
+        #: mid-2026; the official clients stopped sending it)
+        self.intents_sent = 0
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._change = asyncio.Event()
@@ -209,6 +212,9 @@ class MaxEmulator:
         app.router.add_get("/subscriptions", self._h(self._subscriptions))
         app.router.add_post("/subscriptions", self._h(self._subscribe))
         app.router.add_delete("/subscriptions", self._h(self._unsubscribe))
+        # removed from MAX in June 2026 (GET /chats) and August 2026 (/chats/{link}): 404
+        app.router.add_get("/chats", self._h(self._removed))
+        app.router.add_get("/chats/{link}", self._h(self._removed))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
@@ -306,8 +312,10 @@ class MaxEmulator:
         user_id: int | None = None,
         first_name: str = "Анна",
         reply_to: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> MaxMessage:
-        """A person writes in a chat (a dialog's person by default); message_created."""
+        """A person writes in a chat (a dialog's person by default); message_created.
+        ``attachments`` go into the body as given (files, contacts: see :func:`file`)."""
         bot = self.bots[token]
         chat = bot.chats.get(chat_id)
         if chat is None and chat_id > DIALOG_BASE:  # a person opens a dialog by writing
@@ -322,12 +330,15 @@ class MaxEmulator:
             self._find(bot, reply_to)  # replying to a message that exists
             link = {"type": "reply", "mid": reply_to}
         message = self._store(bot, chat, uid, False, text, None, [], link)
+        body = self._message_json(bot, chat, message, first_name=first_name)
+        if attachments:
+            body["body"]["attachments"] = attachments
         self._push(
             bot,
             {
                 "update_type": "message_created",
                 "timestamp": message.timestamp,
-                "message": self._message_json(bot, chat, message, first_name=first_name),
+                "message": body,
                 "user_locale": "ru",
             },
         )
@@ -469,6 +480,9 @@ class MaxEmulator:
             if fault.key == key and fault.times > 0:
                 fault.times -= 1
                 raise MaxError(fault.status, fault.code, fault.message, fault.retry_after)
+
+    async def _removed(self, bot: BotState, q: Any, body: Any) -> Any:
+        raise MaxError(404, "not.found", "this method was removed from the MAX Bot API")
 
     async def _me(self, bot: BotState, q: Any, body: Any) -> Any:
         return {
@@ -642,6 +656,7 @@ class MaxEmulator:
                 if attachment.get("type") != "inline_keyboard":
                     raise MaxError(400, "proto.payload", "only keyboards are emulated")
                 buttons = _check_keyboard(attachment.get("payload") or {})
+                self.intents_sent += sum("intent" in b for row in buttons for b in row)
         if not text and not buttons:
             raise MaxError(400, "proto.payload", "text or attachments are required")
         link = body.get("link")
@@ -736,6 +751,28 @@ class MaxEmulator:
         """Wake every waiter (long polls, wait_until) and arm a fresh event."""
         event, self._change = self._change, asyncio.Event()
         event.set()
+
+
+def file(name: str = "заявление.pdf", size: int = 52_431) -> dict[str, Any]:
+    """A file attachment with the fields MAX added in May 2026 (``filename``, ``size``)."""
+    return {
+        "type": "file",
+        "payload": {"url": "https://files.max.ru/f/1", "token": "f1"},
+        "filename": name,
+        "size": size,
+    }
+
+
+def contact(name: str = "Анна") -> dict[str, Any]:
+    """A contact attachment with the fields MAX added in May 2026."""
+    return {
+        "type": "contact",
+        "payload": {
+            "vcf_info": f"BEGIN:VCARD\nFN:{name}\nEND:VCARD",
+            "max_info": _user(4242, name),
+            "hash": "c0ffee",
+        },
+    }
 
 
 def _user(user_id: int, first_name: str = "Анна") -> dict[str, Any]:
