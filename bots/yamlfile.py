@@ -146,7 +146,12 @@ def _build(
 
 def _construct(node: yaml.Node) -> Any:
     """Build a scalar with YAML's safe rules (so `yes`, `12`, `2026-09-01` keep their types)."""
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    try:
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    except (ValueError, OverflowError):
+        # 2026-13-04 has the shape of a date, so YAML builds one and fails: keep the text,
+        # and validation says in words what is wrong with it
+        return node.value if isinstance(node, yaml.ScalarNode) else None
 
 
 def _expand(value: str, line: int, problems: list[Problem], path: Path) -> str:
@@ -187,7 +192,22 @@ def validate(model: type[M], doc: YamlDocument, *, loc: Loc = (), data: Any = No
         return model.model_validate(payload if payload is not None else {})
     except ValidationError as exc:
         problems = [_problem_of(model, doc, loc, err) for err in exc.errors()]
-        raise ProblemsError(problems) from None
+        raise ProblemsError(_one_per_place(problems)) from None
+
+
+def _one_per_place(problems: list[Problem]) -> list[Problem]:
+    """A value a union rejects (``to: everyone``: neither "subscribers" nor a list) gets one
+    problem per alternative from pydantic; an admin reads one: "must be X; or Y"."""
+    merged: dict[tuple[str, int | None, str], Problem] = {}
+    for problem in problems:
+        place, sep, message = problem.message.partition(": ")
+        key = (problem.file, problem.line, place if sep else problem.message)
+        earlier = merged.get(key)
+        if earlier is None or not sep:
+            merged.setdefault(key, problem)
+            continue
+        merged[key] = Problem(problem.file, problem.line, f"{earlier.message}; or {message}")
+    return list(merged.values())
 
 
 def _problem_of(model: type[BaseModel], doc: YamlDocument, base: Loc, err: Any) -> Problem:
@@ -298,7 +318,7 @@ def plain_message(err: Any, loc: Loc) -> str:
         message = message.replace("'", "") if kind in ("literal_error", "enum") else message
     else:
         message = f"this value is not allowed here ({kind.replace('_', ' ')})"
-    if example and "e.g." not in message:
+    if example and "e.g." not in message and kind not in ("literal_error", "enum"):
         message += f", e.g. {example}"
     return message
 

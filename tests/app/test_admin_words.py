@@ -299,3 +299,19 @@ def read_until(fd: int, needle: str, timeout: float = 60.0) -> str:
                 break
             seen += chunk
     return seen.decode("utf-8", errors="replace")
+
+
+def test_an_impossible_date_and_a_wrong_audience_are_one_plain_problem_each(
+    example_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(
+        example_config,
+        'working_hours: {mon-fri: "08:00-17:00"}\n',
+        'working_hours: {mon-fri: "08:00-17:00"}\n    holidays: [2026-13-04]\n'
+        "    announcements:\n      - {id: menu, cron: '0 9 * * mon', text: Меню, to: everyone}\n",
+    )
+    code, out, _ = run(["check", "-c", str(example_config)], capsys)
+    assert code == 1
+    assert "holidays #1: must be a date written as YYYY-MM-DD, e.g. 2026-11-04" in out
+    audience = [line for line in out.splitlines() if "announcements #1.to" in line]
+    assert len(audience) == 1 and "must be one of: subscribers; or must be a list" in audience[0]
