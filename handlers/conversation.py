@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bots.model import Button, ChatRef, Event
+from bots.core.model import Button, ChatRef, Event
 from handlers.institution import Institution
 from handlers.notify import queue_edit, queue_message, queue_topic, topic_thread
 from storage import Storage

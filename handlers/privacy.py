@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bots.background import Periodic
-from bots.model import Button
+from bots.core.background import Periodic
+from bots.core.model import Button
 from handlers import texts
 from handlers.commands import command
 from handlers.conversation import Conversation

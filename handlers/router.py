@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from bots.model import ChatKind
+from bots.core.model import ChatKind
 from handlers import announcements, commands, escalation, privacy, staff
 from handlers.conversation import Conversation
 from handlers.faq import answering

@@ -35,7 +35,7 @@ class KeyValue:
 
 
 class PayloadRepo:
-    """Implements bots.payloads.PayloadStore."""
+    """Implements bots.core.payloads.PayloadStore."""
 
     def __init__(self, db: Database, clock_now: object) -> None:
         self._db = db

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import ManualClock
-from bots.config import load_config
-from bots.model import ChatKind, ChatRef, Event, User
+from bots.core.clock import ManualClock
+from bots.core.model import ChatKind, ChatRef, Event, User
 from handlers.announcements import feature_of
+from handlers.config import load_config
+from runtime.app import App
 from storage.announcements import BroadcastRepo, SubscriptionRepo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -352,7 +352,7 @@ async def test_staff_can_cancel_and_quiet_hours_apply_to_staff_announcements(run
 
 async def test_cli_lists_queues_and_reports(runs, capsys: pytest.CaptureFixture[str]) -> None:
     """`announce send` queues for the running bot; the bot sends it; `status` shows it."""
-    from bots.cli import main
+    from runtime.cli import main
 
     run = runs(AT_15)
     assert main(["announce", "list", "-c", str(run.config)]) == 0

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import ManualClock
-from bots.config import load_config
+from bots.core.clock import ManualClock
 from handlers.announcements import feature_of
+from handlers.config import load_config
+from runtime.app import App
 from storage import Storage
 from storage.announcements import BroadcastRepo, SubscriptionRepo
 from tests.emulators.telegram import TelegramEmulator

@@ -7,7 +7,7 @@ platform (a Telegram supergroup, a forum supergroup with a topic per ticket, or 
 conversation); staff answer by replying to the card (or inside the topic) and the citizen
 reads the answer in their own chat. Only listed staff members are heard.
 
-The last tests run ``python -m bots.cli run`` as a real process and kill it with SIGKILL at
+The last tests run ``python -m runtime.cli run`` as a real process and kill it with SIGKILL at
 the two moments escalation must survive: right after a ticket was stored, and right after
 a staff answer was accepted.
 """
@@ -25,7 +25,7 @@ from typing import Protocol
 
 import pytest
 
-from bots.app import App
+from runtime.app import App
 from storage import Storage
 from storage.tickets import Ticket
 from tests.emulators.telegram import TelegramEmulator

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bots.adapters import AccountSpec, Services
-from bots.clock import SystemClock
-from bots.config import MaxAccount
+from bots.core.adapters import AccountSpec, Services
+from bots.core.clock import SystemClock
+from bots.core.model import Button, ChatRef, Event, Reply, SentMessage
+from bots.core.payloads import MemoryPayloadStore
+from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.max import MaxGroup, MaxPlatform, create_group
-from bots.model import Button, ChatRef, Event, Reply, SentMessage
-from bots.payloads import MemoryPayloadStore
-from bots.platform import PermanentSendError, PlatformError, RecipientUnreachable
+from handlers.config import MaxAccount
 from tests.contract.harness_max import MemoryState
 from tests.emulators.max import MaxEmulator
 

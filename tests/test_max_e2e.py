@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import Clock, ManualClock
+from bots.core.clock import Clock, ManualClock
 from bots.telegram import TelegramRates
 from handlers.announcements import feature_of
+from runtime.app import App
 from tests.emulators.max import MaxEmulator, MaxMessage
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from watchfiles import Change
 
-from bots import reload as reload_module
-from bots.app import App
-from bots.cli import main
-from bots.reload import pid_path, reload, reloader
+from runtime import reload as reload_module
+from runtime.app import App
+from runtime.cli import main
+from runtime.reload import pid_path, reload, reloader
 
 BUS_ENTRY = """
   - id: school-bus
@@ -90,7 +90,7 @@ async def test_a_broken_faq_keeps_the_old_answers_and_tells_log_and_staff(
     broken = "\n".join([*lines[:8], "    answer:", *lines[10:]]) + "\n" + BUS_ENTRY
     faq.write_text(broken, encoding="utf-8")
 
-    with caplog.at_level(logging.ERROR, logger="bots.reload"):
+    with caplog.at_level(logging.ERROR, logger="runtime.reload"):
         result = await reload(local_app)
 
     assert not result.ok

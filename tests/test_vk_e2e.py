@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
+from runtime.app import App
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator, VkMessage
 from tests.processes import priemnaya_run, tail

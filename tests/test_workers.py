@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.clock import SystemClock
+from bots.core.clock import SystemClock
 from storage import Storage
 from storage.announcements import SubscriptionRepo
 from storage.leases import LeaseRepo
@@ -309,7 +309,7 @@ async def _broadcast_done(storage: Storage) -> bool:
 def test_a_worker_id_without_postgresql_is_refused_with_a_hint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bots.cli import main
+    from runtime.cli import main
 
     monkeypatch.setenv("TG_0", token(0))
     (tmp_path / "faq.yaml").write_text(FAQ, encoding="utf-8")

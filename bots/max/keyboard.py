@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bots.model import Button
-from bots.payloads import PayloadStore, encode_payload
-from bots.platform import PermanentSendError
+from bots.core.model import Button
+from bots.core.payloads import PayloadStore, encode_payload
+from bots.core.platform import PermanentSendError
 
 MAX_PER_ROW = 7
 MAX_LINKS_PER_ROW = 3

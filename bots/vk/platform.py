@@ -22,17 +22,17 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from bots.adapters import Services
-from bots.model import Button, ChatRef, Event, PlatformLimits, Reply, SentMessage, User
-from bots.payloads import decode_payload, encode_payload
-from bots.platform import (
+from bots.core.adapters import Services
+from bots.core.model import Button, ChatRef, Event, PlatformLimits, Reply, SentMessage, User
+from bots.core.payloads import decode_payload, encode_payload
+from bots.core.platform import (
     EventHandler,
     PermanentSendError,
     Platform,
     PlatformError,
     RecipientUnreachable,
 )
-from bots.text import html_to_plain, split_text
+from bots.core.text import html_to_plain, split_text
 from bots.vk import keyboard as kb
 from bots.vk.api import API_VERSION, VkCallError, VkClient
 from bots.vk.events import PLATFORM, PageTurn, Translator

@@ -18,9 +18,9 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from bots.config import LoadedConfig
 from handlers.announcements import compose, subscriptions
 from handlers.announcements.feature import Announcements
+from handlers.config import LoadedConfig
 from handlers.texts import TEMPLATE_NAMES
 
 __all__ = [
@@ -60,7 +60,7 @@ _by_storage: dict[int, Announcements] = {}
 
 
 def install(app: Any) -> None:
-    """Hook the feature into the app's start and stop (see bots.app.FEATURES)."""
+    """Hook the feature into the app's start and stop (see runtime.app.FEATURES)."""
     if app in _by_app:
         return
     feature = Announcements(app)
@@ -88,7 +88,7 @@ def _reload_hook(app: Any) -> None:
 def _hook_reload() -> None:
     """Rebuild the schedule after each successful hot reload (bots/reload.py)."""
     try:
-        from bots.reload import RELOAD_HOOKS
+        from runtime.reload import RELOAD_HOOKS
     except ImportError:  # a build without hot reload
         return
     if _reload_hook not in RELOAD_HOOKS:

@@ -9,7 +9,7 @@ Why a dedicated table and worker instead of the outbox (one outbox row per recip
   share the adapter's limiter (the one place that sets the pace).
 - Progress, the final report and ``announce status`` read one table, per broadcast.
 
-What is kept from the outbox: the retry policy (bots.sender.RetryPolicy), the error kinds of
+What is kept from the outbox: the retry policy (runtime.sender.RetryPolicy), the error kinds of
 the Platform port, and the rule that a row exists before its message is sent.
 
 Exactly once, as far as each platform allows: every (broadcast, recipient) row is written
@@ -30,12 +30,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bots.background import Pulse
-from bots.clock import Clock
-from bots.model import Button, ChatRef, Reply, SentMessage
-from bots.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
-from bots.sender import RetryPolicy
+from bots.core.background import Pulse
+from bots.core.clock import Clock
+from bots.core.model import Button, ChatRef, Reply, SentMessage
+from bots.core.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
 from handlers.announcements.labels import label
+from runtime.sender import RetryPolicy
 from storage import Storage
 from storage.announcements import Broadcast, BroadcastRepo, Counts, Delivery, SubscriptionRepo
 
@@ -50,7 +50,7 @@ PROGRESS_STEPS = 4
 
 
 class Host(Protocol):
-    """What the engine needs from the app (bots.app.App provides it; the bench a stub)."""
+    """What the engine needs from the app (runtime.app.App provides it; the bench a stub)."""
 
     storage: Storage | None
     clock: Clock

@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 
-from bots.model import Button
+from bots.core.model import Button
 from handlers.announcements.labels import label
 from handlers.announcements.schedule import DEFAULT_QUIET_HOURS, after_quiet_hours
 from handlers.conversation import Conversation

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from bots.model import Button
+from bots.core.model import Button
 from handlers.announcements.labels import label
 from handlers.commands import command
 from handlers.conversation import Conversation

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bots.model import ChatRef
+from bots.core.model import ChatRef
 from handlers.commands import command
 from handlers.conversation import Conversation
 from handlers.escalation import cards

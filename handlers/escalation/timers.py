@@ -11,7 +11,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from bots.background import Periodic
+from bots.core.background import Periodic
 from handlers.escalation import cards
 from handlers.institution import Institution
 from handlers.notify import queue_edit, queue_message

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from bots import observability
-from bots.model import Button
+from bots.core.model import Button
 from handlers.conversation import Conversation
 from handlers.faq.matcher import Decision, MatchResult
 from handlers.faq.model import FaqEntry
+from runtime import observability
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from bots.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
+from bots.core.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 EntryId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bots.app import App
-from bots.model import ChatKind
+from bots.core.model import ChatKind
+from runtime.app import App
 
 
 async def ask(app: App, text: str, chat: str = "100", institution: str = "school-17") -> str:
@@ -84,7 +84,7 @@ async def test_entries_without_a_category_are_listed_under_other_questions(
 ) -> None:
     from pathlib import Path
 
-    from bots.config import load_config
+    from handlers.config import load_config
 
     faq = Path(example_config).parent / "examples" / "faq" / "school.yaml"
     text = faq.read_text(encoding="utf-8").replace("    category: Питание\n", "", 1)
@@ -105,7 +105,7 @@ async def test_entries_without_a_category_are_listed_under_other_questions(
 
 async def test_a_second_run_on_the_same_database_still_answers(example_config, clock) -> None:
     """The inbox remembers handled updates: a new run's updates must not look like them."""
-    from bots.config import load_config
+    from handlers.config import load_config
 
     for _ in range(2):
         app = App(load_config(example_config), clock=clock, local=True)

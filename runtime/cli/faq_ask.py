@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
 from handlers.faq.matcher import FaqMatcher
+from runtime.cli.common import add_config_argument, load_or_report, pick_institution
 
 
 def register(faq_commands: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import jinja2
 
-from bots.config import LoadedConfig, load_config
-from bots.yamlfile import Problem, ProblemsError
+from bots.core.yamlfile import Problem, ProblemsError
+from handlers.config import LoadedConfig, load_config
 from handlers.texts import ANSWER_NAMES, Texts, check_template_source, check_templates
 
 

@@ -10,8 +10,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
-from bots.config import LoadedConfig, parse_duration
+from handlers.config import LoadedConfig, parse_duration
 from handlers.faq.matcher import FaqMatcher
 from handlers.reports import render
 from handlers.reports.stats import all_stats
@@ -21,6 +20,7 @@ from handlers.reports.unanswered import (
     build_report,
     unanswered_questions,
 )
+from runtime.cli.common import add_config_argument, load_or_report, pick_institution
 from storage import Storage
 
 KIND_NAMES = {"escalate": "escalated", "clarify": "clarified", "not_helpful": "not helpful"}

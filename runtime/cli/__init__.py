@@ -7,8 +7,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bots import logs
-from bots.cli import announce, check, faq, privacy, reload, report, run, shell, tickets
+from runtime import logs
+from runtime.cli import announce, check, faq, privacy, reload, report, run, shell, tickets
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def faq_ask_register(faq_commands: argparse._SubParsersAction) -> None:
-    from bots.cli import faq_ask
+    from runtime.cli import faq_ask
 
     faq_ask.register(faq_commands)
 

@@ -10,8 +10,8 @@ import asyncio
 import logging
 import signal
 
-from bots.app import App
-from bots.cli.common import add_config_argument, load_or_report
+from runtime.app import App
+from runtime.cli.common import add_config_argument, load_or_report
 
 log = logging.getLogger("priemnaya")
 

@@ -1,5 +1,5 @@
 import sys
 
-from bots.cli import main
+from runtime.cli import main
 
 sys.exit(main())

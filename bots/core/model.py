@@ -104,7 +104,7 @@ class Button:
 class Reply:
     """What the bot says. ``text`` is a small HTML subset (b, i, u, s, a, code, pre) whose
     variable parts were escaped by the template engine; adapters of platforms without HTML
-    turn it into plain text with :func:`bots.text.html_to_plain`.
+    turn it into plain text with :func:`bots.core.text.html_to_plain`.
     """
 
     text: str

@@ -17,18 +17,18 @@ from typing import Any
 
 from aiohttp import web
 
-from bots import observability
-from bots.adapters import AccountSpec, AdapterGroup, Services
-from bots.background import InFlight
-from bots.clock import Clock, SystemClock
-from bots.config import LoadedConfig
+from bots.core.adapters import AccountSpec, AdapterGroup, Services
+from bots.core.background import InFlight
+from bots.core.clock import Clock, SystemClock
+from bots.core.model import ChatRef, Event
+from bots.core.platform import EventHandler, Platform
 from bots.local import LocalPlatform
-from bots.model import ChatRef, Event
-from bots.platform import EventHandler, Platform
-from bots.sender import Sender
+from handlers.config import LoadedConfig
 from handlers.conversation import Conversation
 from handlers.institution import Institution, build_institution
 from handlers.router import route
+from runtime import observability
+from runtime.sender import Sender
 from storage import Storage
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,8 @@ ADAPTERS: dict[str, str] = {
 #: "module:install", where install(app) may append coroutines to app.on_start / app.on_stop
 FEATURES: list[str] = [
     "handlers.escalation.timers:install",
-    "bots.logs:install",
-    "bots.reload:install",
+    "runtime.logs:install",
+    "runtime.reload:install",
     "handlers.privacy:install",
     "handlers.announcements:install",
 ]
@@ -116,7 +116,7 @@ class App:
         path = self._database or self.loaded.database_target
         self.storage = await Storage.open(path, self.clock.now)
         if self.storage.dialect == "postgresql" and not self.local:
-            from bots.workers import Workers
+            from runtime.workers import Workers
 
             self.workers = Workers(self, self.worker_id, self._lease_seconds)
         elif self.worker_id is not None and not self.local:

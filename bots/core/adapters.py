@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bots.clock import Clock
-from bots.payloads import PayloadStore
-from bots.platform import EventHandler, Platform
+from bots.core.clock import Clock
+from bots.core.payloads import PayloadStore
+from bots.core.platform import EventHandler, Platform
 
 
 class StateStore(Protocol):
@@ -30,7 +30,7 @@ class StateStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class AccountSpec:
     """One configured account: the institution it serves and its config section (a pydantic
-    model from bots.config: TelegramAccount, VkAccount, ...)."""
+    model from handlers.config: TelegramAccount, VkAccount, ...)."""
 
     institution: str
     account: Any

@@ -11,9 +11,9 @@ import os
 import signal
 import sys
 
-from bots.cli.check import check_all
-from bots.cli.common import add_config_argument, load_or_report
-from bots.reload import pid_path
+from runtime.cli.check import check_all
+from runtime.cli.common import add_config_argument, load_or_report
+from runtime.reload import pid_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

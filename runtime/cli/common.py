@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bots.config import LoadedConfig, load_config
-from bots.yamlfile import ProblemsError
+from bots.core.yamlfile import ProblemsError
+from handlers.config import LoadedConfig, load_config
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:

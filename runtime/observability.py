@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from bots.app import App
+    from runtime.app import App
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bots import observability
-from bots.background import Pulse
-from bots.clock import Clock
-from bots.model import ChatRef, Reply, SentMessage
-from bots.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
-from bots.text import split_text
+from bots.core.background import Pulse
+from bots.core.clock import Clock
+from bots.core.model import ChatRef, Reply, SentMessage
+from bots.core.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
+from bots.core.text import split_text
+from runtime import observability
 from storage import Storage
 from storage.queues import OutboxItem
 

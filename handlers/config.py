@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from bots.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
+from bots.core.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
 from handlers.faq.matcher import MatcherSettings
 from handlers.faq.model import LoadedFaq, load_faq
 

@@ -14,7 +14,7 @@ import itertools
 import uuid
 from dataclasses import dataclass, field
 
-from bots.model import (
+from bots.core.model import (
     Button,
     Callback,
     ChatKind,
@@ -25,9 +25,9 @@ from bots.model import (
     SentMessage,
     User,
 )
-from bots.payloads import MemoryPayloadStore, PayloadStore, decode_payload, encode_payload
-from bots.platform import EventHandler, PermanentSendError, Platform, RecipientUnreachable
-from bots.text import html_to_plain, split_text
+from bots.core.payloads import MemoryPayloadStore, PayloadStore, decode_payload, encode_payload
+from bots.core.platform import EventHandler, PermanentSendError, Platform, RecipientUnreachable
+from bots.core.text import html_to_plain, split_text
 
 LOCAL_LIMITS = PlatformLimits(
     max_text=4096,

@@ -17,8 +17,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
-from bots.config import LoadedConfig
+from handlers.config import LoadedConfig
+from runtime.cli.common import add_config_argument, load_or_report, pick_institution
 
 #: after this long without progress, say that nobody seems to be sending
 QUIET_HINT_SECONDS = 15.0

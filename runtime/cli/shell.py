@@ -14,10 +14,10 @@ import os
 import sys
 import tempfile
 
-from bots.app import App
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
+from bots.core.model import ChatKind, User
 from bots.local import LocalMessage, LocalPlatform
-from bots.model import ChatKind, User
+from runtime.app import App
+from runtime.cli.common import add_config_argument, load_or_report, pick_institution
 
 CITIZEN_CHAT = "100"
 LOCAL_STAFF_CHAT = "staff"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
-from bots.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
+from bots.core.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
 
 EventHandler = Callable[[Event], Awaitable[None]]
 

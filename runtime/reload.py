@@ -35,16 +35,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bots import logs, observability
-from bots.config import LoadedConfig, load_config
-from bots.yamlfile import Problem, ProblemsError
+from bots.core.yamlfile import Problem, ProblemsError
 from handlers import texts as texts_module
+from handlers.config import LoadedConfig, load_config
 from handlers.institution import Institution, build_institution
 from handlers.notify import queue_message
+from runtime import logs, observability
 from storage.times import iso
 
 if TYPE_CHECKING:
-    from bots.app import App
+    from runtime.app import App
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def pid_path(database: str | Path) -> Path:
 
 def _prepare(config_path: Path, local: bool) -> tuple[LoadedConfig, dict[str, Institution]]:
     """Load, check and build everything (runs in a worker thread). Raises ProblemsError."""
-    from bots.validation import template_problems
+    from runtime.validation import template_problems
 
     # the template environment is cached per folder list and never re-reads a file it has
     # compiled; a reload needs fresh environments (live institutions keep their own)

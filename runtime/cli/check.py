@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bots.cli.common import add_config_argument
-from bots.validation import check_all
+from runtime.cli.common import add_config_argument
+from runtime.validation import check_all
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
-from bots.clock import SystemClock
+from bots.core.clock import SystemClock
+from runtime.cli.common import add_config_argument, load_or_report, pick_institution
 from storage import Storage
 from storage.tickets import ACTIVE
 

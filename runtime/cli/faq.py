@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from bots.yamlfile import ProblemsError
+from bots.core.yamlfile import ProblemsError
 from handlers.faq.evaluation import EvalReport, combine, evaluate
 
 

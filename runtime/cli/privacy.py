@@ -9,8 +9,8 @@ import json
 import sys
 from typing import Any
 
-from bots.cli.common import add_config_argument, load_or_report, pick_institution
 from handlers.privacy import export_citizen
+from runtime.cli.common import add_config_argument, load_or_report, pick_institution
 from storage.db import Database
 
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from bots.clock import Clock
+from bots.core.clock import Clock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -36,8 +36,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from bots.adapters import AccountSpec, AdapterGroup, GroupFactory, Services
-from bots.platform import EventHandler, Platform
+from bots.core.adapters import AccountSpec, AdapterGroup, GroupFactory, Services
+from bots.core.platform import EventHandler, Platform
 from storage.leases import LeasedOutbox, LeaseRepo
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class Workers:
     async def create_groups(self, services: Services) -> dict[str, AdapterGroup]:
         """The app's adapter groups: every account can send from every worker; receiving
         starts per institution as leases are taken."""
-        from bots.app import ADAPTERS  # the app imports this module only in worker mode
+        from runtime.app import ADAPTERS  # the app imports this module only in worker mode
 
         self._services = services
         groups: dict[str, AdapterGroup] = {}

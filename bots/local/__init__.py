@@ -1,0 +1,5 @@
+"""The in-memory platform for the shell and tests."""
+
+from bots.local.platform import LocalMessage, LocalPlatform
+
+__all__ = ["LocalMessage", "LocalPlatform"]
