@@ -14,18 +14,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
-    BaseModel,
+    AfterValidator,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
     StringConstraints,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from bots.core.schema import Strict
 from bots.core.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
+from bots.platforms import NAMES, PLATFORMS
 from handlers.faq.matcher import MatcherSettings
 from handlers.faq.model import LoadedFaq, load_faq
 
@@ -49,10 +53,6 @@ def parse_duration(value: Any) -> timedelta:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 IdText = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class StorageConfig(Strict):
@@ -81,51 +81,27 @@ class ServerConfig(Strict):
     public_url: str | None = None
 
 
-class TelegramAccount(Strict):
-    token: SecretStr
-    #: a self-hosted Bot API server or a proxy; default https://api.telegram.org
-    api_server: str | None = None
-    mode: Literal["polling", "webhook"] = "polling"
-    #: webhook secret_token; defaults to one derived from the token
-    webhook_secret: SecretStr | None = None
-
-    @field_validator("token")
-    @classmethod
-    def _token_shape(cls, value: SecretStr) -> SecretStr:
-        if not re.fullmatch(r"\d+:[A-Za-z0-9_-]{10,}", value.get_secret_value()):
-            raise ValueError("a Telegram token looks like 123456789:AA... (from @BotFather)")
-        return value
+def _known_platform(value: str) -> str:
+    if value not in NAMES:
+        raise ValueError(
+            f"Input should be {', '.join(repr(n) for n in NAMES[:-1])} or {NAMES[-1]!r}"
+        )
+    return value
 
 
-class VkAccount(Strict):
-    token: SecretStr
-    group_id: int = Field(gt=0)
-    #: VK API base URL; default https://api.vk.ru/method/
-    api_url: str | None = None
-    #: Bots Long Poll wait, seconds
-    wait: int = Field(25, ge=1, le=90)
-
-
-class MaxAccount(Strict):
-    token: SecretStr
-    api_url: str = "https://platform-api2.max.ru"
-    mode: Literal["polling", "webhook"] = "polling"
-    ca_bundle: str | None = None
-    webhook_secret: SecretStr | None = None
-
-
-Platform = Literal["telegram", "vk", "max", "local"]
+#: a messenger's name as the config writes it: one of the platform table's (bots/platforms.py)
+PlatformName = Annotated[str, AfterValidator(_known_platform)]
 
 
 class ChatAddress(Strict):
-    platform: Platform
+    platform: PlatformName
     id: IdText
     #: Telegram forum supergroup: one topic per ticket
     topics: bool = False
 
 
 class StaffMember(Strict):
-    platform: Platform
+    platform: PlatformName
     id: IdText
     name: str
     supervisor: bool = False
@@ -166,8 +142,6 @@ class AnnouncementConfig(Strict):
         if (self.text is None) == (self.template is None):
             raise ValueError("an announcement needs exactly one of 'text' or 'template'")
         if self.cron is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
             try:
                 CronTrigger.from_crontab(self.cron)
             except ValueError as exc:
@@ -247,9 +221,6 @@ class InstitutionConfig(Strict):
     timezone: str | None = None
     faq: str
     templates: str | None = None
-    telegram: TelegramAccount | None = None
-    vk: VkAccount | None = None
-    max: MaxAccount | None = None
     staff: StaffConfig = StaffConfig()
     announcements: list[AnnouncementConfig] = []
     # Matcher knobs (thresholds...): unknown keys and values out of range are config errors.
@@ -263,8 +234,13 @@ class InstitutionConfig(Strict):
             _zone(value)
         return value
 
+    def account(self, platform: str) -> Any:
+        """The account section for ``platform`` (a model from bots/<platform>/account.py),
+        or None; the fields themselves are added from the platform table below."""
+        return getattr(self, platform, None)
+
     def platforms(self) -> list[str]:
-        return [p for p in ("telegram", "vk", "max") if getattr(self, p) is not None]
+        return [p for p in PLATFORMS if self.account(p) is not None]
 
     def template_context(self) -> dict[str, Any]:
         """What answer templates see as ``institution``: contacts, never tokens."""
@@ -298,6 +274,22 @@ class Config(Strict):
     def _known_zone(cls, value: str) -> str:
         _zone(value)
         return value
+
+
+#: the institution section as validated: the fields above plus one optional account section
+#: per platform of the table (``telegram: TelegramAccount | None`` ...)
+_InstitutionWithAccounts = create_model(
+    "InstitutionConfig",
+    __base__=InstitutionConfig,
+    **{kind.name: (kind.account | None, None) for kind in PLATFORMS.values()},  # type: ignore[call-overload]
+)
+
+#: the whole file as validated (institutions with their accounts)
+_ValidatedConfig = create_model(
+    "Config",
+    __base__=Config,
+    institutions=(dict[InstitutionId, _InstitutionWithAccounts], Field(min_length=1)),  # type: ignore[valid-type]
+)
 
 
 class LoadedConfig:
@@ -345,7 +337,7 @@ def load_config(path: str | Path) -> LoadedConfig:
     """Load the config and every FAQ it names; ProblemsError lists every problem found."""
     config_path = Path(path)
     doc = load_yaml(config_path, expand_env=True)
-    config = validate(Config, doc)
+    config = validate(_ValidatedConfig, doc)
     loaded = LoadedConfig(config_path, doc, config)
     problems = []
     for inst_id, inst in config.institutions.items():
@@ -378,7 +370,7 @@ def load_config(path: str | Path) -> LoadedConfig:
 
 def _staff_warnings(doc: YamlDocument, inst_id: str, inst: InstitutionConfig) -> list[Problem]:
     chat = inst.staff.chat
-    if chat is not None and chat.platform != "local" and getattr(inst, chat.platform) is None:
+    if chat is not None and chat.platform != "local" and inst.account(chat.platform) is None:
         return [
             doc.problem(
                 ("institutions", inst_id, "staff", "chat", "platform"),

@@ -21,8 +21,9 @@ from bots.core.adapters import AccountSpec, AdapterGroup, Services
 from bots.core.background import InFlight
 from bots.core.clock import Clock, SystemClock
 from bots.core.model import ChatRef, Event
-from bots.core.platform import EventHandler, Platform
-from bots.local import LocalPlatform
+from bots.core.platform import Platform
+from bots.local import LocalGroup, LocalPlatform
+from bots.platforms import LOCAL, PLATFORMS
 from handlers.config import LoadedConfig
 from handlers.conversation import Conversation
 from handlers.institution import Institution, build_institution
@@ -32,13 +33,6 @@ from runtime.sender import Sender
 from storage import Storage
 
 log = logging.getLogger(__name__)
-
-#: platform kind -> "module:factory" creating its AdapterGroup (imported only when used)
-ADAPTERS: dict[str, str] = {
-    "telegram": "bots.telegram:create_group",
-    "vk": "bots.vk:create_group",
-    "max": "bots.max:create_group",
-}
 
 #: features that run beside the update path (scheduler, SLA timers, reload watcher...):
 #: "module:install", where install(app) may append coroutines to app.on_start / app.on_stop
@@ -54,23 +48,6 @@ FEATURES: list[str] = [
 def _import(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
-
-
-class LocalGroup:
-    """Every institution on the local platform: the shell and tests play all sides."""
-
-    def __init__(self, institutions: list[str], services: Services) -> None:
-        self.platforms: dict[str, Platform] = {
-            inst: LocalPlatform(inst, payload_store=services.payloads) for inst in institutions
-        }
-
-    async def start(self, on_event: EventHandler) -> None:
-        for platform in self.platforms.values():
-            await platform.start(on_event)
-
-    async def stop(self) -> None:
-        for platform in self.platforms.values():
-            await platform.stop()
 
 
 class App:
@@ -168,20 +145,20 @@ class App:
     async def _create_groups(self, services: Services) -> None:
         institutions = self.loaded.config.institutions
         if self.local:
-            self.groups["local"] = LocalGroup(list(institutions), services)
+            self.groups[LOCAL] = LocalGroup(list(institutions), services)
             return
         if self.workers is not None:
             self.groups = await self.workers.create_groups(services)
             return
-        for kind, target in ADAPTERS.items():
+        for kind, platform_kind in PLATFORMS.items():
             accounts = [
-                AccountSpec(inst_id, getattr(inst, kind))
+                AccountSpec(inst_id, inst.account(kind))
                 for inst_id, inst in institutions.items()
-                if getattr(inst, kind, None) is not None
+                if inst.account(kind) is not None
             ]
             if not accounts:
                 continue
-            self.groups[kind] = await _import(target)(accounts, services)
+            self.groups[kind] = await platform_kind.create_group(accounts, services)
 
     async def stop(self) -> None:
         """Stop cleanly: background work and the sender finish what they are sending while

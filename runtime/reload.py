@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bots.core.yamlfile import Problem, ProblemsError
+from bots.platforms import PLATFORMS
 from handlers import texts as texts_module
 from handlers.config import LoadedConfig, load_config
 from handlers.institution import Institution, build_institution
@@ -107,8 +108,8 @@ def _restart_needed(old: LoadedConfig, new: LoadedConfig) -> list[str]:
         notes.append(f"institution {inst_id} {verb}")
     for inst_id in sorted(set(a.institutions) & set(b.institutions)):
         old_inst, new_inst = a.institutions[inst_id], b.institutions[inst_id]
-        for kind in ("telegram", "vk", "max"):
-            if getattr(old_inst, kind) != getattr(new_inst, kind):
+        for kind in PLATFORMS:
+            if old_inst.account(kind) != new_inst.account(kind):
                 notes.append(f"institutions.{inst_id}.{kind}")
     return notes
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib
 import logging
 import math
 import os
@@ -38,6 +37,7 @@ from typing import Any
 
 from bots.core.adapters import AccountSpec, AdapterGroup, GroupFactory, Services
 from bots.core.platform import EventHandler, Platform
+from bots.platforms import PLATFORMS
 from storage.leases import LeasedOutbox, LeaseRepo
 
 log = logging.getLogger(__name__)
@@ -130,21 +130,18 @@ class Workers:
     async def create_groups(self, services: Services) -> dict[str, AdapterGroup]:
         """The app's adapter groups: every account can send from every worker; receiving
         starts per institution as leases are taken."""
-        from runtime.app import ADAPTERS  # the app imports this module only in worker mode
-
         self._services = services
         groups: dict[str, AdapterGroup] = {}
         institutions = self.app.loaded.config.institutions
-        for kind, target in ADAPTERS.items():
+        for kind, platform_kind in PLATFORMS.items():
             specs = [
-                AccountSpec(inst_id, getattr(inst, kind))
+                AccountSpec(inst_id, inst.account(kind))
                 for inst_id, inst in institutions.items()
-                if getattr(inst, kind, None) is not None
+                if inst.account(kind) is not None
             ]
             if not specs:
                 continue
-            module_name, _, attr = target.partition(":")
-            factory: GroupFactory = getattr(importlib.import_module(module_name), attr)
+            factory: GroupFactory = platform_kind.create_group
             leased = [s for s in specs if not is_shared(s.account)]
             shared = [s for s in specs if is_shared(s.account)]
             self._factories[kind] = factory

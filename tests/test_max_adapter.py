@@ -21,7 +21,7 @@ from bots.core.model import Button, ChatRef, Event, Reply, SentMessage
 from bots.core.payloads import MemoryPayloadStore
 from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.max import MaxGroup, MaxPlatform, create_group
-from handlers.config import MaxAccount
+from bots.max.account import MaxAccount
 from tests.contract.harness_max import MemoryState
 from tests.emulators.max import MaxEmulator
 

@@ -19,7 +19,7 @@ from bots.core.model import Button, ChatKind, ChatRef, Event, Reply, SentMessage
 from bots.core.payloads import MemoryPayloadStore
 from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.telegram import TelegramGroup, TelegramPlatform, TelegramRates, create_group
-from handlers.config import TelegramAccount
+from bots.telegram.account import TelegramAccount
 from tests.contract.harness_telegram import MemoryState
 from tests.emulators.telegram import RateRules, TelegramEmulator
 

@@ -16,7 +16,7 @@ from bots.core.model import Button, ChatKind, ChatRef, Event, Reply, SentMessage
 from bots.core.payloads import MemoryPayloadStore
 from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.vk import VkPlatform, create_group
-from handlers.config import VkAccount
+from bots.vk.account import VkAccount
 from tests.contract.harness_vk import MemoryState
 from tests.emulators.vk import VkEmulator
 

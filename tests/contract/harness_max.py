@@ -12,7 +12,7 @@ from bots.core.adapters import AccountSpec, Services
 from bots.core.clock import SystemClock
 from bots.core.payloads import MemoryPayloadStore
 from bots.max import MaxGroup, create_group
-from handlers.config import MaxAccount
+from bots.max.account import MaxAccount
 from tests.contract.harness import Harness, Seen
 from tests.emulators.max import MaxEmulator
 

@@ -15,7 +15,7 @@ from bots.core.clock import SystemClock
 from bots.core.model import Event
 from bots.core.payloads import MemoryPayloadStore
 from bots.telegram import TelegramGroup, TelegramRates, create_group
-from handlers.config import TelegramAccount
+from bots.telegram.account import TelegramAccount
 from tests.contract.harness import Harness, Seen
 from tests.emulators.telegram import TelegramEmulator
 

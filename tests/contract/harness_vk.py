@@ -10,7 +10,7 @@ from bots.core.adapters import AccountSpec, Services
 from bots.core.clock import SystemClock
 from bots.core.payloads import MemoryPayloadStore
 from bots.vk import create_group
-from handlers.config import VkAccount
+from bots.vk.account import VkAccount
 from tests.contract.harness import Harness, Seen
 from tests.emulators.vk import VkEmulator
 
