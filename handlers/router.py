@@ -1,34 +1,26 @@
 """Where an update goes (see the flow in docs/ARCHITECTURE.md):
 
-staff chat -> staff (members only: staff commands, staff buttons, replies to cards); a membership change -> reachability; a pressed button -> the
-feature that issued it (by payload prefix); a command -> commands; any other text -> the FAQ.
+staff chat -> staff (members only: staff commands, staff buttons, replies to cards); a
+membership change -> reachability; a pressed button -> the feature that issued it (by payload
+prefix); a command -> the feature that declares it; any other text -> the FAQ.
 Messages in other groups the bot was added to are ignored.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from bots.core.model import ChatKind
-from handlers import announcements, commands, escalation, privacy, staff
+from handlers import commands, staff
+from handlers.answers import answering
 from handlers.conversation import Conversation
-from handlers.faq import answering
+from handlers.feature import Features
 
 log = logging.getLogger(__name__)
 
-CallbackHandler = Callable[[Conversation, str], Awaitable[None]]
-#: payload prefix (before the first ':') -> handler; features add theirs
-CALLBACKS: dict[str, CallbackHandler] = {
-    "faq": answering.on_callback,
-    "fb": answering.on_feedback,
-    "esc": escalation.on_callback,
-    "priv": privacy.on_callback,
-    "sub": announcements.on_subscription_callback,
-}
 
-
-async def route(conv: Conversation) -> None:
+async def route(conv: Conversation, features: Features) -> None:
+    """Send one update to the feature that handles it (the tables come from the app)."""
     event = conv.event
     inst = conv.institution
     if event.membership == "blocked":
@@ -39,7 +31,9 @@ async def route(conv: Conversation) -> None:
     if event.membership is not None:
         return
     if inst.is_staff_chat(event.chat):
-        await staff.on_staff_event(conv)
+        await staff.on_staff_event(
+            conv, features.staff_commands, features.staff_callbacks, features.message_hooks
+        )
         return
     if event.chat_kind is not ChatKind.PRIVATE:
         return
@@ -48,7 +42,7 @@ async def route(conv: Conversation) -> None:
     )
     if event.callback is not None:
         prefix = event.callback.data.split(":", 1)[0]
-        handler = CALLBACKS.get(prefix)
+        handler = features.callbacks.get(prefix)
         if handler is None:
             conv.answer_callback()
             log.info("unknown callback prefix %r chat=%s", prefix[:16], event.chat.key)
@@ -73,6 +67,6 @@ async def route(conv: Conversation) -> None:
     parsed = commands.parse_command(text.strip())
     if parsed is not None:
         await conv.storage.log.set_outcome(conv.logged_id, "command", None, None)
-        await commands.dispatch(conv, *parsed)
+        await commands.dispatch(conv, features.commands, *parsed)
         return
     await answering.on_text(conv, text)

@@ -10,13 +10,13 @@ inbox rows are handled again at start, pending outbox rows are sent.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
+from bots.core import metrics
 from bots.core.adapters import AccountSpec, AdapterGroup, Services
 from bots.core.background import InFlight
 from bots.core.clock import Clock, SystemClock
@@ -26,28 +26,16 @@ from bots.local import LocalGroup, LocalPlatform
 from bots.platforms import LOCAL, PLATFORMS
 from handlers.config import LoadedConfig
 from handlers.conversation import Conversation
+from handlers.feature import Feature, Features, Hook
 from handlers.institution import Institution, build_institution
 from handlers.router import route
 from runtime import observability
+from runtime.features import FEATURES, templates_of
 from runtime.sender import Sender
+from runtime.workers import Workers
 from storage import Storage
 
 log = logging.getLogger(__name__)
-
-#: features that run beside the update path (scheduler, SLA timers, reload watcher...):
-#: "module:install", where install(app) may append coroutines to app.on_start / app.on_stop
-FEATURES: list[str] = [
-    "handlers.escalation.timers:install",
-    "runtime.logs:install",
-    "runtime.reload:install",
-    "handlers.privacy:install",
-    "handlers.announcements:install",
-]
-
-
-def _import(target: str) -> Any:
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
 
 
 class App:
@@ -61,11 +49,13 @@ class App:
         services_extra: dict[str, Any] | None = None,
         worker_id: str | None = None,
         lease_seconds: float | None = None,
+        features: Sequence[Feature] | None = None,
     ) -> None:
         """``local=True`` runs every institution on the local platform (shell, demo, tests)
         with the staff chat there too; ``database`` overrides the configured path or URL.
         On PostgreSQL the app is one of several workers (bots/workers.py): ``worker_id``
-        names it (default host-pid), ``lease_seconds`` is how long its leases last."""
+        names it (default host-pid), ``lease_seconds`` is how long its leases last.
+        ``features`` default to the product's list (runtime/features.py)."""
         self.loaded = loaded
         self.clock: Clock = clock or SystemClock()
         self.local = local
@@ -84,17 +74,21 @@ class App:
         self._runner: web.AppRunner | None = None
         self._inflight = InFlight()
         self._started = False
-        #: features hook in here (scheduler, SLA timers...): called at start and stop
-        self.on_start: list[Callable[[App], Any]] = []
-        self.on_stop: list[Callable[[App], Any]] = []
+        #: the features' commands, buttons, hooks and templates (handlers/feature.py)
+        self.features = Features(FEATURES if features is None else features)
+        #: every template the bot renders, with the names each gets (check and reload)
+        self.templates = templates_of(self.features.features)
+        #: features hook in here when installed (scheduler, SLA timers...): called with the
+        #: app at start, at stop and after each successful hot reload (runtime/reload.py)
+        self.on_start: list[Hook] = []
+        self.on_stop: list[Hook] = []
+        self.on_reload: list[Hook] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         path = self._database or self.loaded.database_target
         self.storage = await Storage.open(path, self.clock.now)
         if self.storage.dialect == "postgresql" and not self.local:
-            from runtime.workers import Workers
-
             self.workers = Workers(self, self.worker_id, self._lease_seconds)
         elif self.worker_id is not None and not self.local:
             await self.storage.close()
@@ -127,8 +121,7 @@ class App:
             await web.TCPSite(self._runner, server.host, server.port).start()
             log.info("HTTP server listening on %s:%s", server.host, server.port)
         self.sender.start()
-        for target in FEATURES:
-            _import(target)(self)
+        self.features.install(self)
         for hook in self.on_start:
             result = hook(self)
             if asyncio.iscoroutine(result):
@@ -185,6 +178,11 @@ class App:
             await self.storage.close()
         self._started = False
 
+    @property
+    def database(self) -> str | None:
+        """The database path or URL given to the constructor (None: the configured one)."""
+        return self._database
+
     def platform(self, institution: str, kind: str) -> Platform | None:
         group = self.groups.get(kind)
         return group.platforms.get(institution) if group else None
@@ -202,7 +200,7 @@ class App:
             if not await self.storage.inbox.accept(event, self.clock.now()):
                 log.info("duplicate update %s on %s ignored", event.update_key, event.platform)
                 return
-            observability.UPDATES.inc(institution=event.institution, platform=event.platform)
+            metrics.UPDATES.inc(institution=event.institution, platform=event.platform)
             await self._handle(event)
 
     async def _handle(self, event: Event) -> None:
@@ -212,16 +210,16 @@ class App:
             log.error("event for unknown institution %s", event.institution)
             await self.storage.inbox.done(event)
             return
-        conv = Conversation(event, institution, self.storage, self.clock.now())
+        conv = self._conversation(event, institution)
         try:
             async with self.storage.transaction():
                 if not await self.storage.inbox.claim(event):
                     return  # another worker handled it meanwhile
-                await route(conv)
+                await route(conv, self.features)
                 await self.storage.inbox.done(event)
         except Exception:
             log.exception("handling update %s from %s failed", event.update_key, event.chat.key)
-            conv = Conversation(event, institution, self.storage, self.clock.now())
+            conv = self._conversation(event, institution)
             conv._counter = 1000  # distinct dedup keys from the failed attempt's
             async with self.storage.transaction():
                 if event.chat_kind == "private":
@@ -239,6 +237,16 @@ class App:
                     await platform.answer_callback(event, conv.callback_answer or None)
                 except Exception as exc:  # the button spinner stops by itself; not worth more
                     log.warning("answering callback on %s failed: %s", event.platform, exc)
+
+    def _conversation(self, event: Event, institution: Institution) -> Conversation:
+        assert self.storage is not None
+        return Conversation(
+            event,
+            institution,
+            self.storage,
+            self.clock.now(),
+            forget_hooks=self.features.forget_hooks,
+        )
 
     async def _recover_inbox(self) -> None:
         assert self.storage is not None

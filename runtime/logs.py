@@ -23,6 +23,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, SecretStr
+
+from handlers.feature import Feature, Host
+
 MASK = "***"
 
 #: shapes of secrets that are masked even when the config is not loaded yet
@@ -51,7 +55,6 @@ def add_secrets(values: Iterable[str]) -> None:
 def config_secrets(config: Any) -> list[str]:
     """Every SecretStr value in a loaded config (pydantic models, walked generically so a
     new account type with a token is covered without a change here)."""
-    from pydantic import BaseModel, SecretStr
 
     found: list[str] = []
 
@@ -159,7 +162,10 @@ def protect_handlers() -> None:
             handler.addFilter(RedactingFilter())
 
 
-def install(app: Any) -> None:
+def install(app: Host) -> None:
     """App feature: mask the configured tokens (again after every reload)."""
     add_secrets(config_secrets(app.loaded.config))
     protect_handlers()
+
+
+FEATURE = Feature(name="logs", install=install)

@@ -19,150 +19,48 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
-import threading
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from runtime.app import App
+from bots.core.adapters import AdapterGroup
+from bots.core.metrics import (
+    INBOX_PENDING,
+    INSTITUTIONS,
+    METRICS,
+    OUTBOX_PENDING,
+    SLA_BREACHED,
+    TICKETS_OPEN,
+)
+from storage import Storage
+
+
+class Observed(Protocol):
+    """What /healthz and /metrics read of the app (runtime/app.py's App has it)."""
+
+    @property
+    def storage(self) -> Storage | None: ...
+
+    @property
+    def groups(self) -> Mapping[str, AdapterGroup]: ...
+
+    @property
+    def institutions(self) -> Mapping[str, Any]: ...
+
+    @property
+    def web_app(self) -> web.Application | None: ...
+
 
 log = logging.getLogger(__name__)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value):
-        return str(int(value))
-    return repr(value)
-
-
-class Metric:
-    """A counter or gauge with fixed label names; values keyed by label values."""
-
-    def __init__(self, name: str, help_: str, kind: str, labels: tuple[str, ...]) -> None:
-        self.name = name
-        self.help = help_
-        self.kind = kind
-        self.labels = labels
-        self._values: dict[tuple[str, ...], float] = {}
-        self._lock = threading.Lock()
-
-    def _key(self, labels: dict[str, Any]) -> tuple[str, ...]:
-        if set(labels) != set(self.labels):
-            raise ValueError(f"{self.name} takes labels {self.labels}, got {sorted(labels)}")
-        return tuple(str(labels[name]) for name in self.labels)
-
-    def inc(self, amount: float = 1.0, **labels: Any) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def set(self, value: float, **labels: Any) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = value
-
-    def value(self, **labels: Any) -> float:
-        with self._lock:
-            return self._values.get(self._key(labels), 0.0)
-
-    def render(self) -> list[str]:
-        sample = f"{self.name}_total" if self.kind == "counter" else self.name
-        lines = [f"# HELP {self.name} {_escape(self.help)}", f"# TYPE {self.name} {self.kind}"]
-        with self._lock:
-            items = sorted(self._values.items())
-        if not items and not self.labels:
-            items = [((), 0.0)]
-        for key, value in items:
-            pairs = ",".join(
-                f'{name}="{_escape(v)}"' for name, v in zip(self.labels, key, strict=True)
-            )
-            head = f"{sample}{{{pairs}}}" if pairs else sample
-            lines.append(f"{head} {_number(value)}")
-        return lines
-
-
-class Registry:
-    def __init__(self) -> None:
-        self.metrics: dict[str, Metric] = {}
-
-    def counter(self, name: str, help_: str, labels: tuple[str, ...] = ()) -> Metric:
-        """``name`` without the ``_total`` suffix; samples are exposed as ``name_total``."""
-        return self._add(Metric(name, help_, "counter", labels))
-
-    def gauge(self, name: str, help_: str, labels: tuple[str, ...] = ()) -> Metric:
-        return self._add(Metric(name, help_, "gauge", labels))
-
-    def _add(self, metric: Metric) -> Metric:
-        if metric.name in self.metrics:
-            raise ValueError(f"metric {metric.name} registered twice")
-        self.metrics[metric.name] = metric
-        return metric
-
-    def render(self) -> str:
-        lines: list[str] = []
-        for metric in self.metrics.values():
-            lines.extend(metric.render())
-        return "\n".join(lines) + "\n"
-
-
-METRICS = Registry()
-
-UPDATES = METRICS.counter(
-    "priemnaya_updates", "Updates accepted from the platforms.", ("institution", "platform")
-)
-REPLIES = METRICS.counter(
-    "priemnaya_replies", "Messages delivered to a platform.", ("institution", "platform")
-)
-OUTCOMES = METRICS.counter(
-    "priemnaya_faq_outcomes",
-    "FAQ decisions on citizens' questions: answer, clarify, escalate, smalltalk.",
-    ("institution", "outcome"),
-)
-ESCALATIONS = METRICS.counter(
-    "priemnaya_escalations", "Questions handed to staff.", ("institution", "reason")
-)
-SEND_ERRORS = METRICS.counter(
-    "priemnaya_send_errors",
-    "Failed send attempts by platform and error code (retried or not).",
-    ("platform", "code"),
-)
-RELOADS = METRICS.counter(
-    "priemnaya_reloads", "Config/FAQ/template reloads by result.", ("result",)
-)
-OUTBOX_PENDING = METRICS.gauge(
-    "priemnaya_outbox_pending", "Messages waiting in the outbox.", ("platform",)
-)
-INBOX_PENDING = METRICS.gauge("priemnaya_inbox_pending", "Accepted updates not handled yet.")
-INSTITUTIONS = METRICS.gauge("priemnaya_institutions", "Institutions served.")
-SLA_BREACHED = METRICS.gauge(
-    "priemnaya_sla_breached_tickets",
-    "Tickets whose first-response deadline passed (kept tickets).",
-    ("institution",),
-)
-TICKETS_OPEN = METRICS.gauge("priemnaya_tickets_open", "Tickets not closed yet.", ("institution",))
-
-
-def error_code(exc: BaseException) -> str:
-    """The label for a send error: the platform's code when it gave one, else the kind."""
-    code = getattr(exc, "code", None)
-    return str(code) if code is not None else type(exc).__name__
-
-
 #: name -> check(app) returning True when healthy; features add theirs (the scheduler)
-HealthCheck = Callable[["App"], "bool | Awaitable[bool]"]
+HealthCheck = Callable[[Observed], "bool | Awaitable[bool]"]
 HEALTH_CHECKS: dict[str, HealthCheck] = {}
 
 
-async def _gauges(app: App) -> None:
+async def _gauges(app: Observed) -> None:
     storage = app.storage
     if storage is None:
         return
@@ -192,7 +90,7 @@ async def _gauges(app: App) -> None:
             TICKETS_OPEN.set(int(row["open"]) if row else 0, institution=inst_id)
 
 
-async def metrics_text(app: App) -> str:
+async def metrics_text(app: Observed) -> str:
     """The exposition for one scrape."""
     await _gauges(app)
     return METRICS.render()
@@ -205,7 +103,7 @@ async def _call(check: Callable[..., Any], *args: Any) -> bool:
     return bool(result)
 
 
-async def _adapters_ok(app: App) -> dict[str, bool]:
+async def _adapters_ok(app: Observed) -> dict[str, bool]:
     status: dict[str, bool] = {}
     for kind, group in app.groups.items():
         targets = [group, *getattr(group, "platforms", {}).values()]
@@ -221,7 +119,7 @@ async def _adapters_ok(app: App) -> dict[str, bool]:
     return status
 
 
-async def _database_ok(app: App) -> bool:
+async def _database_ok(app: Observed) -> bool:
     if app.storage is None:
         return False
     try:
@@ -232,7 +130,7 @@ async def _database_ok(app: App) -> bool:
     return True
 
 
-async def health(app: App) -> tuple[bool, dict[str, Any]]:
+async def health(app: Observed) -> tuple[bool, dict[str, Any]]:
     """(healthy, the JSON body of /healthz)."""
     checks: dict[str, Any] = {"started": bool(getattr(app, "_started", False))}
     adapters = await _adapters_ok(app)
@@ -252,7 +150,7 @@ async def health(app: App) -> tuple[bool, dict[str, Any]]:
     return ok, {"status": "ok" if ok else "fail", "checks": checks}
 
 
-def add_routes(app: App, web_app: web.Application | None = None) -> None:
+def add_routes(app: Observed, web_app: web.Application | None = None) -> None:
     """Add /healthz and /metrics to the app's aiohttp application (before it starts)."""
     target = web_app if web_app is not None else app.web_app
     if target is None:

@@ -18,7 +18,7 @@ editor saving a half-typed file does not flood the chat).
 What a reload cannot change in a running process (accounts and tokens, the database, the
 HTTP server, added or removed institutions) is logged as needing a restart; the rest is
 applied. Features that derive state from the config (the announcement scheduler) append a
-callable to :data:`RELOAD_HOOKS`; each is called with the app after a successful swap.
+callable to the app's ``on_reload`` list; each is called with the app after a successful swap.
 """
 
 from __future__ import annotations
@@ -30,29 +30,27 @@ import logging
 import os
 import signal
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from watchfiles import awatch
+
+from bots.core import metrics
 from bots.core.yamlfile import Problem, ProblemsError
 from bots.platforms import PLATFORMS
 from handlers import texts as texts_module
 from handlers.config import LoadedConfig, load_config
+from handlers.feature import Feature, Host
 from handlers.institution import Institution, build_institution
 from handlers.notify import queue_message
-from runtime import logs, observability
+from runtime import logs
+from runtime.validation import template_problems
 from storage.times import iso
-
-if TYPE_CHECKING:
-    from runtime.app import App
 
 log = logging.getLogger(__name__)
 
-#: called as hook(app) after every successful swap (may be a coroutine function)
-RELOAD_HOOKS: list[Callable[[App], Any]] = []
-
-texts_module.TEMPLATE_NAMES.setdefault("reload_failed.j2", frozenset({"problems", "more"}))
 
 #: at most this many problems are listed in the staff chat (all of them go to the log)
 STAFF_PROBLEMS = 15
@@ -73,15 +71,15 @@ def pid_path(database: str | Path) -> Path:
     return Path(database).with_suffix(".pid")
 
 
-def _prepare(config_path: Path, local: bool) -> tuple[LoadedConfig, dict[str, Institution]]:
+def _prepare(
+    config_path: Path, local: bool, templates: Mapping[str, frozenset[str]]
+) -> tuple[LoadedConfig, dict[str, Institution]]:
     """Load, check and build everything (runs in a worker thread). Raises ProblemsError."""
-    from runtime.validation import template_problems
-
     # the template environment is cached per folder list and never re-reads a file it has
     # compiled; a reload needs fresh environments (live institutions keep their own)
     texts_module._environment.cache_clear()
     loaded = load_config(config_path)
-    problems = template_problems(loaded)
+    problems = template_problems(loaded, templates)
     if problems:
         raise ProblemsError(problems)
     override = "local" if local else None
@@ -117,7 +115,7 @@ def _restart_needed(old: LoadedConfig, new: LoadedConfig) -> list[str]:
 class Reloader:
     """One per app: serialises reloads and remembers what was last reported to staff."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Host) -> None:
         self.app = app
         self._lock = asyncio.Lock()
         self._reported: str | None = None
@@ -140,7 +138,7 @@ class Reloader:
         app = self.app
         old = app.loaded
         try:
-            loaded, built = await asyncio.to_thread(_prepare, old.path, app.local)
+            loaded, built = await asyncio.to_thread(_prepare, old.path, app.local, app.templates)
         except ProblemsError as exc:
             await self._rejected(exc.problems, reason)
             return ReloadResult(False, exc.problems)
@@ -157,13 +155,13 @@ class Reloader:
         app.loaded = loaded
         self._reported = None
         logs.add_secrets(logs.config_secrets(loaded.config))
-        observability.RELOADS.inc(result="ok")
+        metrics.RELOADS.inc(result="ok")
         log.warning("reloaded (%s): %s", reason, ", ".join(swapped) or "no institution changed")
         for warning in loaded.warnings:
             log.warning("%s", warning)
         if notes:
             log.warning("changed but needs a restart to take effect: %s", "; ".join(notes))
-        for hook in list(RELOAD_HOOKS):
+        for hook in list(app.on_reload):
             try:
                 result = hook(app)
                 if asyncio.iscoroutine(result):
@@ -173,7 +171,7 @@ class Reloader:
         return ReloadResult(True, [], swapped, notes)
 
     async def _rejected(self, problems: list[Problem], reason: str) -> None:
-        observability.RELOADS.inc(result="failed")
+        metrics.RELOADS.inc(result="failed")
         log.error(
             "reload (%s) rejected, the previous version stays live; %d problem(s):",
             reason,
@@ -271,7 +269,6 @@ class Reloader:
 
     async def watch(self) -> None:
         """Watch the files until :meth:`stop_watching`; re-aims after a reload that moved them."""
-        from watchfiles import awatch
 
         while not self._stop.is_set():
             folders, _, _ = self.watched()
@@ -307,24 +304,24 @@ class Reloader:
 _reloaders: weakref.WeakKeyDictionary[Any, Reloader] = weakref.WeakKeyDictionary()
 
 
-def reloader(app: App) -> Reloader:
+def reloader(app: Host) -> Reloader:
     found = _reloaders.get(app)
     if found is None:
         found = _reloaders[app] = Reloader(app)
     return found
 
 
-async def reload(app: App, reason: str = "requested") -> ReloadResult:
+async def reload(app: Host, reason: str = "requested") -> ReloadResult:
     """Validate and swap in the files as they are now; see the module docstring."""
     return await reloader(app).reload(reason)
 
 
-def _database(app: App) -> Path:
-    return Path(app._database or app.loaded.database_path)
+def _database(app: Host) -> Path:
+    return Path(app.database or app.loaded.database_path)
 
 
-def install(app: App) -> None:
-    """App feature: a real run watches its files, reloads on SIGHUP and writes a pid file.
+def install(app: Host) -> None:
+    """Host feature: a real run watches its files, reloads on SIGHUP and writes a pid file.
     The local platform (shell, tests) reloads only when asked (:func:`reload`)."""
     if app.local:
         return
@@ -336,7 +333,7 @@ def install(app: App) -> None:
         _background.add(task)
         task.add_done_callback(_background.discard)
 
-    async def on_start(_: App) -> None:
+    async def on_start(_: Host) -> None:
         r.start_watching()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
@@ -345,7 +342,7 @@ def install(app: App) -> None:
         except OSError as exc:
             log.warning("cannot write the pid file (priemnaya reload will not find us): %s", exc)
 
-    async def on_stop(_: App) -> None:
+    async def on_stop(_: Host) -> None:
         await r.stop_watching()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
@@ -359,3 +356,10 @@ def install(app: App) -> None:
 
 
 _background: set[asyncio.Task[Any]] = set()
+
+
+FEATURE = Feature(
+    name="reload",
+    templates={"reload_failed.j2": frozenset({"problems", "more"})},
+    install=install,
+)

@@ -14,15 +14,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
+from bots.core import metrics
 from bots.core.background import Pulse
 from bots.core.clock import Clock
 from bots.core.model import ChatRef, Reply, SentMessage
 from bots.core.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
+from bots.core.retry import RetryPolicy
 from bots.core.text import split_text
-from runtime import observability
 from storage import Storage
 from storage.queues import OutboxItem
 
@@ -34,18 +34,6 @@ UnreachableHook = Callable[[str, ChatRef, str], Awaitable[None]]
 
 class _LeaseLost(Exception):
     """The fence said no between two parts of a long message."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    base: float = 1.0
-    factor: float = 2.0
-    cap: float = 300.0
-    max_attempts: int = 12
-
-    def delay(self, attempts: int, retry_after: float | None) -> float:
-        backoff = min(self.cap, self.base * self.factor ** max(0, attempts))
-        return max(backoff if retry_after is None else 0.0, retry_after or 0.0)
 
 
 class Sender:
@@ -184,30 +172,26 @@ class Sender:
         except _LeaseLost:
             return False
         except RecipientUnreachable as exc:
-            observability.SEND_ERRORS.inc(platform=item.platform, code="unreachable")
+            metrics.SEND_ERRORS.inc(platform=item.platform, code="unreachable")
             await outbox.mark_unreachable(item, exc.reason or "unreachable")
             log.info("outbox %s: %s unreachable (%s)", item.id, item.chat.key, exc.reason)
             for hook in self.unreachable_hooks:
                 await hook(item.institution, item.chat, exc.reason)
             return True
         except PermanentSendError as exc:
-            observability.SEND_ERRORS.inc(
-                platform=item.platform, code=observability.error_code(exc)
-            )
+            metrics.SEND_ERRORS.inc(platform=item.platform, code=metrics.error_code(exc))
             await outbox.mark_failed(item.id, str(exc))
             log.error("outbox %s to %s refused: %s", item.id, item.chat.key, exc)
             return True
         except PlatformError as exc:
-            observability.SEND_ERRORS.inc(
-                platform=item.platform, code=observability.error_code(exc)
-            )
+            metrics.SEND_ERRORS.inc(platform=item.platform, code=metrics.error_code(exc))
             return await self._retry_later(item, exc, exc.retry_after)
         except Exception as exc:  # an adapter bug or an unexpected network error
             log.exception("outbox %s to %s: unexpected error", item.id, item.chat.key)
-            observability.SEND_ERRORS.inc(platform=item.platform, code=type(exc).__name__)
+            metrics.SEND_ERRORS.inc(platform=item.platform, code=type(exc).__name__)
             return await self._retry_later(item, exc, None)
         await outbox.mark_sent(item.id, self._clock.now())
-        observability.REPLIES.inc(institution=item.institution, platform=item.platform)
+        metrics.REPLIES.inc(institution=item.institution, platform=item.platform)
         return True
 
     async def _retry_later(

@@ -4,6 +4,8 @@ hot reload, which must refuse exactly what check refuses."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jinja2
 
 from bots.core.yamlfile import Problem, ProblemsError
@@ -11,16 +13,21 @@ from handlers.config import LoadedConfig, load_config
 from handlers.texts import ANSWER_NAMES, Texts, check_template_source, check_templates
 
 
-def check_all(config_path: str) -> tuple[list[Problem], list[Problem]]:
-    """(problems, warnings) for a config and everything it refers to."""
+def check_all(
+    config_path: str, templates: Mapping[str, frozenset[str]]
+) -> tuple[list[Problem], list[Problem]]:
+    """(problems, warnings) for a config and everything it refers to; ``templates`` are
+    the template names the bot uses (runtime/features.py: TEMPLATES)."""
     try:
         loaded = load_config(config_path)
     except ProblemsError as exc:
         return exc.problems, []
-    return template_problems(loaded), loaded.warnings
+    return template_problems(loaded, templates), loaded.warnings
 
 
-def template_problems(loaded: LoadedConfig) -> list[Problem]:
+def template_problems(
+    loaded: LoadedConfig, templates: Mapping[str, frozenset[str]]
+) -> list[Problem]:
     problems: list[Problem] = []
     checked_folders: set[str] = set()
     for inst_id, inst in loaded.config.institutions.items():
@@ -40,7 +47,8 @@ def template_problems(loaded: LoadedConfig) -> list[Problem]:
                 if a.template is not None
             }
             problems.extend(
-                Problem(p.file, p.line, p.message) for p in check_templates(folder, texts.env, own)
+                Problem(p.file, p.line, p.message)
+                for p in check_templates(folder, texts.env, templates, own)
             )
         for index, announcement in enumerate(inst.announcements):
             if announcement.template is None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from watchfiles import Change
 
-from runtime import reload as reload_module
 from runtime.app import App
 from runtime.cli import main
 from runtime.reload import pid_path, reload, reloader
@@ -142,15 +141,13 @@ async def test_reload_hooks_run_after_a_successful_swap(local_app: App):
     async def hook(app: App) -> None:
         seen.append(app.institutions["school-17"])
 
-    reload_module.RELOAD_HOOKS.append(hook)
-    try:
-        old = local_app.institutions["school-17"]
-        assert (await reload(local_app)).ok
-    finally:
-        reload_module.RELOAD_HOOKS.remove(hook)
+    local_app.on_reload.append(hook)
+    old = local_app.institutions["school-17"]
+    assert (await reload(local_app)).ok
     assert seen == [local_app.institutions["school-17"]] and seen[0] is not old
 
 
+@pytest.mark.slow
 def test_the_reload_command_signals_the_running_process(example_config: Path, capsys):
     child = subprocess.Popen(
         [

@@ -9,7 +9,7 @@ Why a dedicated table and worker instead of the outbox (one outbox row per recip
   share the adapter's limiter (the one place that sets the pace).
 - Progress, the final report and ``announce status`` read one table, per broadcast.
 
-What is kept from the outbox: the retry policy (runtime.sender.RetryPolicy), the error kinds of
+What is kept from the outbox: the retry policy (bots/core/retry.py), the error kinds of
 the Platform port, and the rule that a row exists before its message is sent.
 
 Exactly once, as far as each platform allows: every (broadcast, recipient) row is written
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -34,8 +35,8 @@ from bots.core.background import Pulse
 from bots.core.clock import Clock
 from bots.core.model import Button, ChatRef, Reply, SentMessage
 from bots.core.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
+from bots.core.retry import RetryPolicy
 from handlers.announcements.labels import label
-from runtime.sender import RetryPolicy
 from storage import Storage
 from storage.announcements import Broadcast, BroadcastRepo, Counts, Delivery, SubscriptionRepo
 
@@ -171,11 +172,14 @@ class Broadcaster:
                 continue
             task = asyncio.create_task(self._broadcast(b), name=f"broadcast-{b.id}")
             self._tasks[b.id] = task
-            task.add_done_callback(lambda _t, bid=b.id: self._done(bid))
+            task.add_done_callback(functools.partial(self._on_done, b.id))
         delay = None if soonest is None else max(0.0, (soonest - now).total_seconds())
         if self.poll is not None:
             delay = self.poll if delay is None else min(delay, self.poll)
         return delay
+
+    def _on_done(self, broadcast_id: int, _task: asyncio.Task[Any]) -> None:
+        self._done(broadcast_id)
 
     def _done(self, broadcast_id: int) -> None:
         self._tasks.pop(broadcast_id, None)

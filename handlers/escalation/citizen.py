@@ -10,7 +10,6 @@ import logging
 from datetime import datetime, timedelta
 
 from bots.core.model import ChatRef
-from handlers.commands import command
 from handlers.conversation import Conversation
 from handlers.escalation import cards
 from handlers.escalation.sla import WorkingCalendar
@@ -219,7 +218,6 @@ async def join_active_ticket(conv: Conversation, text: str) -> bool:
     return False
 
 
-@command("operator", "staff", "оператор")
 async def operator(conv: Conversation, args: str) -> None:
     """/operator [question]: straight to staff; without a question, the next message goes."""
     inst = conv.institution

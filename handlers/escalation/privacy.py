@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-from handlers import privacy
 from handlers.escalation import cards
 from handlers.notify import queue_edit
 from storage import Storage
@@ -44,6 +43,3 @@ async def anonymise_tickets(
             dedup_key=f"forget:{ticket_id}:card",
             now=now,
         )
-
-
-privacy.FORGET_HOOKS.append(anonymise_tickets)

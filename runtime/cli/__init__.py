@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from runtime import logs
-from runtime.cli import announce, check, faq, privacy, reload, report, run, shell, tickets
+from runtime.cli import announce, check, faq, faq_ask, privacy, reload, report, run, shell, tickets
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def faq_ask_register(faq_commands: argparse._SubParsersAction) -> None:
-    from runtime.cli import faq_ask
-
     faq_ask.register(faq_commands)
 
 

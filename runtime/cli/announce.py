@@ -17,8 +17,13 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from handlers.announcements.feature import audience_of, render_announcement
+from handlers.announcements.schedule import describe, next_fire, trigger_for
 from handlers.config import LoadedConfig
+from handlers.institution import build_institution
 from runtime.cli.common import add_config_argument, load_or_report, pick_institution
+from storage import Storage
+from storage.announcements import BroadcastRepo
 
 #: after this long without progress, say that nobody seems to be sending
 QUIET_HINT_SECONDS = 15.0
@@ -48,8 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from handlers.announcements.feature import audience_of
-    from handlers.announcements.schedule import describe, next_fire, trigger_for
 
     loaded = load_or_report(args.config)
     if loaded is None:
@@ -93,10 +96,6 @@ def _send(args: argparse.Namespace) -> int:
 
 
 async def _queue_and_follow(loaded: LoadedConfig, inst_id: str, ann_id: str, wait: bool) -> int:
-    from handlers.announcements.feature import audience_of, render_announcement
-    from handlers.institution import build_institution
-    from storage import Storage
-    from storage.announcements import BroadcastRepo
 
     ann = next(a for a in loaded.config.institutions[inst_id].announcements if a.id == ann_id)
     institution = build_institution(loaded, inst_id)
@@ -129,7 +128,6 @@ async def _queue_and_follow(loaded: LoadedConfig, inst_id: str, ann_id: str, wai
 
 
 async def _follow(repo: object, broadcast_id: int) -> int:
-    from storage.announcements import BroadcastRepo
 
     assert isinstance(repo, BroadcastRepo)
     last_change = time.monotonic()
@@ -173,8 +171,6 @@ def _status(args: argparse.Namespace) -> int:
 
 
 async def _print_status(loaded: LoadedConfig, limit: int) -> int:
-    from storage import Storage
-    from storage.announcements import BroadcastRepo
 
     if loaded.config.storage.url is None and not loaded.database_path.exists():
         print("no broadcasts yet (no database)")

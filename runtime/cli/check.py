@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bots.core.yamlfile import Problem
 from runtime.cli.common import add_config_argument
+from runtime.features import TEMPLATES
 from runtime.validation import check_all
 
 
@@ -18,8 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_check)
 
 
+def check_config(path: str) -> tuple[list[Problem], list[Problem]]:
+    """(problems, warnings) for the config at ``path`` with the product's features."""
+    return check_all(path, TEMPLATES)
+
+
 def run_check(args: argparse.Namespace) -> int:
-    problems, warnings = check_all(args.config)
+    problems, warnings = check_config(args.config)
     for warning in warnings:
         print(f"{warning.file}:{warning.line or 1}: warning: {warning.message}")
     for problem in problems:

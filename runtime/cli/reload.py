@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from runtime.cli.check import check_all
+from runtime.cli.check import check_config
 from runtime.cli.common import add_config_argument, load_or_report
 from runtime.reload import pid_path
 
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_reload(args: argparse.Namespace) -> int:
-    problems, _ = check_all(args.config)
+    problems, _ = check_config(args.config)
     if problems:
         for problem in problems:
             print(problem)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 
+from bots.core import metrics
 from bots.core.model import Button
+from handlers import escalation
 from handlers.conversation import Conversation
 from handlers.faq.matcher import Decision, MatchResult
 from handlers.faq.model import FaqEntry
-from runtime import observability
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,6 @@ async def on_text(conv: Conversation, text: str) -> MatchResult | None:
     """Answer a citizen's message: urgent words and an awaited /operator question go to
     staff first; small talk gets a short reply; while a ticket is active, messages join it;
     otherwise the FAQ answers, clarifies or hands over. Returns the match, if one was made."""
-    from handlers import escalation
-
     inst = conv.institution
     if await escalation.claim_before_matching(conv, text):
         await _set_outcome(conv, "escalate", None, None)
@@ -43,7 +42,7 @@ async def on_text(conv: Conversation, text: str) -> MatchResult | None:
         best.entry_id if best else None,
         round(best.score, 4) if best else None,
     )
-    observability.OUTCOMES.inc(institution=inst.id, outcome=str(result.decision))
+    metrics.OUTCOMES.inc(institution=inst.id, outcome=str(result.decision))
     log.info(
         "faq decision=%s entry=%s score=%.3f institution=%s chat=%s",
         result.decision,
@@ -190,7 +189,14 @@ async def on_feedback(conv: Conversation, data: str) -> None:
 async def escalate(conv: Conversation, reason: str) -> None:
     """Hand the question to staff (a ticket), or tell how to reach the institution when it
     has no staff chat."""
-    from handlers import escalation
-
-    observability.ESCALATIONS.inc(institution=conv.institution.id, reason=reason)
+    metrics.ESCALATIONS.inc(institution=conv.institution.id, reason=reason)
     await escalation.escalate(conv, reason=reason)
+
+
+async def start_command(conv: Conversation, args: str) -> None:
+    """/start: the list of topics."""
+    await show_categories(conv, "start")
+
+
+async def help_command(conv: Conversation, args: str) -> None:
+    await conv.reply(conv.render("help"))
