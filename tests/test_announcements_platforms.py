@@ -124,6 +124,7 @@ SUBSCRIBERS = 2000
 PEERS = [str(500_000 + i) for i in range(SUBSCRIBERS)]
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_broadcast_gives_every_subscriber_exactly_one_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vk: VkEmulator
 ) -> None:

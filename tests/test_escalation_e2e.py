@@ -497,6 +497,7 @@ async def stored_tickets(config: Path) -> list[Ticket]:
         await storage.close()
 
 
+@pytest.mark.slow
 async def test_sigkill_right_after_the_ticket_was_stored(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -553,6 +554,7 @@ async def test_sigkill_right_after_the_ticket_was_stored(
     assert [(t.number, t.status) for t in tickets] == [(1, "answered")]
 
 
+@pytest.mark.slow
 async def test_sigkill_after_the_staff_answer_was_accepted(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
