@@ -29,7 +29,7 @@ from handlers.conversation import Conversation, ForgetHook
 from handlers.feature import Feature, Host
 from handlers.texts import Labels
 from storage import Storage
-from storage.db import Database
+from storage.port import Database
 from storage.times import iso
 
 log = logging.getLogger(__name__)

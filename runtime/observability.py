@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bots.core.adapters import AdapterGroup
+from bots.core.adapters import AdapterGroup, HealthReporting
 from bots.core.metrics import (
     INBOX_PENDING,
     INSTITUTIONS,
@@ -109,10 +109,9 @@ async def _adapters_ok(app: Observed) -> dict[str, bool]:
         targets = [group, *getattr(group, "platforms", {}).values()]
         ok = True
         for target in targets:
-            probe = getattr(target, "healthy", None)
-            if callable(probe):
+            if isinstance(target, HealthReporting):
                 try:
-                    ok = ok and await _call(probe)
+                    ok = ok and await _call(target.healthy)
                 except Exception:
                     ok = False
         status[kind] = ok

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bots.core.model import User
-from storage.db import Database
+from storage.port import Database
 from storage.times import iso, parse
 
 

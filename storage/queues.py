@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from bots.core.model import Button, Callback, ChatKind, ChatRef, Event, Reply, SentMessage, User
-from storage.db import Database
+from storage.port import Database
 from storage.times import iso, parse
 
 

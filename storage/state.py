@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.db import Database
+from storage.port import Database
 from storage.times import iso
 
 

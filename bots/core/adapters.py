@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -65,3 +65,11 @@ class AdapterGroup(Protocol):
 
 
 GroupFactory = Callable[[list[AccountSpec], Services], Awaitable[AdapterGroup]]
+
+
+@runtime_checkable
+class HealthReporting(Protocol):
+    """An adapter group or platform that can tell whether it is connected (/healthz asks
+    every group and platform that has it)."""
+
+    def healthy(self) -> bool | Awaitable[bool]: ...

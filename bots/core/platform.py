@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
 from bots.core.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
 
@@ -86,3 +87,15 @@ class Platform(ABC):
         topics (limits.supports_threads False) keep this default, and the staff chat then
         gets every ticket in its main thread."""
         raise PermanentSendError(f"{self.name} has no forum topics")
+
+
+@runtime_checkable
+class BatchSending(Protocol):
+    """A platform that sends one message to many chats per call (VK: 100 peers per
+    messages.send); the broadcast engine uses it when the platform has it."""
+
+    async def send_many(
+        self, chat_ids: list[str], reply: Reply, *, dedup_key: str
+    ) -> dict[str, SentMessage | Exception]:
+        """Per chat: its last SentMessage part, or the exception that stopped it."""
+        ...

@@ -261,13 +261,14 @@ class VkPlatform(Platform):
         return sent
 
     async def send_many(
-        self, peer_ids: list[str], reply: Reply, *, dedup_key: str
+        self, chat_ids: list[str], reply: Reply, *, dedup_key: str
     ) -> dict[str, SentMessage | Exception]:
         """One message to many peers, up to 100 per messages.send; per-peer outcomes.
 
         A peer's SentMessage is its last part (the one carrying the buttons); a peer that
         fails a part gets the exception and no further parts. A retry with the same
         dedup_key reaches nobody twice (random_id is per logical message and part)."""
+        peer_ids = chat_ids
         parts = self._parts(reply.text)
         keyboard = await self._keyboard(reply.buttons, parts[-1])
         outcome: dict[str, SentMessage | Exception] = {}

@@ -34,7 +34,13 @@ from typing import Any, Protocol
 from bots.core.background import Pulse
 from bots.core.clock import Clock
 from bots.core.model import Button, ChatRef, Reply, SentMessage
-from bots.core.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
+from bots.core.platform import (
+    BatchSending,
+    PermanentSendError,
+    Platform,
+    PlatformError,
+    RecipientUnreachable,
+)
 from bots.core.retry import RetryPolicy
 from handlers.announcements.labels import label
 from storage import Storage
@@ -257,19 +263,18 @@ class Broadcaster:
                 )
             log.error("broadcast %s: %s has no %s account", b.id, b.institution, kind)
             return
-        send_many = getattr(platform, "send_many", None)
         for recipient_kind in ("subscriber", "channel"):
             group = [r for r in rows if r.kind == recipient_kind]
             if not group:
                 continue
             reply = self._reply(b, recipient_kind)
-            if send_many is not None:
-                await self._send_batches(b, send_many, group, reply)
+            if isinstance(platform, BatchSending):
+                await self._send_batches(b, platform, group, reply)
             else:
                 await self._send_each(b, platform, group, reply)
 
     async def _send_batches(
-        self, b: Broadcast, send_many: Any, rows: list[Delivery], reply: Reply
+        self, b: Broadcast, platform: BatchSending, rows: list[Delivery], reply: Reply
     ) -> None:
         """Up to 100 peers a call; the dedup key is the occurrence's, so VK's random_id is
         the same for every peer and every retry (VK deduplicates per peer)."""
@@ -278,7 +283,9 @@ class Broadcaster:
                 return
             chunk = rows[start : start + BATCH]
             try:
-                outcome = await send_many([r.chat_id for r in chunk], reply, dedup_key=b.key)
+                outcome = await platform.send_many(
+                    [r.chat_id for r in chunk], reply, dedup_key=b.key
+                )
             except Exception as exc:  # the whole call failed: each peer retries
                 outcome = {r.chat_id: exc for r in chunk}
             async with self.storage.transaction():

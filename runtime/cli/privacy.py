@@ -11,7 +11,7 @@ from typing import Any
 
 from handlers.privacy import export_citizen
 from runtime.cli.common import add_config_argument, load_or_report, pick_institution
-from storage.db import Database
+from storage.db import SqliteDatabase
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 async def _export(path: str, platform: str, user_id: str, institution: str | None) -> Any:
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     try:
         data = await export_citizen(db, platform, user_id, institution)
     finally:
