@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bots.clock import SystemClock
-from bots.payloads import MemoryPayloadStore
-from bots.platform import Platform
+from bots.core.clock import SystemClock
+from bots.core.payloads import MemoryPayloadStore
+from bots.core.platform import Platform
 from bots.telegram.pacing import TelegramRates
 from bots.telegram.platform import TelegramPlatform, make_bot
 from handlers.announcements.broadcast import Broadcaster

@@ -32,9 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bots.app import App  # noqa: E402
-from bots.config import load_config  # noqa: E402
 from bots.telegram import TelegramRates  # noqa: E402
+from handlers.config import load_config  # noqa: E402
+from runtime.app import App  # noqa: E402
 from tests.emulators.telegram import Message, TelegramEmulator  # noqa: E402
 
 TOKEN = "730001:bench-token-abcdefgh"

@@ -1,4 +1,4 @@
-"""Precision and recall of the urgency detector (handlers/escalation/urgent.py) on the
+"""Precision and recall of the urgency detector (handlers/urgency.py) on the
 labelled messages in tests/fixtures/urgent.cases.yaml (written by a person, not by us).
 
 The default phrases were tuned on the cases with an even index only; the odd half was never
@@ -23,7 +23,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from handlers.escalation.urgent import detector
+from handlers.urgency import detector
 
 CASES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "urgent.cases.yaml"
 

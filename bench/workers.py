@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bots.clock import SystemClock  # noqa: E402
+from bots.core.clock import SystemClock  # noqa: E402
 from storage import Storage  # noqa: E402
 from storage.leases import LeaseRepo  # noqa: E402
 from tests.emulators.telegram import Message, TelegramEmulator  # noqa: E402

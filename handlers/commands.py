@@ -1,24 +1,14 @@
-"""Citizens' slash commands. Features register theirs with :func:`command`, so the router
-needs no change when a feature adds one (/operator, /subscribe, /forget, ...)."""
+"""Citizens' slash commands: parsing, and dispatch to the command tables of the app's
+features (handlers/feature.py), so the router needs no change when a feature adds one
+(/operator, /subscribe, /forget, ...)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from handlers.conversation import Conversation
-from handlers.faq import answering
 
 CommandHandler = Callable[[Conversation, str], Awaitable[None]]
-CITIZEN_COMMANDS: dict[str, CommandHandler] = {}
-
-
-def command(*names: str) -> Callable[[CommandHandler], CommandHandler]:
-    def register(handler: CommandHandler) -> CommandHandler:
-        for name in names:
-            CITIZEN_COMMANDS[name] = handler
-        return handler
-
-    return register
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -32,18 +22,10 @@ def parse_command(text: str) -> tuple[str, str] | None:
     return name, args.strip()
 
 
-@command("start")
-async def start(conv: Conversation, args: str) -> None:
-    await answering.show_categories(conv, "start")
-
-
-@command("help")
-async def help_(conv: Conversation, args: str) -> None:
-    await conv.reply(conv.render("help"))
-
-
-async def dispatch(conv: Conversation, name: str, args: str) -> None:
-    handler = CITIZEN_COMMANDS.get(name)
+async def dispatch(
+    conv: Conversation, commands: Mapping[str, CommandHandler], name: str, args: str
+) -> None:
+    handler = commands.get(name)
     if handler is None:
         await conv.reply(conv.render("unknown_command", command="/" + name))
         return

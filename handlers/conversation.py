@@ -7,14 +7,19 @@ ephemeral, so they are sent right after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bots.model import Button, ChatRef, Event
+from bots.core.model import Button, ChatRef, Event
 from handlers.institution import Institution
 from handlers.notify import queue_edit, queue_message, queue_topic, topic_thread
 from storage import Storage
+
+#: hook(storage, institution, platform, user_id, chat_id), run inside /forget's transaction:
+#: a feature anonymises what it keeps about the citizen (the escalation feature: tickets)
+ForgetHook = Callable[[Storage, str, str, str, str], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -29,6 +34,8 @@ class Conversation:
     #: message_log id of the citizen's message, when it was logged
     logged_id: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: the app's features' forget hooks (handlers/feature.py), for /forget
+    forget_hooks: tuple[ForgetHook, ...] = ()
 
     @property
     def texts(self) -> Any:

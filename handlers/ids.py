@@ -16,18 +16,12 @@ from __future__ import annotations
 
 import logging
 
-from bots.model import ChatKind
-from handlers import texts as texts_module
+from bots.core.model import ChatKind
 from handlers.commands import parse_command
 from handlers.conversation import Conversation
 
 log = logging.getLogger(__name__)
 
-texts_module.TEMPLATE_NAMES.setdefault(
-    "ids.j2",
-    frozenset({"platform", "chat_id", "group", "user_id", "person", "inst_id", "staff_chat",
-               "member", "snippet"}),
-)  # fmt: skip
 
 #: (institution, platform, chat, user) already reported in this process: one WARNING each,
 #: not one per message of a busy group

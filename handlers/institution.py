@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bots.config import InstitutionConfig, LoadedConfig, WorkingHours
-from bots.model import ChatRef
+from bots.core.model import ChatRef
+from handlers.config import InstitutionConfig, LoadedConfig, WorkingHours
 from handlers.faq.matcher import FaqMatcher
 from handlers.faq.model import Faq
 from handlers.texts import Texts

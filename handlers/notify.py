@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bots.model import Button, ChatRef, Reply
+from bots.core.model import Button, ChatRef, Reply
 from storage import Storage
 
 

@@ -3,8 +3,8 @@
 ``/forget`` asks for confirmation (buttons Удалить / Отмена: a citizen who typed it by
 mistake loses nothing), then, in the update's transaction, deletes the citizen's messages
 and feedback, the bot's messages to their chat, erases their name, and lets other features
-anonymise what they keep (:data:`FORGET_HOOKS`: the escalation code registers its ticket
-anonymiser there). Deleted rows must not survive in the file either: the connection runs
+anonymise what they keep (their Feature's ``forget_hooks``: the escalation feature
+anonymises its tickets). Deleted rows must not survive in the file either: the connection runs
 with ``PRAGMA secure_delete=ON`` (freed space is zeroed), and after the commit the WAL is
 checkpointed and truncated, so neither ``.sqlite3`` nor ``-wal`` holds the text.
 
@@ -19,29 +19,21 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from bots.background import Periodic
-from bots.model import Button
-from handlers import texts
-from handlers.commands import command
-from handlers.conversation import Conversation
+from bots.core.background import Periodic
+from bots.core.model import Button
+from handlers.conversation import Conversation, ForgetHook
+from handlers.feature import Feature, Host
 from handlers.texts import Labels
 from storage import Storage
-from storage.db import Database
+from storage.port import Database
 from storage.times import iso
 
 log = logging.getLogger(__name__)
 
-for _name in ("forget_confirm.j2", "forgotten.j2", "forget_cancelled.j2", "privacy_labels.j2"):
-    texts.TEMPLATE_NAMES.setdefault(_name, frozenset())
-
-#: hook(storage, institution, platform, user_id, chat_id), run inside the deletion's
-#: transaction: features anonymise what they keep about the citizen (tickets)
-ForgetHook = Callable[[Storage, str, str, str, str], Awaitable[None]]
-FORGET_HOOKS: list[ForgetHook] = []
 
 #: how often the retention job runs
 RETENTION_PERIOD = timedelta(days=1)
@@ -51,7 +43,6 @@ def _labels(conv: Conversation) -> Labels:
     return Labels(conv.institution.texts.env.get_template("privacy_labels.j2").module)
 
 
-@command("forget")
 async def forget(conv: Conversation, args: str) -> None:
     labels = _labels(conv)
     rows = [[Button(labels.delete, callback="priv:del"), Button(labels.cancel, callback="priv:no")]]
@@ -67,7 +58,12 @@ async def on_callback(conv: Conversation, data: str) -> None:
         return
     event = conv.event
     counts = await erase_citizen(
-        conv.storage, conv.institution.id, event.platform, event.user.id, event.chat.chat_id
+        conv.storage,
+        conv.institution.id,
+        event.platform,
+        event.user.id,
+        event.chat.chat_id,
+        conv.forget_hooks,
     )
     log.info(
         "forget: institution=%s chat=%s: %d message(s) deleted",
@@ -80,9 +76,15 @@ async def on_callback(conv: Conversation, data: str) -> None:
 
 
 async def erase_citizen(
-    storage: Storage, institution: str, platform: str, user_id: str, chat_id: str
+    storage: Storage,
+    institution: str,
+    platform: str,
+    user_id: str,
+    chat_id: str,
+    forget_hooks: Sequence[ForgetHook] = (),
 ) -> dict[str, int]:
-    """Delete and anonymise everything about one citizen (call inside a transaction)."""
+    """Delete and anonymise everything about one citizen (call inside a transaction);
+    ``forget_hooks`` are the features' own (the escalation feature's ticket anonymiser)."""
     db = storage.db
     counts = {
         "feedback": await db.execute(
@@ -104,7 +106,7 @@ async def erase_citizen(
         ),
     }
     await storage.citizens.forget(institution, platform, user_id)
-    for hook in FORGET_HOOKS:
+    for hook in forget_hooks:
         await hook(storage, institution, platform, user_id, chat_id)
     return counts
 
@@ -146,13 +148,14 @@ async def purge(storage: Storage, now: datetime, retention: timedelta) -> dict[s
 _jobs: weakref.WeakKeyDictionary[Any, Periodic] = weakref.WeakKeyDictionary()
 
 
-def retention_job(app: Any) -> Periodic:
+def retention_job(app: Host) -> Periodic:
     """The app's retention job: :func:`purge` at start and then every
     :data:`RETENTION_PERIOD` of app time (tests wait on its runs)."""
     job = _jobs.get(app)
     if job is None:
 
         async def run() -> dict[str, int]:
+            assert app.storage is not None  # the job runs between start and stop
             counts = await purge(app.storage, app.clock.now(), app.loaded.config.retention)
             if any(counts.values()):
                 log.info("retention: deleted %s", counts)
@@ -162,11 +165,12 @@ def retention_job(app: Any) -> Periodic:
     return job
 
 
-def install(app: Any) -> None:
+def install(app: Host) -> None:
     """App feature: secure deletion on the connection, and the daily retention job."""
     job = retention_job(app)
 
     async def on_start(_: Any) -> None:
+        assert app.storage is not None  # on_start hooks run after storage opened
         await enable_secure_delete(app.storage.db)
         job.start()
 
@@ -250,3 +254,17 @@ async def export_citizen(
             if rows:
                 result.setdefault(table, []).extend(dict(r) for r in rows)
     return {"citizen": {"platform": platform, "user_id": user_id}, "tables": result}
+
+
+FEATURE = Feature(
+    name="privacy",
+    commands={"forget": forget},
+    callbacks={"priv": on_callback},
+    templates={
+        "forget_confirm.j2": frozenset(),
+        "forgotten.j2": frozenset(),
+        "forget_cancelled.j2": frozenset(),
+        "privacy_labels.j2": frozenset(),
+    },
+    install=install,
+)

@@ -14,28 +14,19 @@ notice that staff have it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
-from bots.model import ChatKind
-from handlers import announcements, commands, escalation, ids, privacy, staff
+from bots.core.model import ChatKind
+from handlers import commands, escalation, ids, staff
+from handlers.answers import answering
 from handlers.conversation import Conversation
-from handlers.faq import answering
 from handlers.faq.matcher import Decision, MatchResult
+from handlers.feature import Features
 
 log = logging.getLogger(__name__)
 
-CallbackHandler = Callable[[Conversation, str], Awaitable[None]]
-#: payload prefix (before the first ':') -> handler; features add theirs
-CALLBACKS: dict[str, CallbackHandler] = {
-    "faq": answering.on_callback,
-    "fb": answering.on_feedback,
-    "esc": escalation.on_callback,
-    "priv": privacy.on_callback,
-    "sub": announcements.on_subscription_callback,
-}
 
-
-async def route(conv: Conversation) -> None:
+async def route(conv: Conversation, features: Features) -> None:
+    """Send one update to the feature that handles it (the tables come from the app)."""
     event = conv.event
     inst = conv.institution
     if event.membership == "blocked":
@@ -48,7 +39,9 @@ async def route(conv: Conversation) -> None:
     if event.membership is not None:
         return
     if inst.is_staff_chat(event.chat):
-        await staff.on_staff_event(conv)
+        await staff.on_staff_event(
+            conv, features.staff_commands, features.staff_callbacks, features.message_hooks
+        )
         return
     if event.chat_kind is not ChatKind.PRIVATE:
         return
@@ -57,7 +50,7 @@ async def route(conv: Conversation) -> None:
     )
     if event.callback is not None:
         prefix = event.callback.data.split(":", 1)[0]
-        handler = CALLBACKS.get(prefix)
+        handler = features.callbacks.get(prefix)
         if handler is None:
             conv.answer_callback()
             log.info("unknown callback prefix %r chat=%s", prefix[:16], event.chat.key)
@@ -83,18 +76,18 @@ async def route(conv: Conversation) -> None:
     parsed = commands.parse_command(text.strip())
     if parsed is not None:
         await set_outcome(conv, "command")
-        await commands.dispatch(conv, *parsed)
+        await commands.dispatch(conv, features.commands, *parsed)
         return
-    await on_citizen_text(conv, text)
+    await on_citizen_text(conv, features, text)
 
 
-async def on_citizen_text(conv: Conversation, text: str) -> None:
+async def on_citizen_text(conv: Conversation, features: Features, text: str) -> None:
     """A citizen's words, understood on their own whether or not a ticket is open."""
     claimed = await escalation.claim_before_matching(conv, text)
     if claimed is not None:
         await set_outcome(conv, claimed)
         return
-    if await press_by_number(conv, text):
+    if await press_by_number(conv, features, text):
         await set_outcome(conv, "button")
         return
     result = conv.institution.matcher.match(text[: answering.MATCH_LIMIT])
@@ -118,7 +111,7 @@ def means_nothing(result: MatchResult) -> bool:
     return len(result.normalized.split()) <= 1 and result.reason != "complaint"
 
 
-async def press_by_number(conv: Conversation, text: str) -> bool:
+async def press_by_number(conv: Conversation, features: Features, text: str) -> bool:
     """ "2" presses the second button of the bot's last message in this chat, when that
     message has buttons (VK and MAX users often answer a menu with its number). A number
     under a message without buttons presses nothing from earlier messages."""
@@ -133,7 +126,7 @@ async def press_by_number(conv: Conversation, text: str) -> bool:
     payload = buttons[index].callback if 0 <= index < len(buttons) else None
     if payload is None:
         return False
-    handler = CALLBACKS.get(payload.split(":", 1)[0])
+    handler = features.callbacks.get(payload.split(":", 1)[0])
     if handler is None:
         return False
     await handler(conv, payload)

@@ -1,58 +1,25 @@
 """The staff chat: who may act there, and the staff commands.
 
 Only configured staff members are heard; anyone else in the staff chat is ignored (their
-messages are not relayed, their button presses are refused). Features register their staff
-commands with :func:`staff_command` (/tickets, /close, /announce, ...), and may claim plain
-messages (a reply to a ticket card, the text of an announcement being composed) with
-:func:`staff_message_hook`.
+messages are not relayed, their button presses are refused). Features bring their staff
+commands (/tickets, /close, /announce, ...) and buttons in their Feature object
+(handlers/feature.py), and may claim plain messages (a reply to a ticket card, the text of
+an announcement being composed) with message hooks.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from handlers.commands import parse_command
 from handlers.conversation import Conversation
 
 log = logging.getLogger(__name__)
 
-StaffHandler = Callable[[Conversation, str], Awaitable[None]]
-MessageHook = Callable[[Conversation], Awaitable[bool]]
 
-STAFF_COMMANDS: dict[str, StaffHandler] = {}
-#: payload prefix -> handler for buttons pressed in the staff chat (by members only)
-STAFF_CALLBACKS: dict[str, StaffHandler] = {}
-#: tried in order for a staff member's plain message; the first returning True claims it
-MESSAGE_HOOKS: list[MessageHook] = []
-
-
-def staff_command(*names: str) -> Callable[[StaffHandler], StaffHandler]:
-    def register(handler: StaffHandler) -> StaffHandler:
-        for name in names:
-            STAFF_COMMANDS[name] = handler
-        return handler
-
-    return register
-
-
-def staff_callback(prefix: str) -> Callable[[StaffHandler], StaffHandler]:
-    def register(handler: StaffHandler) -> StaffHandler:
-        STAFF_CALLBACKS[prefix] = handler
-        return handler
-
-    return register
-
-
-def staff_message_hook(hook: MessageHook) -> MessageHook:
-    MESSAGE_HOOKS.append(hook)
-    return hook
-
-
-@staff_command("help", "помощь", "start")
-async def help_command(conv: Conversation, args: str) -> None:
-    """/help in the staff chat: what staff can do there."""
-    await conv.reply(conv.render("staff_help"))
+#: staff commands the staff chat itself answers: what staff can do there
+HELP_COMMANDS = frozenset({"help", "помощь", "start"})
 
 
 def is_member(conv: Conversation) -> bool:
@@ -69,8 +36,18 @@ def member_name(conv: Conversation) -> str:
     return event.user.display_name
 
 
-async def on_staff_event(conv: Conversation) -> None:
-    """A message or button press in the staff chat."""
+StaffHandler = Callable[[Conversation, str], Awaitable[None]]
+MessageHook = Callable[[Conversation], Awaitable[bool]]
+
+
+async def on_staff_event(
+    conv: Conversation,
+    commands: Mapping[str, StaffHandler],
+    callbacks: Mapping[str, StaffHandler],
+    message_hooks: Sequence[MessageHook],
+) -> None:
+    """A message or button press in the staff chat: members' commands, buttons (by payload
+    prefix) and plain messages go to the features' tables."""
     event = conv.event
     if not is_member(conv):
         if event.callback is not None:
@@ -80,7 +57,7 @@ async def on_staff_event(conv: Conversation) -> None:
         )
         return
     if event.callback is not None:
-        handler = STAFF_CALLBACKS.get(event.callback.data.split(":", 1)[0])
+        handler = callbacks.get(event.callback.data.split(":", 1)[0])
         if handler is None:
             conv.answer_callback()
             return
@@ -90,12 +67,14 @@ async def on_staff_event(conv: Conversation) -> None:
     parsed = parse_command(text) if text else None
     if parsed is not None:
         name, args = parsed
-        handler = STAFF_COMMANDS.get(name)
-        if handler is None:
+        handler = commands.get(name)
+        if handler is not None:
+            await handler(conv, args)
+        elif name in HELP_COMMANDS:
+            await conv.reply(conv.render("staff_help"))
+        else:
             await conv.reply(conv.render("staff_unknown_command", command="/" + name))
-            return
-        await handler(conv, args)
         return
-    for hook in MESSAGE_HOOKS:
+    for hook in message_hooks:
         if await hook(conv):
             return

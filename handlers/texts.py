@@ -9,6 +9,7 @@ template can never become markup; and it is strict, so a misspelt variable is an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -29,48 +30,23 @@ DEFAULT_TEMPLATES = _PACKAGED if _PACKAGED.is_dir() else _SOURCE_TREE
 #: names every template may use
 COMMON_NAMES = frozenset({"institution", "user", "now", "labels"})
 
-#: extra names each template is rendered with (for the undefined-name check)
-TEMPLATE_NAMES: dict[str, frozenset[str]] = {
-    "start.j2": frozenset({"categories"}),
-    "help.j2": frozenset(),
-    "category.j2": frozenset({"category", "entries"}),
-    "clarify.j2": frozenset({"entries"}),
-    "not_understood.j2": frozenset(),
+#: the templates of the router and the conversation itself, with the extra names each is
+#: rendered with; features declare theirs in their Feature object (handlers/feature.py)
+CORE_TEMPLATES: dict[str, frozenset[str]] = {
     "non_text.j2": frozenset({"categories"}),
     "unclear.j2": frozenset({"categories"}),
-    "not_helped_note.j2": frozenset(),
     "staff_help.j2": frozenset(),
     "staff_unknown_command.j2": frozenset({"command"}),
-    "smalltalk.j2": frozenset({"kind"}),
-    "feedback_thanks.j2": frozenset({"helpful"}),
-    "not_helpful.j2": frozenset(),
+    "ids.j2": frozenset(
+        {"platform", "chat_id", "group", "user_id", "person", "inst_id", "staff_chat"}
+        | {"member", "snippet"}
+    ),
     "error.j2": frozenset(),
     "first_contact.j2": frozenset(),
     "unknown_command.j2": frozenset({"command"}),
     "labels.j2": frozenset(),
     "staff_only.j2": frozenset(),
     "macros.j2": frozenset(),
-    "escalated.j2": frozenset({"ticket", "urgent", "expect_at", "out_of_hours", "due"}),
-    "urgent.j2": frozenset(),
-    "operator_prompt.j2": frozenset(),
-    "ticket_joined.j2": frozenset({"ticket"}),
-    "staff_answer.j2": frozenset({"staff", "text", "number"}),
-    "ticket_closed.j2": frozenset({"number"}),
-    "ticket_card.j2": frozenset({"ticket", "recent", "answered_by"}),
-    "ticket_forward.j2": frozenset({"ticket", "text"}),
-    "topic_title.j2": frozenset({"ticket"}),
-    "tickets_list.j2": frozenset({"tickets"}),
-    "ticket_history.j2": frozenset({"ticket", "history"}),
-    "staff_stats.j2": frozenset(
-        {"questions", "answered", "clarified", "escalated", "breached", "median_response"}
-    ),
-    "sla_reminder.j2": frozenset({"ticket"}),
-    "sla_breach.j2": frozenset({"ticket", "supervisors", "chat_platform"}),
-    "staff_bad_number.j2": frozenset({"text"}),
-    "staff_usage.j2": frozenset({"command"}),
-    "staff_ticket_closed.j2": frozenset({"number"}),
-    "staff_took.j2": frozenset({"number", "staff"}),
-    "staff_closed.j2": frozenset({"number"}),
 }
 ANSWER_NAMES = COMMON_NAMES
 
@@ -218,13 +194,17 @@ def _first_use(ast: nodes.Template, name: str) -> int | None:
 
 
 def check_templates(
-    folder: Path, env: SandboxedEnvironment, own: dict[str, frozenset[str]] | None = None
+    folder: Path,
+    env: SandboxedEnvironment,
+    names: Mapping[str, frozenset[str]],
+    own: dict[str, frozenset[str]] | None = None,
 ) -> list[TemplateProblem]:
     """Check every known template file in ``folder``; unknown .j2 files are reported too
-    (a misspelt file name would otherwise silently never be used). ``own`` names the
-    institution's own templates (announcement bodies) with the names they are given."""
+    (a misspelt file name would otherwise silently never be used). ``names`` are the
+    templates the bot uses (CORE_TEMPLATES and the features'), ``own`` the institution's
+    own templates (announcement bodies), each with the names it is given."""
     problems: list[TemplateProblem] = []
-    known = {**TEMPLATE_NAMES, **(own or {})}
+    known = {**names, **(own or {})}
     for path in sorted(folder.glob("*.j2")):
         extra = known.get(path.name)
         if extra is None:
@@ -233,7 +213,7 @@ def check_templates(
                     str(path),
                     1,
                     f"unknown template {path.name!r}; the bot uses: "
-                    + ", ".join(sorted(TEMPLATE_NAMES))
+                    + ", ".join(sorted(names))
                     + " (and the templates named by announcements)",
                 )
             )

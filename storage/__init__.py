@@ -12,16 +12,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import cast
 
 from storage.citizens import CitizenRepo
-from storage.db import Database, StorageError, StorageUnavailable
+from storage.db import SqliteDatabase, StorageError, StorageUnavailable
 from storage.messages import MessageLog
+from storage.port import Database
 from storage.queues import Inbox, Outbox
 from storage.state import KeyValue, PayloadRepo
 from storage.tickets import TicketRepo
 
-__all__ = ["Storage", "StorageError", "StorageUnavailable", "is_database_url"]
+__all__ = ["Database", "Storage", "StorageError", "StorageUnavailable", "is_database_url"]
 
 
 def is_database_url(target: object) -> bool:
@@ -48,14 +48,13 @@ class Storage:
         if is_database_url(path):
             from storage.pg import PgDatabase  # asyncpg is imported only when used
 
-            # PgDatabase has Database's public methods (the contract suite checks both)
-            return cls(cast(Database, await PgDatabase.open(str(path))), now)
-        return cls(await Database.open(path), now)
+            return cls(await PgDatabase.open(str(path)), now)
+        return cls(await SqliteDatabase.open(path), now)
 
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``: for the few places that differ (claims, leases)."""
-        return str(getattr(self.db, "dialect", "sqlite"))
+        return self.db.dialect
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

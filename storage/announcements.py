@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage.db import Database
+from storage.port import Database
 from storage.times import iso, parse
 
 #: PostgreSQL: how long claimed deliveries are left to the worker that claimed them, and

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bots.model import User
-from storage.db import Database
+from bots.core.model import User
+from storage.port import Database
 from storage.times import iso, parse
 
 

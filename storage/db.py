@@ -11,7 +11,7 @@ aiosqlite's worker thread: our statements are point reads and single-row writes 
 tables, 3-13 µs each in WAL mode with synchronous=NORMAL, while a hop to aiosqlite's thread
 and back costs 160-200 µs (measured on this machine, 5,000 statements each way). An update
 takes about twenty statements, so the hops alone capped the whole pipeline at ~200
-updates/s. Anything long (a VACUUM, a bulk purge) goes through :meth:`Database.run_blocking`,
+updates/s. Anything long (a VACUUM, a bulk purge) goes through :meth:`SqliteDatabase.run_blocking`,
 which runs it in a thread while holding the connection.
 """
 
@@ -28,12 +28,12 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bots.platform import NotStored
+from bots.core.platform import NotStored
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_in_transaction: contextvars.ContextVar[Database | None] = contextvars.ContextVar(
+_in_transaction: contextvars.ContextVar[SqliteDatabase | None] = contextvars.ContextVar(
     "priemnaya_tx", default=None
 )
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -92,14 +92,18 @@ def migrations(folder_name: str = "migrations") -> list[tuple[int, str, str]]:
     return found
 
 
-class Database:
+class SqliteDatabase:
+    """The SQLite backend of the storage port (storage/port.py)."""
+
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
         self.path = path
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: str | Path) -> Database:
+    async def open(cls, path: str | Path) -> SqliteDatabase:
         """Open (creating folders and file as needed) and migrate to the newest schema."""
         target = str(path)
         if target != ":memory:":

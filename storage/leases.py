@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from storage.db import Database
+from storage.port import Database
 from storage.queues import Outbox, OutboxItem, _item
 from storage.times import iso, parse
 

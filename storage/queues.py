@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from bots.model import Button, Callback, ChatKind, ChatRef, Event, Reply, SentMessage, User
-from storage.db import Database
+from bots.core.model import Button, Callback, ChatKind, ChatRef, Event, Reply, SentMessage, User
+from storage.port import Database
 from storage.times import iso, parse
 
 

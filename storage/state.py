@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.db import Database
+from storage.port import Database
 from storage.times import iso
 
 
@@ -35,7 +35,7 @@ class KeyValue:
 
 
 class PayloadRepo:
-    """Implements bots.payloads.PayloadStore."""
+    """Implements bots.core.payloads.PayloadStore."""
 
     def __init__(self, db: Database, clock_now: object) -> None:
         self._db = db

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage.db import Database
+from storage.port import Database
 from storage.times import iso, parse
 
 ACTIVE = ("open", "in_progress", "answered")

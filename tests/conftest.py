@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import ManualClock
-from bots.config import load_config
+from bots.core.clock import ManualClock
+from handlers.config import load_config
+from runtime.app import App
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,5 +1,5 @@
 """Running the product as a real process, as an operator would: the kill tests start
-``python -m bots.cli run``, kill it with SIGKILL at a chosen moment and start it again."""
+``python -m runtime.cli run``, kill it with SIGKILL at a chosen moment and start it again."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @asynccontextmanager
 async def priemnaya_run(config: Path, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``python -m bots.cli run -c CONFIG`` with the test's environment (the tokens), its
+    """``python -m runtime.cli run -c CONFIG`` with the test's environment (the tokens), its
     output appended to ``log``; killed at the end if still running."""
     with log.open("ab") as sink:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bots.cli",
+            "runtime.cli",
             "--log-level",
             "INFO",
             "run",

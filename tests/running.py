@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bots.app import App
-from bots.config import load_config
+from handlers.config import load_config
+from runtime.app import App
 
 
 @asynccontextmanager

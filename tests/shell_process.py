@@ -18,7 +18,7 @@ def run_shell(
     drop = set(without)
     env = {k: v for k, v in os.environ.items() if k not in drop}
     return subprocess.run(
-        [sys.executable, "-m", "bots.cli", "shell", "-c", str(config), *args],
+        [sys.executable, "-m", "runtime.cli", "shell", "-c", str(config), *args],
         input=lines,
         capture_output=True,
         text=True,

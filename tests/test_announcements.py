@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import ManualClock
-from bots.config import load_config
-from bots.model import ChatKind, ChatRef, Event, User
-from bots.reload import pid_path
+from bots.core.clock import ManualClock
+from bots.core.model import ChatKind, ChatRef, Event, User
 from handlers.announcements import feature_of
+from handlers.config import load_config
+from runtime.app import App
+from runtime.reload import pid_path
 from storage.announcements import BroadcastRepo, SubscriptionRepo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -354,7 +354,7 @@ async def test_staff_can_cancel_and_quiet_hours_apply_to_staff_announcements(run
 
 async def test_cli_lists_queues_and_reports(runs, capsys: pytest.CaptureFixture[str]) -> None:
     """`announce send` queues for the running bot; the bot sends it; `status` shows it."""
-    from bots.cli import main
+    from runtime.cli import main
 
     run = runs(AT_15)
     assert main(["announce", "list", "-c", str(run.config)]) == 0
@@ -384,7 +384,7 @@ async def test_send_without_a_running_bot_refuses_and_queues_nothing(
 ) -> None:
     """Issue 18 (4): no bot, no broadcast: a refusal with the reason, at once, and no row
     left behind to go out unannounced at the next start."""
-    from bots.cli import main
+    from runtime.cli import main
 
     run = runs(AT_15)
     for _ in range(2):  # a retry does not queue a second one either

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import ManualClock
-from bots.config import load_config
+from bots.core.clock import ManualClock
 from handlers.announcements import feature_of
+from handlers.config import load_config
+from runtime.app import App
 from storage import Storage
 from storage.announcements import BroadcastRepo, SubscriptionRepo
 from tests.emulators.telegram import TelegramEmulator
@@ -124,6 +124,7 @@ SUBSCRIBERS = 2000
 PEERS = [str(500_000 + i) for i in range(SUBSCRIBERS)]
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_broadcast_gives_every_subscriber_exactly_one_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vk: VkEmulator
 ) -> None:

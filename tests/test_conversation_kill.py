@@ -6,7 +6,7 @@ the first copy is a message the bot knows nothing about. A staff member who repl
 first copy must still reach the citizen, exactly once. The reply carries the replied-to
 text (the bot's own card, "Обращение № 1 · ..."), and the ticket number in it is enough.
 
-This runs ``python -m bots.cli run`` as a real process and SIGKILLs it from inside the
+This runs ``python -m runtime.cli run`` as a real process and SIGKILLs it from inside the
 emulator's sendMessage, the moment the card is stored there and before the bot hears back.
 The citizen is on VK, where random_id makes every repeated send to the citizen harmless.
 """

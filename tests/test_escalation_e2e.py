@@ -7,7 +7,7 @@ platform (a Telegram supergroup, a forum supergroup with a topic per ticket, or 
 conversation); staff answer by replying to the card (or inside the topic) and the citizen
 reads the answer in their own chat. Only listed staff members are heard.
 
-The last tests run ``python -m bots.cli run`` as a real process and kill it with SIGKILL at
+The last tests run ``python -m runtime.cli run`` as a real process and kill it with SIGKILL at
 the two moments escalation must survive: right after a ticket was stored, and right after
 a staff answer was accepted.
 """
@@ -25,7 +25,7 @@ from typing import Protocol
 
 import pytest
 
-from bots.app import App
+from runtime.app import App
 from storage import Storage
 from storage.tickets import Ticket
 from tests.emulators.telegram import TelegramEmulator
@@ -503,6 +503,7 @@ async def stored_tickets(config: Path) -> list[Ticket]:
         await storage.close()
 
 
+@pytest.mark.slow
 async def test_sigkill_right_after_the_ticket_was_stored(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -559,6 +560,7 @@ async def test_sigkill_right_after_the_ticket_was_stored(
     assert [(t.number, t.status) for t in tickets] == [(1, "answered")]
 
 
+@pytest.mark.slow
 async def test_sigkill_after_the_staff_answer_was_accepted(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bots.cli.faq import register
 from handlers.faq.evaluation import EvalReport, combine, evaluate, evaluate_cases_file
+from runtime.cli.faq import register
 
 DATA = Path(__file__).parent / "fixtures" / "faq-dev"
 PAIRS = [(DATA / f"{n}.yaml", DATA / f"{n}.cases.yaml") for n in ("school", "polyclinic")]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.cli import main
+from runtime.cli import main
 from tests.emulators.telegram import TelegramEmulator
 from tests.running import running_app
 from tests.shell_process import run_shell

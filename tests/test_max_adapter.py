@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bots.adapters import AccountSpec, Services
-from bots.clock import SystemClock
-from bots.config import MaxAccount
+from bots.core.adapters import AccountSpec, Services
+from bots.core.clock import SystemClock
+from bots.core.model import Button, ChatRef, Event, Reply, SentMessage
+from bots.core.payloads import MemoryPayloadStore
+from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.max import MaxGroup, MaxPlatform, create_group
-from bots.model import Button, ChatRef, Event, Reply, SentMessage
-from bots.payloads import MemoryPayloadStore
-from bots.platform import PermanentSendError, PlatformError, RecipientUnreachable
+from bots.max.account import MaxAccount
 from tests.contract.harness_max import MemoryState
 from tests.emulators.max import MaxEmulator
 
@@ -347,7 +347,7 @@ async def test_new_attachment_fields_are_accepted(emulator: MaxEmulator) -> None
 def test_a_max_webhook_needs_an_https_public_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, public_url: str, refused: bool
 ) -> None:
-    from bots.validation import check_all
+    from runtime.validation import check_all
 
     monkeypatch.setenv("MAX_T", TOKEN)
     (tmp_path / "faq.yaml").write_text(

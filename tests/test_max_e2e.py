@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import Clock, ManualClock
+from bots.core.clock import Clock, ManualClock
 from bots.telegram import TelegramRates
 from handlers.announcements import feature_of
+from runtime.app import App
 from tests.emulators.max import MaxEmulator, MaxMessage
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator
@@ -131,7 +131,7 @@ async def until_said(
 ) -> list[MaxMessage]:
     """Wait until the bot's messages in ``chat`` satisfy ``done``, then until the app has
     nothing left to send; returns the bot's messages."""
-    await emulator.wait_until(lambda: done(emulator.bot_messages(MAX_TOKEN, chat)), timeout=15)
+    await emulator.wait_until(lambda: done(emulator.bot_messages(MAX_TOKEN, chat)), timeout=60)
     await app.settle()
     return emulator.bot_messages(MAX_TOKEN, chat)
 
@@ -224,7 +224,12 @@ async def test_a_telegram_staff_reply_reaches_a_max_citizen(
                 user_id=STAFF_MEMBER,
                 reply_to=card.message_id,
             )
-            said = await until_said(emulator, app, dialog(emulator, 504), lambda m: len(m) > before)
+            said = await until_said(
+                emulator,
+                app,
+                dialog(emulator, 504),
+                lambda m: any("дворник посыплет" in x.text for x in m[before:]),
+            )
     relayed = [m for m in said[before:] if "дворник посыплет" in m.text]
     assert relayed and "<Спасибо>" in relayed[0].text  # escaped on the way, shown as typed
 

@@ -15,11 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from bots import logs, observability
-from bots.app import App
-from bots.clock import ManualClock
-from bots.config import load_config
-from bots.reload import pid_path, reloader
+from bots.core.clock import ManualClock
+from handlers.config import load_config
+from runtime import logs, observability
+from runtime.app import App
+from runtime.reload import pid_path, reloader
 from tests.test_reload import rewrite
 
 

@@ -19,14 +19,14 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from bots.adapters import AccountSpec, Services
-from bots.clock import Clock, ManualClock, SystemClock
-from bots.model import Button, ChatRef, Event, Reply, SentMessage
+from bots.core.adapters import AccountSpec, Services
+from bots.core.clock import Clock, ManualClock, SystemClock
+from bots.core.model import Button, ChatRef, Event, Reply, SentMessage
+from bots.core.payloads import MemoryPayloadStore
+from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.ok import OkGroup, OkPlatform, create_group
 from bots.ok.config import OkAccount
-from bots.payloads import MemoryPayloadStore
-from bots.platform import PermanentSendError, PlatformError, RecipientUnreachable
-from bots.sender import Sender
+from runtime.sender import Sender
 from storage import Storage
 from tests.contract.harness_max import MemoryState
 from tests.emulators.ok import OkEmulator
@@ -258,7 +258,7 @@ async def test_an_edit_through_the_outbox_is_sent_anew_and_recorded(
 
 # -- config -----------------------------------------------------------------------------
 def test_check_names_oks_config_mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bots.validation import check_all
+    from runtime.validation import check_all
 
     monkeypatch.setenv("OK_T", TOKEN)
     (tmp_path / "faq.yaml").write_text(

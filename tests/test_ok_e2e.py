@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import Clock, ManualClock
-from bots.config import load_config
+from bots.core.clock import Clock, ManualClock
 from bots.ok.online import check_online as ok_online
 from bots.telegram import TelegramRates
-from bots.validation import check_all
 from handlers.announcements import feature_of
+from handlers.config import load_config
+from runtime.app import App
+from runtime.validation import check_all
 from tests.emulators.max import MaxEmulator
 from tests.emulators.ok import OkEmulator, OkMessage
 from tests.emulators.telegram import TelegramEmulator
@@ -469,7 +469,7 @@ async def check_online(config: Path) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bots.cli",
+        "runtime.cli",
         "check",
         "-c",
         str(config),

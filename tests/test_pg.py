@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bots.clock import ManualClock
-from bots.config import load_config
-from bots.model import ChatRef, Event, User
-from bots.yamlfile import ProblemsError
+from bots.core.clock import ManualClock
+from bots.core.model import ChatRef, Event, User
+from bots.core.yamlfile import ProblemsError
+from handlers.config import load_config
 from storage import Storage, StorageError
 from storage.announcements import Audience, BroadcastRepo, SubscriptionRepo
 from storage.pg import placeholders, redact, translate

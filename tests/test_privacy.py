@@ -8,11 +8,11 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from bots.app import App
-from bots.cli import main
-from bots.clock import ManualClock
-from bots.model import User
+from bots.core.clock import ManualClock
+from bots.core.model import User
 from handlers.privacy import export_citizen, retention_job
+from runtime.app import App
+from runtime.cli import main
 
 PHRASE = "Квазимодо Жуйвалович"  # appears nowhere but in the citizen's message
 NAME = "Евлампия"
@@ -105,7 +105,7 @@ async def test_export_prints_everything_stored_about_a_citizen(
 
 async def test_forget_anonymises_tickets_and_the_staff_card(local_app: App):
     """An escalated question lives in the ticket, its card and the outbox too."""
-    from bots.model import ChatKind
+    from bots.core.model import ChatKind
 
     local = local_app.local_platform("school-17")
     staff_chat = "-1001234567890"

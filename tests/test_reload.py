@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from watchfiles import Change
 
-from bots import reload as reload_module
-from bots.app import App
-from bots.cli import main
-from bots.reload import pid_path, reload, reloader
+from runtime.app import App
+from runtime.cli import main
+from runtime.reload import pid_path, reload, reloader
 
 BUS_ENTRY = """
   - id: school-bus
@@ -90,7 +89,7 @@ async def test_a_broken_faq_keeps_the_old_answers_and_tells_log_and_staff(
     broken = "\n".join([*lines[:8], "    answer:", *lines[10:]]) + "\n" + BUS_ENTRY
     faq.write_text(broken, encoding="utf-8")
 
-    with caplog.at_level(logging.ERROR, logger="bots.reload"):
+    with caplog.at_level(logging.ERROR, logger="runtime.reload"):
         result = await reload(local_app)
 
     assert not result.ok
@@ -142,15 +141,13 @@ async def test_reload_hooks_run_after_a_successful_swap(local_app: App):
     async def hook(app: App) -> None:
         seen.append(app.institutions["school-17"])
 
-    reload_module.RELOAD_HOOKS.append(hook)
-    try:
-        old = local_app.institutions["school-17"]
-        assert (await reload(local_app)).ok
-    finally:
-        reload_module.RELOAD_HOOKS.remove(hook)
+    local_app.on_reload.append(hook)
+    old = local_app.institutions["school-17"]
+    assert (await reload(local_app)).ok
     assert seen == [local_app.institutions["school-17"]] and seen[0] is not old
 
 
+@pytest.mark.slow
 def test_the_reload_command_signals_the_running_process(example_config: Path, capsys):
     child = subprocess.Popen(
         [

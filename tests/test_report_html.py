@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.cli import main
-from bots.clock import ManualClock
-from bots.config import load_config
+from bots.core.clock import ManualClock
+from bots.core.model import ChatKind, User
 from bots.local import LocalMessage
-from bots.model import ChatKind, User
+from handlers.config import load_config
+from runtime.app import App
+from runtime.cli import main
 
 STAFF_CHAT = "-1001234567890"
 STAFF = User("1111", "Анна", "Иванова")

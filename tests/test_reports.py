@@ -11,10 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from bots.app import App
-from bots.cli import main
-from bots.config import load_config
+from handlers.config import load_config
 from handlers.reports.stats import MISSING, institution_stats
+from runtime.app import App
+from runtime.cli import main
 from storage import Storage
 
 #: the local app's ManualClock starts in 2026-09; the CLI counts back from the real now

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bots.config import WorkingHours
+from handlers.config import WorkingHours
 from handlers.escalation.sla import WorkingCalendar
 
 MSK = ZoneInfo("Europe/Moscow")

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import pytest
 from pydantic import SecretStr
 
-from bots.adapters import AccountSpec, Services
-from bots.clock import SystemClock
-from bots.config import TelegramAccount
-from bots.model import Button, ChatKind, ChatRef, Event, Reply, SentMessage
-from bots.payloads import MemoryPayloadStore
-from bots.platform import PermanentSendError, PlatformError, RecipientUnreachable
+from bots.core.adapters import AccountSpec, Services
+from bots.core.clock import SystemClock
+from bots.core.model import Button, ChatKind, ChatRef, Event, Reply, SentMessage
+from bots.core.payloads import MemoryPayloadStore
+from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.telegram import TelegramGroup, TelegramPlatform, TelegramRates, create_group
+from bots.telegram.account import TelegramAccount
 from tests.contract.harness_telegram import MemoryState
 from tests.emulators.telegram import RateRules, TelegramEmulator
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
+from runtime.app import App
 from tests.emulators.telegram import Message, TelegramEmulator
 from tests.running import running_app as running
 

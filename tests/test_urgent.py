@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bots.app import App
-from bots.clock import ManualClock
-from bots.config import load_config
+from bots.core.clock import ManualClock
+from bots.core.model import ChatKind, User
+from bots.core.yamlfile import ProblemsError
 from bots.local import LocalMessage
-from bots.model import ChatKind, User
-from bots.yamlfile import ProblemsError
-from handlers.escalation.urgent import DEFAULT_RULES, detector, is_urgent
+from handlers.config import load_config
+from handlers.urgency import DEFAULT_RULES, detector, is_urgent
+from runtime.app import App
 
 CASES = Path(__file__).parent / "fixtures" / "urgent.cases.yaml"
 STAFF_CHAT = "-1001234567890"

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bots.adapters import AccountSpec, Services
-from bots.clock import SystemClock
-from bots.config import VkAccount
-from bots.model import Button, ChatKind, ChatRef, Event, Reply, SentMessage
-from bots.payloads import MemoryPayloadStore
-from bots.platform import PermanentSendError, PlatformError, RecipientUnreachable
+from bots.core.adapters import AccountSpec, Services
+from bots.core.clock import SystemClock
+from bots.core.model import Button, ChatKind, ChatRef, Event, Reply, SentMessage
+from bots.core.payloads import MemoryPayloadStore
+from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.vk import VkPlatform, create_group
+from bots.vk.account import VkAccount
 from tests.contract.harness_vk import MemoryState
 from tests.emulators.vk import VkEmulator
 

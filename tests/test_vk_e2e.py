@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
+from runtime.app import App
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.vk import VkEmulator, VkMessage
 from tests.processes import priemnaya_run, tail
@@ -107,7 +107,7 @@ async def until_said(
 ) -> list[VkMessage]:
     """Wait until the bot's messages to ``peer`` satisfy ``done``, then until the app has
     nothing left to send; returns the bot's messages."""
-    await emulator.wait_until(lambda: done(emulator.messages(GROUP, peer)), timeout=15)
+    await emulator.wait_until(lambda: done(emulator.messages(GROUP, peer)), timeout=60)
     await app.settle()
     return emulator.messages(GROUP, peer)
 
@@ -265,6 +265,7 @@ async def polling(emulator: VkEmulator, log: Path, since: int = 0) -> None:
         raise AssertionError(f"the bot never polled; its log:\n{tail(log)}") from None
 
 
+@pytest.mark.slow
 async def test_sigkill_between_fetching_and_answering_answers_each_event_exactly_once(
     tmp_path: Path, emulator: VkEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -306,6 +307,7 @@ async def test_sigkill_between_fetching_and_answering_answers_each_event_exactly
     assert community.dedup_hits >= 1  # a send VK had taken was retried with its random_id
 
 
+@pytest.mark.slow
 async def test_run_exits_within_5_s_of_sigterm(
     tmp_path: Path, emulator: VkEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bots import logs
-from bots.app import App
-from bots.cli.run import _serve
-from bots.config import load_config
 from bots.telegram import TelegramRates
+from handlers.config import load_config
+from runtime import logs
+from runtime.app import App
+from runtime.cli.run import _serve
 
 RATE_SCALE = 100.0
 

@@ -28,7 +28,7 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
-from bots.background import InFlight
+from bots.core.background import InFlight
 from bots.max.models import (
     BotInfo,
     ErrorBody,

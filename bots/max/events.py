@@ -5,7 +5,7 @@
   ``link.type == "reply"`` and ``link.message.mid``. The bot's own messages and other bots'
   are ignored (in a group the bot may hear itself).
 - ``message_callback``: a callback button was pressed; the payload goes through
-  bots.payloads (long ones are stored) and the callback_id lets the adapter answer it.
+  bots.core.payloads (long ones are stored) and the callback_id lets the adapter answer it.
 - ``bot_started``: the user pressed "Start" (or followed a deep link ``?start=...``): the app
   sees ``/start`` with the link's payload as ``start_payload``.
 - ``bot_stopped``: the user stopped the bot: ``membership="blocked"``.
@@ -27,9 +27,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bots.core.model import Callback, ChatKind, ChatRef, Event, User
+from bots.core.payloads import PayloadStore, decode_payload
 from bots.max.models import MaxUser, Message, Update
-from bots.model import Callback, ChatKind, ChatRef, Event, User
-from bots.payloads import PayloadStore, decode_payload
 
 PLATFORM = "max"
 #: the update types the adapter consumes (asked for in GET /updates and subscriptions)

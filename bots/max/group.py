@@ -18,10 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bots.adapters import AccountSpec, Services
+from bots.core.adapters import AccountSpec, Services
+from bots.core.platform import EventHandler, Platform
 from bots.max.client import MaxClient
 from bots.max.platform import MaxPlatform
-from bots.platform import EventHandler, Platform
 
 log = logging.getLogger(__name__)
 

@@ -24,15 +24,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bots.adapters import StateStore
-from bots.background import until_stopped
-from bots.handover import HandOver
-from bots.max import keyboard as kb
-from bots.max.client import MaxApiError, MaxClient
-from bots.max.events import PLATFORM, UPDATE_TYPES, USER_CHAT_PREFIX, Translator, parse_update
-from bots.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
-from bots.payloads import PayloadStore
-from bots.platform import (
+from bots.core.adapters import StateStore
+from bots.core.background import until_stopped
+from bots.core.handover import HandOver
+from bots.core.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
+from bots.core.payloads import PayloadStore
+from bots.core.platform import (
     EventHandler,
     NotStored,
     PermanentSendError,
@@ -40,7 +37,10 @@ from bots.platform import (
     PlatformError,
     RecipientUnreachable,
 )
-from bots.text import split_text
+from bots.core.text import split_text
+from bots.max import keyboard as kb
+from bots.max.client import MaxApiError, MaxClient
+from bots.max.events import PLATFORM, UPDATE_TYPES, USER_CHAT_PREFIX, Translator, parse_update
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
-from bots.background import InFlight
+from bots.core.background import InFlight
 from bots.ok.models import GroupInfo, SendResult, Subscriptions, Success, UpdateList
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from bots.ok.client import DEFAULT_API_URL
-from handlers import texts as texts_module
-
-# the staff notice's template (bots/ok/notice.py), known to `priemnaya check` as well
-texts_module.TEMPLATE_NAMES.setdefault("ok_token_refused.j2", frozenset())
 
 STAFF_REFUSED = (
     "an OK chat cannot be a staff chat: OK's group messages are dialogs between one person"

@@ -8,9 +8,9 @@ mapping is cautious: what is not known to be final is retried.
 
 from __future__ import annotations
 
-from bots.model import ChatRef
+from bots.core.model import ChatRef
+from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.ok.client import OkApiError
-from bots.platform import PermanentSendError, PlatformError, RecipientUnreachable
 
 #: FLOOD_BLOCKED and LIMIT_REACHED: back off well beyond the sender's first retry
 FLOOD_CODES = frozenset({8, 11})

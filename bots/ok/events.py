@@ -4,7 +4,7 @@
   citizen↔group dialog, ``chat:…``), which is the ChatRef's id; ``message.reply_to`` names
   the message replied to.
 - ``MESSAGE_CALLBACK``: a pressed CALLBACK button; its ``payload`` string goes through
-  bots.payloads (long ones are stored), ``callbackId`` lets the adapter answer it.
+  bots.core.payloads (long ones are stored), ``callbackId`` lets the adapter answer it.
 - ``CHAT_SYSTEM`` with ``type: CHAT_STARTED`` (a chat opened by a generated link [CODE, one
   client]) is ``/start`` with the link's payload; other system messages are ignored.
 
@@ -22,9 +22,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bots.model import Callback, ChatKind, ChatRef, Event, User
+from bots.core.model import Callback, ChatKind, ChatRef, Event, User
+from bots.core.payloads import PayloadStore, decode_payload
 from bots.ok.models import Update
-from bots.payloads import PayloadStore, decode_payload
 
 PLATFORM = "ok"
 #: the event types asked for, explicitly, in every subscription

@@ -26,10 +26,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bots.adapters import AccountSpec, Services
+from bots.core.adapters import AccountSpec, Services
+from bots.core.platform import EventHandler, Platform
 from bots.ok.client import OkClient
 from bots.ok.platform import WEBHOOK_PATH, OkPlatform
-from bots.platform import EventHandler, Platform
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bots import buttons
-from bots.model import Button
-from bots.payloads import PayloadStore, encode_payload
-from bots.platform import PermanentSendError
+from bots.core import buttons
+from bots.core.model import Button
+from bots.core.payloads import PayloadStore, encode_payload
+from bots.core.platform import PermanentSendError
 
 MAX_PER_ROW = 3
 MAX_ROWS = 10

@@ -29,17 +29,17 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bots.adapters import StateStore
-from bots.clock import Clock
-from bots.handover import HandOver
-from bots.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
+from bots.core.adapters import StateStore
+from bots.core.clock import Clock
+from bots.core.handover import HandOver
+from bots.core.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
+from bots.core.payloads import PayloadStore
+from bots.core.platform import EventHandler, PermanentSendError, Platform
+from bots.core.text import html_to_plain, split_text
 from bots.ok import keyboard as kb
 from bots.ok.client import OkApiError, OkClient
 from bots.ok.errors import RESUBSCRIBE_CODE, port_error, token_refused
 from bots.ok.events import EVENT_TYPES, PLATFORM, Translator, parse_update
-from bots.payloads import PayloadStore
-from bots.platform import EventHandler, PermanentSendError, Platform
-from bots.text import html_to_plain, split_text
 
 log = logging.getLogger(__name__)
 

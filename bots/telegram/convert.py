@@ -13,8 +13,8 @@ from aiogram.types import (
 )
 from aiogram.types import User as TgUser
 
-from bots.model import Button, Callback, ChatKind, ChatRef, Event, User
-from bots.payloads import PayloadStore, decode_payload, encode_payload
+from bots.core.model import Button, Callback, ChatKind, ChatRef, Event, User
+from bots.core.payloads import PayloadStore, decode_payload, encode_payload
 
 PLATFORM = "telegram"
 _KINDS = {

@@ -30,8 +30,8 @@ from aiogram.exceptions import (
 )
 from aiohttp import ClientError
 
-from bots.model import ChatRef
-from bots.platform import PermanentSendError, PlatformError, RecipientUnreachable
+from bots.core.model import ChatRef
+from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.telegram.pacing import is_group
 
 _UNREACHABLE_400 = ("chat not found", "user not found", "peer_id_invalid", "user is deactivated")

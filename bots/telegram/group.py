@@ -31,10 +31,10 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 from aiohttp import web
 from pydantic import ValidationError
 
-from bots.adapters import AccountSpec, Services
-from bots.background import until_stopped
-from bots.model import Event
-from bots.platform import EventHandler, NotStored, Platform
+from bots.core.adapters import AccountSpec, Services
+from bots.core.background import until_stopped
+from bots.core.model import Event
+from bots.core.platform import EventHandler, NotStored, Platform
 from bots.telegram.convert import callback_event, membership_event, message_event
 from bots.telegram.pacing import TelegramRates
 from bots.telegram.platform import TelegramPlatform, make_bot

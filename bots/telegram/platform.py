@@ -18,14 +18,14 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
 
-from bots.background import InFlight
-from bots.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
-from bots.payloads import PayloadStore
-from bots.platform import EventHandler, PermanentSendError, Platform, PlatformError
+from bots.core.background import InFlight
+from bots.core.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
+from bots.core.payloads import PayloadStore
+from bots.core.platform import EventHandler, PermanentSendError, Platform, PlatformError
+from bots.core.text import html_to_plain, split_text
 from bots.telegram.convert import PLATFORM, keyboard
 from bots.telegram.errors import is_not_modified, is_stale_callback, translate
 from bots.telegram.pacing import Pacer, TelegramRates
-from bots.text import html_to_plain, split_text
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import asyncio
 
 from aiolimiter import AsyncLimiter
 
-from bots.adapters import AccountSpec, Services
-from bots.platform import EventHandler, Platform
+from bots.core.adapters import AccountSpec, Services
+from bots.core.platform import EventHandler, Platform
 from bots.vk.api import API_VERSION, make_limiter
 from bots.vk.platform import VK_LIMITS, VkPlatform, random_id
 

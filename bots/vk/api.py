@@ -33,7 +33,7 @@ from requests.adapters import HTTPAdapter
 from vk_api import VkApi
 from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
 
-from bots.background import InFlight
+from bots.core.background import InFlight
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bots.model import Callback, ChatKind, ChatRef, Event, User
-from bots.payloads import PayloadStore, decode_payload
+from bots.core.model import Callback, ChatKind, ChatRef, Event, User
+from bots.core.payloads import PayloadStore, decode_payload
 from bots.vk.keyboard import parse_payload
 
 PLATFORM = "vk"

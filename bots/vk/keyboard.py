@@ -7,7 +7,7 @@ not fit is cut into pages joined by "Ещё ›" / "‹ Назад" buttons. Tur
 adapter's own business (a platform limit), so those presses never reach the app.
 
 Payloads are JSON objects with one short key:
-``{"c": data}`` a callback for the app (``data`` through bots.payloads, so long ones are
+``{"c": data}`` a callback for the app (``data`` through bots.core.payloads, so long ones are
 stored and the button carries a key); ``{"p": key, "n": page}`` a page turn, where ``key``
 names the stored pages of that message; ``{"command": "start"}`` is VK's own "Начать".
 """
@@ -18,8 +18,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from bots.model import Button
-from bots.payloads import PayloadStore, encode_payload
+from bots.core.model import Button
+from bots.core.payloads import PayloadStore, encode_payload
 
 MAX_PER_ROW = 5
 MAX_ROWS = 6

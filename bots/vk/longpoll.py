@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from bots.adapters import StateStore
+from bots.core.adapters import StateStore
 from bots.vk.api import VkCallError, VkClient, get_json, in_daemon_thread
 
 log = logging.getLogger(__name__)

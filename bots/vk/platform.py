@@ -22,17 +22,17 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from bots.adapters import Services
-from bots.model import Button, ChatRef, Event, PlatformLimits, Reply, SentMessage, User
-from bots.payloads import decode_payload, encode_payload
-from bots.platform import (
+from bots.core.adapters import Services
+from bots.core.model import Button, ChatRef, Event, PlatformLimits, Reply, SentMessage, User
+from bots.core.payloads import decode_payload, encode_payload
+from bots.core.platform import (
     EventHandler,
     PermanentSendError,
     Platform,
     PlatformError,
     RecipientUnreachable,
 )
-from bots.text import html_to_plain, split_text
+from bots.core.text import html_to_plain, split_text
 from bots.vk import keyboard as kb
 from bots.vk.api import API_VERSION, VkCallError, VkClient
 from bots.vk.events import PLATFORM, PageTurn, Translator
@@ -261,13 +261,14 @@ class VkPlatform(Platform):
         return sent
 
     async def send_many(
-        self, peer_ids: list[str], reply: Reply, *, dedup_key: str
+        self, chat_ids: list[str], reply: Reply, *, dedup_key: str
     ) -> dict[str, SentMessage | Exception]:
         """One message to many peers, up to 100 per messages.send; per-peer outcomes.
 
         A peer's SentMessage is its last part (the one carrying the buttons); a peer that
         fails a part gets the exception and no further parts. A retry with the same
         dedup_key reaches nobody twice (random_id is per logical message and part)."""
+        peer_ids = chat_ids
         parts = self._parts(reply.text)
         keyboard = await self._keyboard(reply.buttons, parts[-1])
         outcome: dict[str, SentMessage | Exception] = {}

@@ -8,9 +8,7 @@
 - subscriptions.py: /subscribe, /unsubscribe and their buttons;
 - compose.py: /announce in the staff chat.
 
-The app runs it through ``FEATURES`` ("handlers.announcements:install"); the router imports
-this package so that the commands register, and routes ``sub:`` buttons to
-:func:`on_subscription_callback`.
+:data:`FEATURE` is what the app is given (runtime/features.py).
 """
 
 from __future__ import annotations
@@ -18,23 +16,65 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from bots.config import LoadedConfig
-from handlers.announcements import compose, subscriptions
+from handlers.announcements import compose, subscriptions, wakeup
 from handlers.announcements.feature import Announcements
-from handlers.texts import TEMPLATE_NAMES
+from handlers.config import LoadedConfig
+from handlers.feature import Feature, Host
 
-__all__ = [
-    "Announcements",
-    "compose",
-    "feature_of",
-    "install",
-    "on_subscription_callback",
-    "reschedule",
-    "wake",
-]
+__all__ = ["FEATURE", "Announcements", "feature_of", "install", "reschedule"]
 
-TEMPLATE_NAMES.update(
-    {
+_by_app: weakref.WeakKeyDictionary[Any, Announcements] = weakref.WeakKeyDictionary()
+
+
+def install(app: Host) -> None:
+    """Run the scheduler and the broadcaster while the app runs; rebuild the schedule after
+    each successful hot reload."""
+    if app in _by_app:
+        return
+    feature = Announcements(app)
+    _by_app[app] = feature
+
+    async def on_start(app: Host) -> None:
+        wakeup.enter(app.storage, feature.broadcaster)
+        if app.sender is not None:
+            app.sender.unreachable_hooks.append(feature.on_unreachable)
+        await feature.start()
+
+    async def on_stop(app: Host) -> None:
+        await feature.stop()
+        wakeup.leave(app.storage)
+
+    def on_reload(app: Host) -> None:
+        feature.reschedule(app.loaded)
+
+    app.on_start.append(on_start)
+    app.on_stop.append(on_stop)
+    app.on_reload.append(on_reload)
+
+
+def feature_of(app: Any) -> Announcements:
+    return _by_app[app]
+
+
+def reschedule(app: Any, loaded: LoadedConfig) -> None:
+    """For the reload code: rebuild the schedule from a new, valid config."""
+    feature = _by_app.get(app)
+    if feature is not None:
+        feature.reschedule(loaded)
+
+
+FEATURE = Feature(
+    name="announcements",
+    commands={
+        "subscribe": subscriptions.subscribe,
+        "unsubscribe": subscriptions.unsubscribe,
+        "stop_announcements": subscriptions.unsubscribe,
+    },
+    callbacks={"sub": subscriptions.on_callback},
+    staff_commands={"announce": compose.announce},
+    staff_callbacks={"ann": compose.on_button},
+    message_hooks=(compose.take_text,),
+    templates={
         "announce_labels.j2": frozenset(),
         "subscribe.j2": frozenset({"topics"}),
         "subscribed.j2": frozenset({"topics"}),
@@ -50,64 +90,6 @@ TEMPLATE_NAMES.update(
         "broadcast_report.j2": frozenset(
             {"total", "finished", "delivered", "unreachable", "failed", "announcement"}
         ),
-    }
+    },
+    install=install,
 )
-
-on_subscription_callback = subscriptions.on_callback
-
-_by_app: weakref.WeakKeyDictionary[Any, Announcements] = weakref.WeakKeyDictionary()
-_by_storage: dict[int, Announcements] = {}
-
-
-def install(app: Any) -> None:
-    """Hook the feature into the app's start and stop (see bots.app.FEATURES)."""
-    if app in _by_app:
-        return
-    feature = Announcements(app)
-    _by_app[app] = feature
-
-    async def on_start(app: Any) -> None:
-        _by_storage[id(app.storage)] = feature
-        if app.sender is not None:
-            app.sender.unreachable_hooks.append(feature.on_unreachable)
-        await feature.start()
-
-    async def on_stop(app: Any) -> None:
-        await feature.stop()
-        _by_storage.pop(id(app.storage), None)
-
-    app.on_start.append(on_start)
-    app.on_stop.append(on_stop)
-    _hook_reload()
-
-
-def _reload_hook(app: Any) -> None:
-    reschedule(app, app.loaded)
-
-
-def _hook_reload() -> None:
-    """Rebuild the schedule after each successful hot reload (bots/reload.py)."""
-    try:
-        from bots.reload import RELOAD_HOOKS
-    except ImportError:  # a build without hot reload
-        return
-    if _reload_hook not in RELOAD_HOOKS:
-        RELOAD_HOOKS.append(_reload_hook)
-
-
-def feature_of(app: Any) -> Announcements:
-    return _by_app[app]
-
-
-def reschedule(app: Any, loaded: LoadedConfig) -> None:
-    """For the reload code: rebuild the schedule from a new, valid config."""
-    feature = _by_app.get(app)
-    if feature is not None:
-        feature.reschedule(loaded)
-
-
-def wake(storage: Any) -> None:
-    """Tell the broadcaster of the app using ``storage`` that a broadcast was queued."""
-    feature = _by_storage.get(id(storage))
-    if feature is not None:
-        feature.broadcaster.wake()

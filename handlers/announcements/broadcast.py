@@ -9,7 +9,7 @@ Why a dedicated table and worker instead of the outbox (one outbox row per recip
   share the adapter's limiter (the one place that sets the pace).
 - Progress, the final report and ``announce status`` read one table, per broadcast.
 
-What is kept from the outbox: the retry policy (bots.sender.RetryPolicy), the error kinds of
+What is kept from the outbox: the retry policy (bots/core/retry.py), the error kinds of
 the Platform port, and the rule that a row exists before its message is sent.
 
 Exactly once, as far as each platform allows: every (broadcast, recipient) row is written
@@ -25,16 +25,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bots.background import Pulse
-from bots.clock import Clock
-from bots.model import Button, ChatRef, Reply, SentMessage
-from bots.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
-from bots.sender import RetryPolicy
+from bots.core.background import Pulse
+from bots.core.clock import Clock
+from bots.core.model import Button, ChatRef, Reply, SentMessage
+from bots.core.platform import (
+    BatchSending,
+    PermanentSendError,
+    Platform,
+    PlatformError,
+    RecipientUnreachable,
+)
+from bots.core.retry import RetryPolicy
 from handlers.announcements.labels import label
 from storage import Storage
 from storage.announcements import Broadcast, BroadcastRepo, Counts, Delivery, SubscriptionRepo
@@ -50,7 +57,7 @@ PROGRESS_STEPS = 4
 
 
 class Host(Protocol):
-    """What the engine needs from the app (bots.app.App provides it; the bench a stub)."""
+    """What the engine needs from the app (runtime.app.App provides it; the bench a stub)."""
 
     storage: Storage | None
     clock: Clock
@@ -171,11 +178,14 @@ class Broadcaster:
                 continue
             task = asyncio.create_task(self._broadcast(b), name=f"broadcast-{b.id}")
             self._tasks[b.id] = task
-            task.add_done_callback(lambda _t, bid=b.id: self._done(bid))
+            task.add_done_callback(functools.partial(self._on_done, b.id))
         delay = None if soonest is None else max(0.0, (soonest - now).total_seconds())
         if self.poll is not None:
             delay = self.poll if delay is None else min(delay, self.poll)
         return delay
+
+    def _on_done(self, broadcast_id: int, _task: asyncio.Task[Any]) -> None:
+        self._done(broadcast_id)
 
     def _done(self, broadcast_id: int) -> None:
         self._tasks.pop(broadcast_id, None)
@@ -253,19 +263,18 @@ class Broadcaster:
                 )
             log.error("broadcast %s: %s has no %s account", b.id, b.institution, kind)
             return
-        send_many = getattr(platform, "send_many", None)
         for recipient_kind in ("subscriber", "channel"):
             group = [r for r in rows if r.kind == recipient_kind]
             if not group:
                 continue
             reply = self._reply(b, recipient_kind)
-            if send_many is not None:
-                await self._send_batches(b, send_many, group, reply)
+            if isinstance(platform, BatchSending):
+                await self._send_batches(b, platform, group, reply)
             else:
                 await self._send_each(b, platform, group, reply)
 
     async def _send_batches(
-        self, b: Broadcast, send_many: Any, rows: list[Delivery], reply: Reply
+        self, b: Broadcast, platform: BatchSending, rows: list[Delivery], reply: Reply
     ) -> None:
         """Up to 100 peers a call; the dedup key is the occurrence's, so VK's random_id is
         the same for every peer and every retry (VK deduplicates per peer)."""
@@ -274,7 +283,9 @@ class Broadcaster:
                 return
             chunk = rows[start : start + BATCH]
             try:
-                outcome = await send_many([r.chat_id for r in chunk], reply, dedup_key=b.key)
+                outcome = await platform.send_many(
+                    [r.chat_id for r in chunk], reply, dedup_key=b.key
+                )
             except Exception as exc:  # the whole call failed: each peer retries
                 outcome = {r.chat_id: exc for r in chunk}
             async with self.storage.transaction():

@@ -13,11 +13,11 @@ import json
 import logging
 import secrets
 
-from bots.model import Button
+from bots.core.model import Button
 from handlers.announcements.labels import label
 from handlers.announcements.schedule import DEFAULT_QUIET_HOURS, after_quiet_hours
+from handlers.announcements.wakeup import wake
 from handlers.conversation import Conversation
-from handlers.staff import staff_callback, staff_command, staff_message_hook
 from handlers.texts import escape
 from storage.announcements import Audience, BroadcastRepo, SubscriptionRepo
 
@@ -36,7 +36,6 @@ async def _draft(conv: Conversation) -> dict[str, str] | None:
     return json.loads(raw) if raw else None
 
 
-@staff_command("announce")
 async def announce(conv: Conversation, args: str) -> None:
     draft = {"step": "text", "token": secrets.token_hex(6)}
     await conv.storage.kv.set(DRAFT_SCOPE, _draft_key(conv), json.dumps(draft))
@@ -51,7 +50,6 @@ def _send_at(conv: Conversation) -> str | None:
     return conv.institution.local_time(start).strftime("%H:%M")
 
 
-@staff_message_hook
 async def take_text(conv: Conversation) -> bool:
     """The member's message after /announce is the announcement's text."""
     draft = await _draft(conv)
@@ -78,7 +76,6 @@ async def take_text(conv: Conversation) -> bool:
     return True
 
 
-@staff_callback("ann")
 async def on_button(conv: Conversation, data: str) -> None:
     parts = data.split(":")
     action, token = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
@@ -106,6 +103,4 @@ async def on_button(conv: Conversation, data: str) -> None:
     )
     log.info("staff %s queued broadcast %s for %s", conv.event.user.id, new_id, inst.id)
     await conv.reply(conv.render("announce_started", send_at=_send_at(conv)), log=False)
-    from handlers.announcements import wake  # late: the feature module imports this one
-
     wake(conv.storage)

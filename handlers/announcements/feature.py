@@ -23,9 +23,8 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bots.clock import SystemClock
-from bots.config import AnnouncementConfig, LoadedConfig
-from bots.model import ChatRef
+from bots.core.clock import SystemClock
+from bots.core.model import ChatRef
 from handlers.announcements.broadcast import Broadcaster
 from handlers.announcements.schedule import (
     after_quiet_hours,
@@ -33,6 +32,7 @@ from handlers.announcements.schedule import (
     next_fire,
     trigger_for,
 )
+from handlers.config import AnnouncementConfig, LoadedConfig
 from storage import Storage
 from storage.announcements import Audience, BroadcastRepo, SubscriptionRepo
 from storage.times import iso, parse

@@ -26,7 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bots.config import AnnouncementConfig
+from handlers.config import AnnouncementConfig
 
 #: ``every:`` intervals count from this local moment, so occurrences (and their UNIQUE
 #: keys) are the same in every run: ``every: 2h`` fires at 00:00, 02:00, ... local time

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from bots.model import Button
+from bots.core.model import Button
 from handlers.announcements.labels import label
-from handlers.commands import command
 from handlers.conversation import Conversation
 from handlers.institution import Institution
 from storage.announcements import SubscriptionRepo
@@ -32,7 +31,6 @@ def _repo(conv: Conversation) -> SubscriptionRepo:
     return SubscriptionRepo(conv.storage.db)
 
 
-@command("subscribe")
 async def subscribe(conv: Conversation, args: str) -> None:
     topics = institution_topics(conv.institution)
     texts = conv.institution.texts
@@ -44,7 +42,6 @@ async def subscribe(conv: Conversation, args: str) -> None:
     await conv.reply(conv.render("subscribe", topics=topics), rows)
 
 
-@command("unsubscribe", "stop_announcements")
 async def unsubscribe(conv: Conversation, args: str) -> None:
     event = conv.event
     was = await _repo(conv).unsubscribe(conv.institution.id, event.platform, event.chat.chat_id)

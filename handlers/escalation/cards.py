@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bots.model import Button
+from bots.core.model import Button
 from handlers.institution import Institution
 from storage.tickets import Ticket, TicketMessage
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bots.model import Button, ChatRef
-from handlers.commands import command
+from bots.core.model import Button, ChatRef
 from handlers.conversation import Conversation
 from handlers.escalation import cards
 from handlers.escalation.sla import WorkingCalendar
-from handlers.escalation.urgent import detector
 from handlers.institution import Institution
+from handlers.urgency import detector
 from storage.tickets import Ticket
 
 log = logging.getLogger(__name__)
@@ -293,7 +292,6 @@ async def claim_before_matching(conv: Conversation, text: str) -> str | None:
     return None
 
 
-@command("operator", "staff", "оператор")
 async def operator(conv: Conversation, args: str) -> None:
     """/operator [question]: straight to staff; without a question, the next message goes."""
     inst = conv.institution

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-from handlers import privacy
 from handlers.escalation import cards
 from handlers.escalation.citizen import FORGOTTEN
 from handlers.notify import queue_edit
@@ -57,6 +56,3 @@ async def anonymise_tickets(
             dedup_key=f"forget:{ticket_id}:card",
             now=now,
         )
-
-
-privacy.FORGET_HOOKS.append(anonymise_tickets)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bots.config import WorkingHours
+from handlers.config import WorkingHours
 
 _HORIZON_DAYS = 400
 

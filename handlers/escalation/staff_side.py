@@ -19,7 +19,7 @@ from handlers.escalation.citizen import (
     citizen_chat,
     refresh_card,
 )
-from handlers.staff import member_name, staff_callback, staff_command, staff_message_hook
+from handlers.staff import member_name
 from storage.tickets import ACTIVE, Ticket
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,6 @@ async def _by_number(conv: Conversation, text: str) -> Ticket | None:
     return ticket
 
 
-@staff_message_hook
 async def answer_by_reply(conv: Conversation) -> bool:
     ticket = await _ticket_of_message(conv)
     if ticket is None:
@@ -76,7 +75,6 @@ async def answer_by_reply(conv: Conversation) -> bool:
     return True
 
 
-@staff_command("reply", "r", "ответ")
 async def reply_command(conv: Conversation, args: str) -> None:
     number, _, text = args.partition(" ")
     if not text.strip():
@@ -132,7 +130,6 @@ async def deliver_answer(conv: Conversation, ticket: Ticket, text: str) -> None:
     )
 
 
-@staff_callback("tk")
 async def on_ticket_button(conv: Conversation, data: str) -> None:
     """``tk:take:<id>`` and ``tk:close:<id>`` from a card's buttons."""
     parts = data.split(":")
@@ -189,7 +186,6 @@ async def close(conv: Conversation, ticket: Ticket, *, notify_citizen: bool = Tr
     conv.answer_callback(conv.render("staff_closed", number=ticket.number))
 
 
-@staff_command("close", "закрыть")
 async def close_command(conv: Conversation, args: str) -> None:
     ticket = await _by_number(conv, args)
     if ticket is not None:
@@ -197,14 +193,12 @@ async def close_command(conv: Conversation, args: str) -> None:
         await conv.reply(conv.render("staff_closed", number=ticket.number))
 
 
-@staff_command("tickets", "обращения")
 async def list_command(conv: Conversation, args: str) -> None:
     tickets = await conv.storage.tickets.find(conv.institution.id, ACTIVE, limit=30)
     views = [cards.ticket_view(t, conv.institution, conv.now) for t in tickets]
     await conv.reply(conv.render("tickets_list", tickets=views))
 
 
-@staff_command("ticket", "обращение")
 async def show_command(conv: Conversation, args: str) -> None:
     ticket = await _by_number(conv, args)
     if ticket is None:
@@ -227,7 +221,6 @@ async def show_command(conv: Conversation, args: str) -> None:
     )
 
 
-@staff_command("stats", "статистика")
 async def stats_command(conv: Conversation, args: str) -> None:
     inst = conv.institution
     local_now = inst.local_time(conv.now)

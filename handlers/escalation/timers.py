@@ -11,8 +11,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from bots.background import Periodic
+from bots.core.background import Periodic
 from handlers.escalation import cards
+from handlers.feature import Host
 from handlers.institution import Institution
 from handlers.notify import queue_edit, queue_message
 from storage import Storage
@@ -121,10 +122,11 @@ async def _auto_close(storage: Storage, inst: Institution, ticket: Ticket, now: 
     log.info("ticket %s #%s closed after a quiet period", inst.id, ticket.number)
 
 
-def install(app: Any) -> None:
+def install(app: Host) -> None:
     """Run :func:`tick` every minute of the app's clock while the app runs."""
 
     async def run() -> None:
+        assert app.storage is not None and app.sender is not None  # runs only while started
         if await tick(app.storage, app.institutions, app.clock.now()):
             app.sender.wake()
 

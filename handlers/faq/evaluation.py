@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from bots.yamlfile import load_yaml, validate
+from bots.core.yamlfile import load_yaml, validate
 from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings
 from handlers.faq.model import load_faq
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from bots.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
+from bots.core.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 EntryId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")]
@@ -115,38 +115,7 @@ def _semantic_problems(faq: Faq, doc: YamlDocument) -> list[Problem]:
                         f"button points to entry {button.entry!r}, which this FAQ does not have",
                     )
                 )
-    corpus = (
-        " ".join(" ".join([*e.questions, e.answer, e.category]) for e in faq.entries)
-        .lower()
-        .replace("ё", "е")
-    )
-    used = _corpus_lemmas(corpus) if faq.synonyms else frozenset()
     for term, variants in faq.synonyms.items():
         if not variants:
             problems.append(doc.problem(("synonyms", term), f"synonym {term!r} has no variants"))
-        elif not _used(term, corpus, used):
-            problems.append(
-                doc.problem(
-                    ("synonyms", term),
-                    f"synonym {term!r} points nowhere: no question or answer uses it in any word"
-                    " form; use the word in a question variant, or list it under a word they use",
-                )
-            )
     return problems
-
-
-def _corpus_lemmas(corpus: str) -> frozenset[str]:
-    from handlers.faq.matching.analysis import lemmas  # the matcher's own normalisation
-
-    return frozenset(lemmas(corpus))
-
-
-def _used(term: str, corpus: str, used: frozenset[str]) -> bool:
-    """Whether the FAQ's texts use ``term`` in any word form, as the matcher sees them: the
-    synonym «воспитатель» is used by an answer that says «воспитателя»."""
-    from handlers.faq.matching.analysis import lemmas
-
-    wanted = lemmas(term)
-    if not wanted:  # only stop words: compare the text itself
-        return term.lower().replace("ё", "е") in corpus
-    return all(word in used for word in wanted)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.cli import main
-from bots.config import parse_duration
-from bots.model import User
+from bots.core.model import User
+from handlers.config import parse_duration
 from handlers.texts import Texts
+from runtime.app import App
+from runtime.cli import main
 from tests.shell_process import run_shell
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,7 +179,7 @@ def test_the_shell_runs_without_tokens_and_leaves_the_real_database_alone(
 def test_a_closed_pipe_is_no_error(tmp_path: Path) -> None:
     faq = ROOT / "tests/fixtures/faq-dev/school.yaml"
     cases = ROOT / "tests/fixtures/faq-dev/school.cases.yaml"
-    command = f"{sys.executable} -m bots.cli faq eval {faq} {cases} | head -1"
+    command = f"{sys.executable} -m runtime.cli faq eval {faq} {cases} | head -1"
     done = subprocess.run(
         ["bash", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=300
     )
@@ -262,7 +262,8 @@ def test_ctrl_c_ends_the_interactive_shell_at_once(example_config: Path) -> None
     if pid == 0:  # the child: the shell on the pseudo-terminal
         os.chdir(ROOT)
         os.execv(
-            sys.executable, [sys.executable, "-m", "bots.cli", "shell", "-c", str(example_config)]
+            sys.executable,
+            [sys.executable, "-m", "runtime.cli", "shell", "-c", str(example_config)],
         )
     try:
         assert "вы> " in read_until(fd, "вы> ")

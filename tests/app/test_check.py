@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.cli import main
+from runtime.cli import main
 
 
 def run_check(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

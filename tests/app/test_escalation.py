@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import ManualClock
-from bots.config import load_config
+from bots.core.clock import ManualClock
+from bots.core.model import ChatKind, User
 from bots.local import LocalMessage, LocalPlatform
-from bots.model import ChatKind, User
+from handlers.config import load_config
 from handlers.escalation.timers import tick
+from runtime.app import App
 
 STAFF_CHAT = "-1001234567890"
 STAFF = User("1111", "Анна", "Иванова")
@@ -300,7 +300,7 @@ def test_admins_list_tickets_from_the_command_line(
 ) -> None:
     import asyncio
 
-    from bots.cli import main
+    from runtime.cli import main
 
     async def make_tickets() -> None:
         clock.set(MONDAY_MORNING)

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from bots.app import App
-from bots.model import ChatKind, User
+from bots.core.model import ChatKind, User
+from runtime.app import App
 
 STAFF_CHAT = "-1001234567890"
 NEWCOMER = User("4444", "Ольга", "Смирнова")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bots.app import App
-from bots.model import ChatKind
+from bots.core.model import ChatKind
+from runtime.app import App
 
 
 async def ask(app: App, text: str, chat: str = "100", institution: str = "school-17") -> str:
@@ -57,7 +57,9 @@ async def test_feedback_is_stored(local_app: App) -> None:
 async def test_citizens_text_is_never_markup(local_app: App) -> None:
     local = local_app.local_platform("school-17")
     await ask(local_app, "<b>{{ 7*7 }}</b> <script>alert(1)</script>")
-    for message in local.messages("100"):
+    messages = local.messages("100")
+    assert messages, "the bot answered (else the loop below checks nothing)"
+    for message in messages:
         assert "49" not in message.text
         assert "<script>" not in message.html
 
@@ -74,6 +76,7 @@ async def test_a_redelivered_update_is_handled_once(local_app: App) -> None:
     event = await local.user_says("100", "Как записать ребенка в первый класс?")
     await local_app.settle()
     count = len(local.messages("100"))
+    assert count > 0, "the first delivery was answered"
     await local_app.on_event(event)
     await local_app.settle()
     assert len(local.messages("100")) == count
@@ -84,7 +87,7 @@ async def test_entries_without_a_category_are_listed_under_other_questions(
 ) -> None:
     from pathlib import Path
 
-    from bots.config import load_config
+    from handlers.config import load_config
 
     faq = Path(example_config).parent / "examples" / "faq" / "school.yaml"
     text = faq.read_text(encoding="utf-8").replace("    category: Питание\n", "", 1)
@@ -105,7 +108,7 @@ async def test_entries_without_a_category_are_listed_under_other_questions(
 
 async def test_a_second_run_on_the_same_database_still_answers(example_config, clock) -> None:
     """The inbox remembers handled updates: a new run's updates must not look like them."""
-    from bots.config import load_config
+    from handlers.config import load_config
 
     for _ in range(2):
         app = App(load_config(example_config), clock=clock, local=True)

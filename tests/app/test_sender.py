@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bots.clock import ManualClock
+from bots.core.clock import ManualClock
+from bots.core.model import ChatRef, Reply
 from bots.local import LocalPlatform
-from bots.model import ChatRef, Reply
-from bots.sender import Sender
+from runtime.sender import Sender
 from storage import Storage
 
 

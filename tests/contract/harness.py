@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from bots.model import Event
-from bots.platform import Platform
+from bots.core.model import Event
+from bots.core.platform import Platform
 
 
 @dataclass(slots=True)

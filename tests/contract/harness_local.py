@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from bots.core.model import ChatKind, User
 from bots.local import LocalPlatform
-from bots.model import ChatKind, User
 from tests.contract.harness import Harness, Seen
 
 NAME = "local"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bots.adapters import AccountSpec, Services
-from bots.clock import SystemClock
-from bots.config import MaxAccount
+from bots.core.adapters import AccountSpec, Services
+from bots.core.clock import SystemClock
+from bots.core.payloads import MemoryPayloadStore
 from bots.max import MaxGroup, create_group
-from bots.payloads import MemoryPayloadStore
+from bots.max.account import MaxAccount
 from tests.contract.harness import Harness, Seen
 from tests.emulators.max import MaxEmulator
 

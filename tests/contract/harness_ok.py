@@ -13,11 +13,11 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import SecretStr
 
-from bots.adapters import AccountSpec, Services
-from bots.clock import SystemClock
+from bots.core.adapters import AccountSpec, Services
+from bots.core.clock import SystemClock
+from bots.core.payloads import MemoryPayloadStore
 from bots.ok import OkGroup, create_group
 from bots.ok.config import OkAccount
-from bots.payloads import MemoryPayloadStore
 from tests.contract.harness import Harness, Seen
 from tests.contract.harness_max import MemoryState
 from tests.emulators.ok import OkEmulator

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bots.adapters import AccountSpec, Services
-from bots.clock import SystemClock
-from bots.config import TelegramAccount
-from bots.model import Event
-from bots.payloads import MemoryPayloadStore
+from bots.core.adapters import AccountSpec, Services
+from bots.core.clock import SystemClock
+from bots.core.model import Event
+from bots.core.payloads import MemoryPayloadStore
 from bots.telegram import TelegramGroup, TelegramRates, create_group
+from bots.telegram.account import TelegramAccount
 from tests.contract.harness import Harness, Seen
 from tests.emulators.telegram import TelegramEmulator
 

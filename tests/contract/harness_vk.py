@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bots.adapters import AccountSpec, Services
-from bots.clock import SystemClock
-from bots.config import VkAccount
-from bots.payloads import MemoryPayloadStore
+from bots.core.adapters import AccountSpec, Services
+from bots.core.clock import SystemClock
+from bots.core.payloads import MemoryPayloadStore
 from bots.vk import create_group
+from bots.vk.account import VkAccount
 from tests.contract.harness import Harness, Seen
 from tests.emulators.vk import VkEmulator
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from bots.model import Button, ChatKind, ChatRef, Reply
-from bots.platform import RecipientUnreachable
+from bots.core.model import Button, ChatKind, ChatRef, Reply
+from bots.core.platform import RecipientUnreachable
 from tests.contract.harness import Harness
 
 

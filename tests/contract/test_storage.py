@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bots.clock import ManualClock
-from bots.model import Button, ChatRef, Event, Reply, SentMessage, User
+from bots.core.clock import ManualClock
+from bots.core.model import Button, ChatRef, Event, Reply, SentMessage, User
 from storage import Storage
 from storage.announcements import Audience, BroadcastRepo, SubscriptionRepo
 from tests.pg import fresh_schema

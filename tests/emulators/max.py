@@ -41,6 +41,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.emulators.base import EmulatorServer
+
 SECRET_HEADER = "X-Max-Bot-Api-Secret"
 MAX_TEXT = 4000
 MAX_ROWS = 30
@@ -177,11 +179,12 @@ def plain(markup: str) -> str:
     return "".join(parser.out)
 
 
-class MaxEmulator:
+class MaxEmulator(EmulatorServer):
     """Start with ``await emu.start()`` (or ``async with``); point bots at ``emu.url``."""
 
     def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         """``tls``: serve HTTPS with this server context (to test a custom CA bundle)."""
+        super().__init__()
         self.tls = tls
         self.bots: dict[str, BotState] = {}
         self.faults: list[Fault] = []
@@ -194,12 +197,7 @@ class MaxEmulator:
         #: callback buttons sent with the deprecated ``intent`` (MAX ignores it since
         #: mid-2026; the official clients stopped sending it)
         self.intents_sent = 0
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-        self._change = asyncio.Event()
-        self._closing = False
         self._ids = itertools.count(1)
-        self._client: aiohttp.ClientSession | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> str:
@@ -215,34 +213,17 @@ class MaxEmulator:
         # removed from MAX in June 2026 (GET /chats) and August 2026 (/chats/{link}): 404
         app.router.add_get("/chats", self._h(self._removed))
         app.router.add_get("/chats/{link}", self._h(self._removed))
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"{'https' if self.tls else 'http'}://{host}:{port}"
-        return self.url
+        return await self._serve(app, tls=self.tls)
 
     async def stop(self) -> None:
-        """Wake pending long polls, stop webhook deliveries, close the server."""
+        """Stop webhook deliveries, then wake pending long polls and close the server."""
         self._closing = True
-        self._changed()
         for bot in self.bots.values():
             if bot.webhook_task is not None:
                 bot.webhook_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await bot.webhook_task
-        if self._client is not None:
-            await self._client.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> MaxEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await super().stop()
 
     # -- set-up ---------------------------------------------------------------------------
     def add_bot(self, token: str, user_id: int, username: str = "school_bot") -> BotState:
@@ -436,12 +417,6 @@ class MaxEmulator:
         bot = self.bots[token]
         return bot.committed >= len(bot.updates)
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait until ``predicate()`` holds; checked on every change the emulator sees."""
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                await self._change.wait()
-
     # -- HTTP -----------------------------------------------------------------------------
     def _h(self, handler: Callable[..., Any]) -> Callable[[web.Request], Any]:
         async def run(request: web.Request) -> web.Response:
@@ -626,11 +601,9 @@ class MaxEmulator:
                     await asyncio.wait_for(bot.webhook_wakeup.wait(), min(1.0, 0.05 * 2**failures))
 
     async def _post(self, url: str, update: dict[str, Any], secret: str | None) -> int:
-        if self._client is None:
-            self._client = aiohttp.ClientSession()
         headers = {SECRET_HEADER: secret} if secret is not None else {}
         try:
-            async with self._client.post(url, json=update, headers=headers) as response:
+            async with self._session().post(url, json=update, headers=headers) as response:
                 return response.status
         except aiohttp.ClientError:
             return 599
@@ -746,11 +719,6 @@ class MaxEmulator:
         bot.updates.append(update)
         bot.webhook_wakeup.set()
         self._changed()
-
-    def _changed(self) -> None:
-        """Wake every waiter (long polls, wait_until) and arm a fresh event."""
-        event, self._change = self._change, asyncio.Event()
-        event.set()
 
 
 def file(name: str = "заявление.pdf", size: int = 52_431) -> dict[str, Any]:

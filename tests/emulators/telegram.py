@@ -29,6 +29,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.emulators.base import EmulatorServer
+
 MAX_TEXT = 4096
 MAX_CALLBACK_BYTES = 64
 MAX_BUTTONS_PER_ROW = 8
@@ -237,22 +239,18 @@ def parse_html(text: str) -> str:
 # -- the emulator ------------------------------------------------------------------------
 
 
-class TelegramEmulator:
+class TelegramEmulator(EmulatorServer):
     """Start with ``await emu.start()`` (or ``async with``); point bots at ``emu.url``."""
 
     def __init__(self, *, rate_rules: RateRules | None = None) -> None:
+        super().__init__()
         self.rate_rules = rate_rules
         self.bots: dict[str, BotState] = {}
         self.faults: list[Fault] = []
         self.delays: dict[str, float] = {}
         self.calls: Counter[str] = Counter()
         self.rate_limited = 0
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-        self._change = asyncio.Event()  # replaced by a fresh one on every change
-        self._closing = False
         self._query_ids = itertools.count(1)
-        self._client: aiohttp.ClientSession | None = None
         #: called with (method, params) on every request, and with every message a bot sent
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.message_listeners: list[Callable[[Message], None]] = []
@@ -263,36 +261,17 @@ class TelegramEmulator:
     async def start(self) -> str:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
+        return await self._serve(app)
 
     async def stop(self) -> None:
-        """Wake every pending long poll, stop webhook deliveries, close the server."""
+        """Stop webhook deliveries, then wake pending long polls and close the server."""
         self._closing = True
-        self._changed_soon()
         for bot in self.bots.values():
             if bot.webhook_task is not None:
                 bot.webhook_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await bot.webhook_task
-        if self._client is not None:
-            await self._client.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> TelegramEmulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await super().stop()
 
     # -- set-up and fault injection ----------------------------------------------------
     def bot(self, token: str) -> BotState:
@@ -425,7 +404,7 @@ class TelegramEmulator:
         bot = self.bot(token)
         update = {"update_id": next(bot.update_ids), **body}
         bot.updates.append(update)
-        self._changed_soon()
+        self._changed()
         if bot.webhook_url:
             bot.webhook_wakeup.set()
         return update
@@ -437,7 +416,7 @@ class TelegramEmulator:
         for update in self.sent_updates.get(token, []):
             if update["update_id"] == update_id:
                 bot.redeliver.append(update)
-                self._changed_soon()
+                self._changed()
                 return
         raise KeyError(f"update {update_id} was never served")
 
@@ -461,11 +440,6 @@ class TelegramEmulator:
 
     def pending_updates(self, token: str) -> int:
         return len(self.bot(token).updates)
-
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait until ``predicate()`` holds; checked on every change the emulator sees."""
-        async with asyncio.timeout(timeout):
-            await self._wait_for(predicate)
 
     async def _wait_for(self, predicate: Callable[[], bool]) -> None:
         while not predicate():
@@ -493,7 +467,7 @@ class TelegramEmulator:
         except ApiError as exc:
             return _error(exc)
         finally:
-            self._changed_soon()
+            self._changed()
         return web.json_response({"ok": True, "result": result})
 
     def _inject_fault(self, token: str, method: str, params: dict[str, Any]) -> None:
@@ -553,7 +527,7 @@ class TelegramEmulator:
             confirmed = len(bot.updates)
             bot.updates = [u for u in bot.updates if u["update_id"] >= offset]
             if len(bot.updates) != confirmed:
-                self._changed_soon()
+                self._changed()
 
         def ready() -> bool:
             return bool(bot.updates or bot.redeliver) or self._closing
@@ -722,17 +696,15 @@ class TelegramEmulator:
                 if 200 <= status < 300:
                     bot.updates.pop(0)
                     bot.served[update["update_id"]] += 1
-                    self._changed_soon()
+                    self._changed()
                 else:
                     await asyncio.sleep(0.05)  # Telegram's retry pause, emulated
 
     async def _post(self, bot: BotState, update: dict[str, Any], secret: str | None) -> int:
-        if self._client is None:
-            self._client = aiohttp.ClientSession()
         headers = {"Content-Type": "application/json"}
         if secret is not None:
             headers["X-Telegram-Bot-Api-Secret-Token"] = secret
-        async with self._client.post(
+        async with self._session().post(
             bot.webhook_url, data=json.dumps(update), headers=headers
         ) as resp:
             await resp.read()
@@ -839,11 +811,6 @@ class TelegramEmulator:
                 }
             },
         )
-
-    def _changed_soon(self) -> None:
-        """Wake every waiter (long polls, ``wait_until``); each re-checks its condition."""
-        self._change.set()
-        self._change = asyncio.Event()
 
 
 def _person(user_id: int) -> dict[str, Any]:

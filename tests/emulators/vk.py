@@ -16,16 +16,18 @@ and break things on demand: :meth:`fail` (API error codes), :meth:`fail_http` (5
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.emulators.base import EmulatorServer
 
 API_VERSION = "5.199"
 CONVERSATION_PEER_BASE = 2_000_000_000
@@ -107,42 +109,35 @@ class Community:
     lost: bool = False
 
 
-class VkEmulator:
+class VkEmulator(EmulatorServer):
     def __init__(self) -> None:
+        super().__init__()
         self.communities: dict[int, Community] = {}
         self.users: dict[int, tuple[str, str]] = {}
         self.calls: list[tuple[str, dict[str, str]]] = []
         #: time.monotonic() of every API call, to check the pace
         self.call_times: list[float] = []
-        self.changed = asyncio.Condition()
         self._faults: dict[str, deque[tuple[int | None, int | None]]] = {}
         self._ids = itertools.count(1001)
         self._gate = asyncio.Event()
         self._gate.set()
         self.held = 0
-        self._closing = False
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> VkEmulator:
         app = web.Application()
         app.router.add_route("*", "/method/{name}", self._method)
         app.router.add_get("/lp/{group_id}", self._a_check)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        await self._serve(app, shutdown_timeout=1.0)
         return self
 
     async def close(self) -> None:
-        self._closing = True
         self._gate.set()
-        await self._notify()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return self.url
 
     @property
     def api_url(self) -> str:
@@ -278,10 +273,6 @@ class VkEmulator:
 
     def count_calls(self, method: str) -> int:
         return sum(1 for name, _ in self.calls if name == method)
-
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        async with self.changed:
-            await asyncio.wait_for(self.changed.wait_for(predicate), timeout)
 
     # -- faults ---------------------------------------------------------------------------
     def fail(self, method: str, code: int, times: int = 1, *, after: int = 0) -> None:
@@ -469,26 +460,23 @@ class VkEmulator:
             return web.Response(status=status, text="<html>Bad Gateway</html>")
         wait = min(float(q.get("wait", "25")), 90.0)
         deadline = asyncio.get_running_loop().time() + wait
-        async with self.changed:
-            while True:
-                if c.pending_failed is not None:
-                    new_ts, c.pending_failed = c.pending_failed, None
-                    return web.json_response({"failed": 1, "ts": str(new_ts)})
-                if c.lost:
-                    return web.json_response({"failed": 3})
-                if q.get("key") != c.key:
-                    return web.json_response({"failed": 2})
-                ts = int(q.get("ts", "0") or 0)
-                if ts > len(c.events):
-                    return web.json_response({"failed": 1, "ts": str(len(c.events))})
-                left = deadline - asyncio.get_running_loop().time()
-                if len(c.events) > ts or self._closing or left <= 0:
-                    body = {"ts": str(len(c.events)), "updates": c.events[ts:]}
-                    return web.json_response(body)
-                try:
-                    await asyncio.wait_for(self.changed.wait(), left)
-                except TimeoutError:
-                    pass
+        while True:
+            if c.pending_failed is not None:
+                new_ts, c.pending_failed = c.pending_failed, None
+                return web.json_response({"failed": 1, "ts": str(new_ts)})
+            if c.lost:
+                return web.json_response({"failed": 3})
+            if q.get("key") != c.key:
+                return web.json_response({"failed": 2})
+            ts = int(q.get("ts", "0") or 0)
+            if ts > len(c.events):
+                return web.json_response({"failed": 1, "ts": str(len(c.events))})
+            left = deadline - asyncio.get_running_loop().time()
+            if len(c.events) > ts or self._closing or left <= 0:
+                body = {"ts": str(len(c.events)), "updates": c.events[ts:]}
+                return web.json_response(body)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._change.wait(), left)
 
     # -- internals ------------------------------------------------------------------------
     def _fault(self, name: str) -> tuple[int | None, int | None]:
@@ -523,8 +511,7 @@ class VkEmulator:
         await self._notify()
 
     async def _notify(self) -> None:
-        async with self.changed:
-            self.changed.notify_all()
+        self._changed()
 
 
 def _error(code: int, message: str, params: dict[str, str]) -> web.Response:

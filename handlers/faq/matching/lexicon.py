@@ -249,8 +249,8 @@ THANKS_EMOJI: frozenset[str] = frozenset("👍🙏❤♥💐🤝👌😊🙂☺"
 # ЙЦУКЕН typed on a QWERTY layout: the key under each Latin character.
 _EN = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`" + 'QWERTYUIOP{}ASDFGHJKL:"ZXCVBNM<>~'
 _RU = "йцукенгшщзхъфывапролджэячсмитьбюё" + "ЙЦУКЕНГШЩЗХЪФЫВАПРОЛДЖЭЯЧСМИТЬБЮЁ"
-LAYOUT_EN_TO_RU: dict[int, str] = str.maketrans(_EN, _RU)
+LAYOUT_EN_TO_RU: dict[int, int] = str.maketrans(_EN, _RU)
 LAYOUT_CHARS: frozenset[str] = frozenset(_EN)
 
 # Latin letters that look like Cyrillic ones, for words typed with mixed alphabets.
-HOMOGLYPHS: dict[int, str] = str.maketrans("aceopxykmthbu", "асеорхукмтнву")
+HOMOGLYPHS: dict[int, int] = str.maketrans("aceopxykmthbu", "асеорхукмтнву")

@@ -100,12 +100,12 @@ def score_entries(
     idf = index.idf
     for i, g in gained.items():
         entry = index.entries[i]
-        hits = hit_terms.get(i)
+        entry_hits = hit_terms.get(i)
         vcov = 0.0
-        if hits:
+        if entry_hits:
             for terms_of_variant, denom in entry.variant_sets:
                 if denom > 0:
-                    num = sum(idf[t] * s for t, s in hits.items() if t in terms_of_variant)
+                    num = sum(idf[t] * s for t, s in entry_hits.items() if t in terms_of_variant)
                     if num > vcov * denom:
                         vcov = num / denom
         score = qc_w * g / total_weight + (1.0 - qc_w) * vcov

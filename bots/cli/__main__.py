@@ -1,5 +1,0 @@
-import sys
-
-from bots.cli import main
-
-sys.exit(main())

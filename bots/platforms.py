@@ -1,0 +1,49 @@
+"""The one table of messenger platforms: name -> account model -> adapter group factory.
+
+The config schema (handlers/config.py) takes each platform's account section from here, the
+app (runtime/app.py) and the workers (runtime/workers.py) create adapter groups from here,
+reload (runtime/reload.py) compares accounts from here. Adding a platform is its folder
+``bots/<name>/`` (an account model and ``create_group``) plus one line in ``PLATFORMS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from bots import max as max_adapter
+from bots import ok, telegram, vk
+from bots.core.adapters import GroupFactory
+from bots.max.account import MaxAccount
+from bots.ok.config import OkAccount
+from bots.telegram.account import TelegramAccount
+from bots.vk.account import VkAccount
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformKind:
+    """One messenger: the config key an institution writes its account under, the pydantic
+    model of that section, and the factory that starts every account of this kind."""
+
+    name: str
+    account: type[BaseModel]
+    create_group: GroupFactory
+
+
+#: the messengers an institution may have accounts on, in the order the app starts them
+PLATFORMS: dict[str, PlatformKind] = {
+    kind.name: kind
+    for kind in (
+        PlatformKind("telegram", TelegramAccount, telegram.create_group),
+        PlatformKind("vk", VkAccount, vk.create_group),
+        PlatformKind("max", MaxAccount, max_adapter.create_group),
+        PlatformKind("ok", OkAccount, ok.create_group),
+    )
+}
+
+#: the in-memory platform (shell, tests): no account, every institution has it in local mode
+LOCAL = "local"
+
+#: every platform name a config may name (staff chat, staff members)
+NAMES: tuple[str, ...] = (*PLATFORMS, LOCAL)

@@ -1,0 +1,197 @@
+"""Answering a citizen from the FAQ: match, then answer, clarify or escalate; topic
+navigation (categories -> questions -> answer) and the "Помогло / Не помогло" feedback.
+
+Callback payloads this module issues (never trusted: each is looked up again):
+``faq:a:<entry>`` show an entry; ``faq:c:<n>`` show category number n;
+``faq:top`` the list of categories; ``fb:<1|0>:<log id>:<entry>`` feedback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bots.core import metrics
+from bots.core.model import Button
+from handlers import escalation
+from handlers.conversation import Conversation
+from handlers.faq.matcher import Decision, MatchResult
+from handlers.faq.model import FaqEntry
+
+log = logging.getLogger(__name__)
+
+#: at most this many characters of a citizen's message are matched (the rest is kept)
+MATCH_LIMIT = 2000
+
+
+async def on_text(conv: Conversation, text: str, result: MatchResult | None = None) -> MatchResult:
+    """Answer a citizen's message from the FAQ: an answer, a clarifying question, a short
+    reply to small talk, or a hand-over to staff. Urgent words and follow-ups of tickets
+    were dealt with before (handlers/router.py); ``result`` is the match if already made."""
+    inst = conv.institution
+    if result is None:
+        result = inst.matcher.match(text[:MATCH_LIMIT])
+    best = result.candidates[0] if result.candidates else None
+    await _set_outcome(
+        conv,
+        str(result.decision),
+        best.entry_id if best else None,
+        round(best.score, 4) if best else None,
+    )
+    metrics.OUTCOMES.inc(institution=inst.id, outcome=str(result.decision))
+    log.info(
+        "faq decision=%s entry=%s score=%.3f institution=%s chat=%s",
+        result.decision,
+        best.entry_id if best else "-",
+        best.score if best else 0.0,
+        inst.id,
+        conv.event.chat.key,
+    )
+    if result.decision == Decision.ANSWER and best is not None:
+        entry = inst.faq.entry(best.entry_id)
+        if entry is not None:
+            await send_answer(conv, entry)
+            return result
+    if result.decision == Decision.SMALLTALK:
+        kind = str(result.smalltalk or "greeting")
+        await conv.reply(conv.render("smalltalk", kind=kind))
+        return result
+    if result.decision == Decision.CLARIFY and result.candidates:
+        await clarify(conv, [c.entry_id for c in result.candidates[:3]])
+        return result
+    await escalate(conv, reason="no_match")
+    return result
+
+
+async def _set_outcome(
+    conv: Conversation, outcome: str, entry_id: str | None, score: float | None
+) -> None:
+    if conv.logged_id is not None:
+        await conv.storage.log.set_outcome(conv.logged_id, outcome, entry_id, score)
+
+
+async def send_answer(conv: Conversation, entry: FaqEntry) -> None:
+    texts = conv.institution.texts
+    body = texts.answer(
+        entry.id,
+        entry.answer,
+        user=conv.user_name,
+        now=conv.institution.local_time(conv.now),
+    )
+    rows: list[list[Button]] = []
+    for button in entry.buttons:
+        if button.url is not None:
+            rows.append([Button(button.text, url=button.url)])
+        elif button.entry is not None:
+            rows.append([Button(button.text, callback=f"faq:a:{button.entry}")])
+    question = conv.logged_id or 0
+    rows.append(
+        [
+            Button(conv.label("helpful"), callback=f"fb:1:{question}:{entry.id}"),
+            Button(conv.label("not_helpful"), callback=f"fb:0:{question}:{entry.id}"),
+        ]
+    )
+    await conv.reply(body, rows, ref_kind="faq_answer", ref_id=entry.id)
+
+
+async def clarify(conv: Conversation, entry_ids: list[str]) -> None:
+    faq = conv.institution.faq
+    rows = [
+        [Button(e.title, callback=f"faq:a:{e.id}")]
+        for e in (faq.entry(i) for i in entry_ids)
+        if e is not None
+    ]
+    rows.append([Button(conv.label("none_of_these"), callback="esc:ask")])
+    await conv.reply(conv.render("clarify"), rows)
+
+
+async def show_categories(conv: Conversation, template: str = "start") -> None:
+    faq = conv.institution.faq
+    categories = faq.categories
+    rows = [
+        [Button(name or conv.label("other_topics"), callback=f"faq:c:{i}")]
+        for i, name in enumerate(categories)
+    ]
+    await conv.reply(conv.render(template, categories=categories), rows)
+
+
+async def on_callback(conv: Conversation, data: str) -> None:
+    faq = conv.institution.faq
+    parts = data.split(":", 2)
+    if parts[:2] == ["faq", "a"] and len(parts) == 3:
+        entry = faq.entry(parts[2])
+        conv.answer_callback()
+        if entry is None:  # an old button after the FAQ changed
+            await show_categories(conv)
+            return
+        await send_answer(conv, entry)
+    elif parts[:2] == ["faq", "c"] and len(parts) == 3 and parts[2].isdigit():
+        conv.answer_callback()
+        categories = faq.categories
+        index = int(parts[2])
+        if index >= len(categories):
+            await show_categories(conv)
+            return
+        category = categories[index]
+        entries = [e for e in faq.entries if e.category == category]
+        rows = [[Button(e.title, callback=f"faq:a:{e.id}")] for e in entries]
+        rows.append([Button(conv.label("all_topics"), callback="faq:top")])
+        title = category or conv.label("other_topics")
+        await conv.reply(conv.render("category", category=title, entries=entries), rows)
+    elif data == "faq:top":
+        conv.answer_callback()
+        await show_categories(conv)
+    else:
+        conv.answer_callback()
+
+
+async def on_feedback(conv: Conversation, data: str) -> None:
+    """``fb:<1|0>:<question log id>:<entry id>``: stored for reports; "no" offers staff."""
+    parts = data.split(":", 3)
+    if len(parts) != 4 or parts[1] not in {"0", "1"} or not parts[2].isdigit():
+        conv.answer_callback()
+        return
+    helpful = parts[1] == "1"
+    entry_id = parts[3]
+    question_id = int(parts[2]) or None
+    if question_id is not None:
+        logged = await conv.storage.log.get(question_id)
+        # a payload for someone else's question is forged or stale: keep the vote, drop the link
+        if logged is None or logged.user_id != conv.event.user.id:
+            question_id = None
+    if conv.institution.faq.entry(entry_id) is None:
+        conv.answer_callback()
+        return
+    await conv.storage.log.add_feedback(
+        institution=conv.institution.id,
+        platform=conv.event.platform,
+        user_id=conv.event.user.id,
+        entry_id=entry_id,
+        question_id=question_id,
+        helpful=helpful,
+        now=conv.now,
+    )
+    conv.answer_callback(conv.render("feedback_thanks", helpful=helpful))
+    if not helpful:
+        rows = [
+            [
+                Button(conv.label("contact_staff"), callback=f"esc:ask:{question_id or 0}"),
+                Button(conv.label("no_thanks"), callback="esc:no"),
+            ]
+        ]
+        await conv.reply(conv.render("not_helpful"), rows)
+
+
+async def escalate(conv: Conversation, reason: str) -> None:
+    """Hand the question to staff (a ticket), or tell how to reach the institution when it
+    has no staff chat."""
+    metrics.ESCALATIONS.inc(institution=conv.institution.id, reason=reason)
+    await escalation.escalate(conv, reason=reason)
+
+
+async def start_command(conv: Conversation, args: str) -> None:
+    """/start: the list of topics."""
+    await show_categories(conv, "start")
+
+
+async def help_command(conv: Conversation, args: str) -> None:
+    await conv.reply(conv.render("help"))

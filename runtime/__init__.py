@@ -1,0 +1,1 @@
+"""The runtime: assembles config, storage, handlers and adapters; the CLI on top."""

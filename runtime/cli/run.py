@@ -1,0 +1,72 @@
+"""``priemnaya run``: serve every configured account until SIGINT or SIGTERM.
+
+On a signal it stops receiving, lets in-flight handling and sends finish, closes the
+sessions and the database, and exits 0."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from runtime.app import App
+from runtime.cli.common import add_config_argument, load_or_report
+
+log = logging.getLogger("priemnaya")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="serve all configured Telegram/VK/MAX accounts")
+    add_config_argument(parser)
+    parser.add_argument(
+        "--worker-id",
+        metavar="ID",
+        help="with storage.url (PostgreSQL): this process's name among several workers"
+        " sharing the institutions (default: host-pid)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=float,
+        metavar="SECONDS",
+        help="with PostgreSQL: how long a worker's hold on an institution lasts without"
+        " renewal, i.e. how soon others take over from a dead worker (default 30)",
+    )
+    parser.set_defaults(func=run_app)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args.config, offline=False)
+    if loaded is None:
+        return 1
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    accounts = sum(len(i.platforms()) for i in loaded.config.institutions.values())
+    if accounts == 0:
+        print(
+            f"{args.config}: no Telegram, VK or MAX account is configured; "
+            "add one (see README) or try `priemnaya shell`"
+        )
+        return 1
+    if args.worker_id is not None and loaded.config.storage.url is None:
+        print(f"{args.config}: --worker-id needs PostgreSQL: set storage.url (see README)")
+        return 1
+    return asyncio.run(_serve(App(loaded, worker_id=args.worker_id, lease_seconds=args.lease)))
+
+
+async def _serve(app: App) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.start()
+    except Exception:
+        log.exception("start failed")
+        await app.stop()
+        return 1
+    log.warning("Priemnaya is running; stop with Ctrl+C or SIGTERM")
+    await stop.wait()
+    log.warning("stopping")
+    await app.stop()
+    return 0

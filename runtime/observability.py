@@ -1,0 +1,174 @@
+"""Health and metrics: ``/healthz`` and ``/metrics`` on the app's HTTP server.
+
+Counting must not spread through the code, so the counters are module-level objects that
+the update path, the sender and the FAQ answering bump in one line each
+(``observability.UPDATES.inc(institution=..., platform=...)``). Values that are state,
+not events (queue lengths), are read from storage when Prometheus scrapes.
+
+The exposition is Prometheus' text format 0.0.4, written here (a few dozen lines) so the
+runtime needs no client library; tests parse it with prometheus_client's parser.
+
+``/healthz`` answers 200 with ``{"status": "ok", "checks": {...}}`` when every check
+passes and 503 otherwise. Checks: the app started and its adapters report themselves
+connected (an adapter group or platform may expose ``healthy() -> bool``), the database
+accepts a write, and whatever features add to :data:`HEALTH_CHECKS` (the scheduler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from bots.core.adapters import AdapterGroup, HealthReporting
+from bots.core.metrics import (
+    INBOX_PENDING,
+    INSTITUTIONS,
+    METRICS,
+    OUTBOX_PENDING,
+    SLA_BREACHED,
+    TICKETS_OPEN,
+)
+from storage import Storage
+
+
+class Observed(Protocol):
+    """What /healthz and /metrics read of the app (runtime/app.py's App has it)."""
+
+    @property
+    def storage(self) -> Storage | None: ...
+
+    @property
+    def groups(self) -> Mapping[str, AdapterGroup]: ...
+
+    @property
+    def institutions(self) -> Mapping[str, Any]: ...
+
+    @property
+    def web_app(self) -> web.Application | None: ...
+
+
+log = logging.getLogger(__name__)
+
+
+#: name -> check(app) returning True when healthy; features add theirs (the scheduler)
+HealthCheck = Callable[[Observed], "bool | Awaitable[bool]"]
+HEALTH_CHECKS: dict[str, HealthCheck] = {}
+
+
+async def _gauges(app: Observed) -> None:
+    storage = app.storage
+    if storage is None:
+        return
+    rows = await storage.db.fetchall(
+        "SELECT platform, COUNT(*) AS n FROM outbox WHERE status='pending' GROUP BY platform"
+    )
+    seen = {r["platform"]: int(r["n"]) for r in rows}
+    for platform in {*seen, *app.groups, *(key[0] for key in OUTBOX_PENDING._values)}:
+        OUTBOX_PENDING.set(seen.get(platform, 0), platform=platform)
+    INBOX_PENDING.set(
+        int(await storage.db.fetchval("SELECT COUNT(*) FROM inbox WHERE status='pending'"))
+    )
+    INSTITUTIONS.set(len(app.institutions))
+    if await storage.db.fetchval(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tickets'"
+    ):
+        rows = await storage.db.fetchall(
+            "SELECT institution,"
+            " SUM(CASE WHEN breached_at IS NOT NULL THEN 1 ELSE 0 END) AS breached,"
+            " SUM(CASE WHEN status<>'closed' THEN 1 ELSE 0 END) AS open"
+            " FROM tickets GROUP BY institution"
+        )
+        counted = {r["institution"]: r for r in rows}
+        for inst_id in {*app.institutions, *counted}:
+            row = counted.get(inst_id)
+            SLA_BREACHED.set(int(row["breached"]) if row else 0, institution=inst_id)
+            TICKETS_OPEN.set(int(row["open"]) if row else 0, institution=inst_id)
+
+
+async def metrics_text(app: Observed) -> str:
+    """The exposition for one scrape."""
+    await _gauges(app)
+    return METRICS.render()
+
+
+async def _call(check: Callable[..., Any], *args: Any) -> bool:
+    result = check(*args)
+    if asyncio.iscoroutine(result):
+        result = await result
+    return bool(result)
+
+
+async def _adapters_ok(app: Observed) -> dict[str, bool]:
+    status: dict[str, bool] = {}
+    for kind, group in app.groups.items():
+        targets = [group, *getattr(group, "platforms", {}).values()]
+        ok = True
+        for target in targets:
+            if isinstance(target, HealthReporting):
+                try:
+                    ok = ok and await _call(target.healthy)
+                except Exception:
+                    ok = False
+        status[kind] = ok
+    return status
+
+
+async def _database_ok(app: Observed) -> bool:
+    if app.storage is None:
+        return False
+    try:
+        await asyncio.wait_for(app.storage.kv.set("health", "probe", "ok"), timeout=5)
+    except Exception as exc:
+        log.warning("health: database write failed: %s", exc)
+        return False
+    return True
+
+
+async def health(app: Observed) -> tuple[bool, dict[str, Any]]:
+    """(healthy, the JSON body of /healthz)."""
+    checks: dict[str, Any] = {"started": bool(getattr(app, "_started", False))}
+    adapters = await _adapters_ok(app)
+    checks["adapters"] = adapters
+    checks["database"] = await _database_ok(app)
+    for name, check in HEALTH_CHECKS.items():
+        try:
+            checks[name] = await _call(check, app)
+        except Exception as exc:
+            log.warning("health check %s failed: %s", name, exc)
+            checks[name] = False
+    ok = (
+        checks["started"]
+        and all(adapters.values())
+        and all(v for k, v in checks.items() if k not in {"adapters"} and isinstance(v, bool))
+    )
+    return ok, {"status": "ok" if ok else "fail", "checks": checks}
+
+
+def add_routes(app: Observed, web_app: web.Application | None = None) -> None:
+    """Add /healthz and /metrics to the app's aiohttp application (before it starts)."""
+    target = web_app if web_app is not None else app.web_app
+    if target is None:
+        return
+
+    async def healthz(request: web.Request) -> web.Response:
+        ok, body = await health(app)
+        return web.Response(
+            text=json.dumps(body, ensure_ascii=False),
+            status=200 if ok else 503,
+            content_type="application/json",
+        )
+
+    async def metrics(request: web.Request) -> web.Response:
+        text = await metrics_text(app)
+        return web.Response(
+            body=text.encode("utf-8"),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    target.router.add_get("/healthz", healthz)
+    target.router.add_get("/metrics", metrics)

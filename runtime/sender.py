@@ -1,0 +1,386 @@
+"""The outbox sender: delivers queued messages through the platforms, and is the one place
+where sending is retried.
+
+Messages to one chat go out in order, one at a time; different chats go out concurrently
+(each platform's limiter sets the pace). A part that went out is recorded before the next is
+tried, so a restart resumes where it stopped. Retries back off exponentially up to a cap and
+honour a platform's retry_after, without a final give-up: a transient failure (network,
+5xx, an outage of an hour) is retried until it works, and "failed" means only that the
+platform refused the message itself. An unreachable recipient is never retried. One timer
+serves every retry, whether or not other chats' sends are in flight.
+
+Storage is the source of truth. A row is written before every send (nothing leaves while
+storage cannot record it), and when recording a delivery fails because storage is
+unavailable, the sender keeps that write in memory, stops sending altogether and waits for
+storage (bots/storage_watch.py); the first thing it does when storage is back is to write
+what it kept. So a full or read-only disk never makes it send one message again and again;
+after a kill in that state the row's result is unknown and it is sent once more (VK drops
+the copy by its random_id).
+
+After an account's sends failed for ``summary_after`` seconds or more, the first send that
+works again calls ``recovery_hooks`` (the staff get one summary of what was delayed) and
+makes every row the outage held back due at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from functools import partial
+
+from bots.core import metrics
+from bots.core.background import Pulse
+from bots.core.clock import Clock
+from bots.core.model import ChatRef, Reply, SentMessage
+from bots.core.platform import PermanentSendError, Platform, PlatformError, RecipientUnreachable
+from bots.core.retry import RetryPolicy
+from bots.core.text import split_text
+from runtime.storage_watch import StorageWatch
+from storage import Storage, StorageUnavailable
+from storage.queues import OutboxItem
+
+log = logging.getLogger(__name__)
+
+PlatformLookup = Callable[[str, str], Platform | None]
+UnreachableHook = Callable[[str, ChatRef, str], Awaitable[None]]
+#: (institution, platform, outage began, outage ended)
+RecoveryHook = Callable[[str, str, datetime, datetime], Awaitable[None]]
+Write = Callable[[], Awaitable[object]]
+
+
+class _Interrupted(Exception):
+    """Between two parts of a long message: the fence said no, or the sender is stopping."""
+
+
+class Sender:
+    def __init__(
+        self,
+        storage: Storage,
+        platforms: PlatformLookup,
+        clock: Clock,
+        *,
+        policy: RetryPolicy | None = None,
+        max_lanes: int = 256,
+        watch: StorageWatch | None = None,
+    ) -> None:
+        self._storage = storage
+        self._platforms = platforms
+        self._clock = clock
+        self.policy = policy or RetryPolicy()
+        self._max_lanes = max_lanes
+        self.watch = watch or StorageWatch(lambda: storage.kv.set("health", "probe", "ok"), clock)
+        self._lanes: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._progress = Pulse()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._stop = asyncio.Event()
+        #: deliveries that happened but could not be recorded yet (storage unavailable),
+        #: written first when storage is back
+        self._unrecorded: list[Write] = []
+        #: (institution, platform) -> when its sends began failing (transient errors)
+        self._failing: dict[tuple[str, str], datetime] = {}
+        #: an account failing at least this long gets a summary when it works again
+        self.summary_after = 120.0
+        #: called when a chat turned out unreachable (subscriptions drop it, citizens mark it)
+        self.unreachable_hooks: list[UnreachableHook] = []
+        #: called when an account's outage of ``summary_after`` or more is over
+        self.recovery_hooks: list[RecoveryHook] = []
+        #: asked right before every platform call: may this process still send for the
+        #: institution? Several workers (bots/workers.py) answer from their leases, so a
+        #: worker whose lease ran out mid-lane leaves the row to the new holder instead of
+        #: sending it a second time. None: always.
+        self.fence: Callable[[str], bool] | None = None
+
+    def start(self) -> None:
+        self._stopping = False
+        self._stop.clear()
+        self._task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Launch nothing more; give the sends in flight (one per chat) ``timeout`` seconds
+        to finish, then cancel them. Everything not sent stays queued for the next start;
+        a send cut short has an unknown result and goes once more then."""
+        self._stopping = True
+        self._stop.set()
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        lanes = list(self._lanes.values())
+        if lanes:
+            _, late = await asyncio.wait(lanes, timeout=max(0.0, timeout))
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            if late:
+                log.warning("outbox: %d send(s) cut short by the shutdown deadline", len(late))
+        if self._unrecorded:
+            log.warning(
+                "outbox: %d delivery record(s) could not be written (storage unavailable);"
+                " those messages go once more after the next start",
+                len(self._unrecorded),
+            )
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._lanes)
+
+    async def wait_progress(self, timeout: float) -> None:
+        await self._progress.wait(timeout)
+
+    async def _notify(self) -> None:
+        await self._progress.notify()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            delay: float | None
+            try:
+                if not self.watch.healthy or self._unrecorded:
+                    if not await self.watch.wait(self._stop):
+                        break
+                    await self._write_unrecorded()
+                await self._launch_due()
+                delay = await self._until_next()
+            except StorageUnavailable as exc:
+                self.watch.failed(exc)  # the next round waits for storage
+                continue
+            except Exception:
+                log.exception("outbox sender loop failed; retrying in 1 s")
+                delay = 1.0
+            await self._notify()
+            if self._stopping:
+                break
+            waiter = asyncio.create_task(self._wake.wait())
+            sleeper = asyncio.create_task(self._clock.sleep(delay)) if delay is not None else None
+            tasks = {t for t in (waiter, sleeper) if t is not None}
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in tasks:
+                    t.cancel()
+
+    async def _write_unrecorded(self) -> None:
+        while self._unrecorded:
+            await self._unrecorded[0]()
+            self._unrecorded.pop(0)
+        log.info("outbox: deliveries made while storage was unavailable are recorded")
+
+    async def _launch_due(self) -> None:
+        now = self._clock.now()
+        items = await self._storage.outbox.due_all(now, limit=1000)
+        by_chat: dict[tuple[str, str, str], list[OutboxItem]] = {}
+        for item in items:
+            key = (item.institution, item.platform, item.chat.chat_id)
+            if key in self._lanes:
+                continue
+            by_chat.setdefault(key, []).append(item)
+        for key, chat_items in by_chat.items():
+            if len(self._lanes) >= self._max_lanes:
+                break
+            self._lanes[key] = asyncio.create_task(self._lane(key, chat_items))
+
+    async def _until_next(self) -> float | None:
+        """Seconds until the next retry falls due, whatever lanes are in flight (a hung
+        send must not hold up other chats' retries); rows due already are either in a
+        lane or wait for one to finish, which wakes the loop."""
+        now = self._clock.now()
+        moment = await self._storage.outbox.next_attempt_after(now)
+        if moment is None:
+            return None
+        return max(0.0, (moment - now).total_seconds())
+
+    async def _lane(self, key: tuple[str, str, str], items: list[OutboxItem]) -> None:
+        try:
+            for item in items:
+                if self._stopping or not self.watch.healthy:
+                    break
+                if not await self._deliver(item):
+                    break  # keep this chat's order: later messages wait for the retry
+        except StorageUnavailable as exc:
+            self.watch.failed(exc)  # the sender stops and resumes when storage is back
+        except Exception:
+            log.exception("outbox lane %s:%s failed", key[1], key[2])
+        finally:
+            self._lanes.pop(key, None)
+            self._wake.set()
+            await self._notify()
+
+    async def _deliver(self, item: OutboxItem) -> bool:
+        """Send one item; True when done with it (sent, unreachable or failed for good).
+        StorageUnavailable propagates: the lane stops and so does the sender."""
+        outbox = self._storage.outbox
+        # The row as it is now: the list this lane got may be stale (a lane of the same chat
+        # that finished while the list was being read has sent it already; so may another
+        # worker have), and parts_sent may have moved on.
+        fresh = await outbox.get(item.id)
+        if fresh is None or fresh.status != "pending":
+            return True
+        item = fresh
+        platform = self._platforms(item.institution, item.platform)
+        if not self._may_send(item):
+            return False
+        if platform is None:
+            await outbox.mark_failed(item.id, f"no {item.platform} account for {item.institution}")
+            log.error("outbox %s: no %s account for %s", item.id, item.platform, item.institution)
+            return True
+        if not await outbox.begin_attempt(item.id, self._clock.now()):
+            return True
+        try:
+            if item.kind == "edit":
+                await self._edit(platform, item)
+            elif item.kind == "topic":
+                await self._create_topic(platform, item)
+            else:
+                await self._send(platform, item)
+        except _Interrupted:
+            return False
+        except StorageUnavailable:
+            raise
+        except RecipientUnreachable as exc:
+            metrics.SEND_ERRORS.inc(platform=item.platform, code="unreachable")
+            await outbox.mark_unreachable(item, exc.reason or "unreachable")
+            log.info("outbox %s: %s unreachable (%s)", item.id, item.chat.key, exc.reason)
+            for hook in self.unreachable_hooks:
+                await hook(item.institution, item.chat, exc.reason)
+            return True
+        except PermanentSendError as exc:
+            metrics.SEND_ERRORS.inc(platform=item.platform, code=metrics.error_code(exc))
+            await outbox.mark_failed(item.id, str(exc))
+            log.error("outbox %s to %s refused: %s", item.id, item.chat.key, exc)
+            return True
+        except PlatformError as exc:
+            metrics.SEND_ERRORS.inc(platform=item.platform, code=metrics.error_code(exc))
+            if exc.code != 429 and exc.retry_after is None:
+                self._failing.setdefault((item.institution, item.platform), self._clock.now())
+            return await self._retry_later(item, exc, exc.retry_after)
+        except Exception as exc:  # an adapter bug or an unexpected network error
+            log.exception("outbox %s to %s: unexpected error", item.id, item.chat.key)
+            metrics.SEND_ERRORS.inc(platform=item.platform, code=type(exc).__name__)
+            self._failing.setdefault((item.institution, item.platform), self._clock.now())
+            return await self._retry_later(item, exc, None)
+        now = self._clock.now()
+        await self._record([partial(outbox.mark_sent, item.id, now)])
+        metrics.REPLIES.inc(institution=item.institution, platform=item.platform)
+        await self._account_works(item.institution, item.platform, now)
+        return True
+
+    async def _record(self, writes: list[Write]) -> None:
+        """Write what a delivery changed; when storage refuses, keep the rest in memory
+        (written first when it is back) and stop."""
+        for number, write in enumerate(writes):
+            try:
+                await write()
+            except StorageUnavailable:
+                self._unrecorded.extend(writes[number:])
+                raise
+
+    async def _account_works(self, institution: str, platform: str, now: datetime) -> None:
+        since = self._failing.pop((institution, platform), None)
+        if since is None:
+            return
+        held = await self._storage.outbox.retry_now(institution, platform, now)
+        if held:
+            self._wake.set()
+        if (now - since).total_seconds() < self.summary_after:
+            return
+        log.warning(
+            "%s of %s: sending works again after %.0f s; %d held-back message(s) due now",
+            platform,
+            institution,
+            (now - since).total_seconds(),
+            held,
+        )
+        for hook in self.recovery_hooks:
+            try:
+                await hook(institution, platform, since, now)
+            except Exception:
+                log.exception("outbox: a recovery hook failed")
+
+    async def _retry_later(
+        self, item: OutboxItem, exc: Exception, retry_after: float | None
+    ) -> bool:
+        delay = self.policy.delay(item.attempts, retry_after)
+        await self._storage.outbox.mark_retry(
+            item.id, str(exc), self._clock.now() + timedelta(seconds=delay)
+        )
+        log.warning(
+            "outbox %s to %s: %s; retry in %.1f s",
+            item.id,
+            item.chat.key,
+            type(exc).__name__,
+            delay,
+        )
+        return False
+
+    def _may_send(self, item: OutboxItem) -> bool:
+        if self.fence is None or self.fence(item.institution):
+            return True
+        log.info(
+            "outbox %s: this worker no longer holds %s; left to its new holder",
+            item.id,
+            item.institution,
+        )
+        return False
+
+    async def _create_topic(self, platform: Platform, item: OutboxItem) -> None:
+        thread_id = await platform.create_topic(item.chat, item.reply.text)
+        await self._record(
+            [
+                partial(
+                    self._storage.outbox.record_part,
+                    item,
+                    0,
+                    SentMessage(item.chat, thread_id),
+                    self._clock.now(),
+                )
+            ]
+        )
+
+    async def _resolve_thread(self, chat: ChatRef) -> ChatRef:
+        """Messages queued for a topic that did not exist yet name it ``@topic:<ref>``; a
+        topic the platform could not create leaves them in the chat's main thread."""
+        if chat.thread_id is None or not chat.thread_id.startswith("@"):
+            return chat
+        ref_kind, _, ref_id = chat.thread_id[1:].partition(":")
+        records = await self._storage.outbox.sent_for_ref(ref_kind, ref_id)
+        thread = records[-1].message.message_id if records else None
+        return ChatRef(chat.platform, chat.chat_id, thread)
+
+    async def _send(self, platform: Platform, item: OutboxItem) -> None:
+        reply = item.reply
+        chat = await self._resolve_thread(item.chat)
+        parts = split_text(reply.text, platform.limits.max_text)
+        for index in range(item.parts_sent, len(parts)):
+            last = index == len(parts) - 1
+            part = Reply(
+                text=parts[index],
+                buttons=reply.buttons if last else (),
+                reply_to=reply.reply_to if index == 0 else None,
+                silent=reply.silent,
+            )
+            if self._stopping or not self._may_send(item):
+                raise _Interrupted
+            sent = await platform.send(chat, part, dedup_key=f"{item.dedup_key}#{index}")
+            now = self._clock.now()
+            await self._record(
+                [partial(self._storage.outbox.record_part, item, index, m, now) for m in sent]
+            )
+
+    async def _edit(self, platform: Platform, item: OutboxItem) -> None:
+        assert item.ref_kind is not None and item.ref_id is not None
+        if not platform.limits.supports_edit:  # OK: the new version goes as a new message,
+            await self._send(platform, item)  # recorded under the ref (replies, next edit)
+            return
+        records = await self._storage.outbox.sent_for_ref(item.ref_kind, item.ref_id)
+        if not records:
+            raise PermanentSendError(f"nothing sent under {item.ref_kind}:{item.ref_id} to edit")
+        target = records[-1].message
+        await platform.edit(target, item.reply)

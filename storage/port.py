@@ -1,0 +1,46 @@
+"""The storage port: what repositories (and the few callers outside storage/) may ask of a
+database. Two backends implement it: SQLite (storage/db.py, the embedded default) and
+PostgreSQL (storage/pg.py, for several worker processes). A third backend implements this
+Protocol and passes the contract suite in tests/contract/test_storage.py; nothing else in
+the product needs to know it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+#: one result row: sqlite3.Row or asyncpg.Record, both indexed by column name and position
+Row = Any
+
+
+class Database(Protocol):
+    """Statements in SQLite's dialect with ``?`` placeholders (PgDatabase translates them),
+    transactions that several repositories share, numbered migrations applied at open."""
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``: for the few statements that must differ."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """Everything the current task runs inside commits together or not at all;
+        nested use joins the outer transaction."""
+        ...
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement; lastrowid for an INSERT, else the changed row count."""
+        ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    async def schema_version(self) -> int: ...
+
+    async def close(self) -> None: ...
