@@ -8,7 +8,9 @@ reload (runtime/reload.py) compares accounts from here. Adding a platform is its
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -16,9 +18,14 @@ from bots import max as max_adapter
 from bots import ok, telegram, vk
 from bots.core.adapters import GroupFactory
 from bots.max.account import MaxAccount
+from bots.max.online import check_online as max_online
 from bots.ok.config import OkAccount
+from bots.ok.online import check_online as ok_online
 from bots.telegram.account import TelegramAccount
+from bots.telegram.online import check_online as telegram_online
 from bots.vk.account import VkAccount
+
+OnlineCheck = Callable[[Any, str | None], Awaitable[tuple[bool, list[str]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,16 +36,18 @@ class PlatformKind:
     name: str
     account: type[BaseModel]
     create_group: GroupFactory
+    #: ``priemnaya check --online``: (account, public_url) -> (fine, lines); None: not yet
+    check_online: OnlineCheck | None = None
 
 
 #: the messengers an institution may have accounts on, in the order the app starts them
 PLATFORMS: dict[str, PlatformKind] = {
     kind.name: kind
     for kind in (
-        PlatformKind("telegram", TelegramAccount, telegram.create_group),
+        PlatformKind("telegram", TelegramAccount, telegram.create_group, telegram_online),
         PlatformKind("vk", VkAccount, vk.create_group),
-        PlatformKind("max", MaxAccount, max_adapter.create_group),
-        PlatformKind("ok", OkAccount, ok.create_group),
+        PlatformKind("max", MaxAccount, max_adapter.create_group, max_online),
+        PlatformKind("ok", OkAccount, ok.create_group, ok_online),
     )
 }
 

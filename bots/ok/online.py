@@ -8,6 +8,7 @@ from typing import Any
 
 from bots.ok.client import OkApiError, OkClient
 from bots.ok.errors import token_refused
+from bots.ok.group import webhook_hook_for
 from bots.ok.platform import WEBHOOK_PATH
 
 
@@ -35,8 +36,6 @@ async def check_online(account: Any, public_url: str | None) -> tuple[bool, list
         await client.close()
     ours = None
     if public_url and account.mode == "webhook":
-        from bots.ok.group import webhook_hook_for
-
         hook = (
             account.webhook_secret.get_secret_value()
             if account.webhook_secret is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -28,8 +29,10 @@ from runtime.cli.common import (
     load_or_report,
     pick_institution,
 )
+from runtime.reload import pid_path
 from storage import Storage
 from storage.announcements import BroadcastRepo
+from storage.leases import LeaseRepo
 
 #: after this long without progress, say that nobody seems to be sending
 QUIET_HINT_SECONDS = 15.0
@@ -106,10 +109,6 @@ def _send(args: argparse.Namespace) -> int:
 def _pid_alive(loaded: LoadedConfig) -> str | None:
     """None when a `priemnaya run` with this config's SQLite database is running on this
     machine (its pid file names a live process), else why not, in words."""
-    import os
-
-    from runtime.reload import pid_path
-
     path = pid_path(loaded.database_path)
     try:
         pid = int(path.read_text().strip())
@@ -126,9 +125,6 @@ def _pid_alive(loaded: LoadedConfig) -> str | None:
 
 async def _no_running_bot(loaded: LoadedConfig, storage: object) -> str | None:
     """Why nobody would send a broadcast queued now, or None when a running bot will."""
-    from storage import Storage
-    from storage.leases import LeaseRepo
-
     assert isinstance(storage, Storage)
     if storage.dialect != "postgresql":
         return _pid_alive(loaded)

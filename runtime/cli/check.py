@@ -10,6 +10,7 @@ import sys
 
 from bots.core.yamlfile import Problem
 from runtime.cli.common import add_config_argument
+from runtime.cli.online import run_online
 from runtime.features import TEMPLATES
 from runtime.validation import check_all
 
@@ -40,7 +41,5 @@ def run_check(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.config}: OK", file=sys.stderr)
     if getattr(args, "online", False):
-        from runtime.cli.online import run_online
-
         return run_online(args.config, args.institution)
     return 0
