@@ -347,6 +347,7 @@ async def test_new_attachment_fields_are_accepted(emulator: MaxEmulator) -> None
 def test_a_max_webhook_needs_an_https_public_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, public_url: str, refused: bool
 ) -> None:
+    from runtime.features import TEMPLATES
     from runtime.validation import check_all
 
     monkeypatch.setenv("MAX_T", TOKEN)
@@ -360,7 +361,7 @@ def test_a_max_webhook_needs_an_https_public_url(
         '    max: {token: "${MAX_T}", mode: webhook}\n',
         encoding="utf-8",
     )
-    problems, _ = check_all(str(config))
+    problems, _ = check_all(str(config), TEMPLATES)
     https = [p for p in problems if "only over HTTPS" in p.message]
     assert bool(https) == refused
     if refused:

@@ -258,6 +258,7 @@ async def test_an_edit_through_the_outbox_is_sent_anew_and_recorded(
 
 # -- config -----------------------------------------------------------------------------
 def test_check_names_oks_config_mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runtime.features import TEMPLATES
     from runtime.validation import check_all
 
     monkeypatch.setenv("OK_T", TOKEN)
@@ -272,12 +273,12 @@ def test_check_names_oks_config_mistakes(tmp_path: Path, monkeypatch: pytest.Mon
         "      - {id: a, every: 1d, text: Привет, to: [subscribers, {platform: ok, id: x}]}\n",
         encoding="utf-8",
     )
-    problems, _ = check_all(str(config))
+    problems, _ = check_all(str(config), TEMPLATES)
     messages = {p.line: p.message for p in problems}
     assert "needs server" in messages[5] and "mode: polling" in messages[5]
     assert "through 'subscribers'" in messages[7]
     config.write_text(
         config.read_text(encoding="utf-8").replace("10.0.0.0/8", "10.0.0.0/33"), encoding="utf-8"
     )
-    (problem,) = [p for p in check_all(str(config))[0] if "allow_from" in p.message]
+    (problem,) = [p for p in check_all(str(config), TEMPLATES)[0] if "allow_from" in p.message]
     assert problem.line == 5 and "not a network" in problem.message

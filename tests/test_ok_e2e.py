@@ -22,6 +22,7 @@ from bots.telegram import TelegramRates
 from handlers.announcements import feature_of
 from handlers.config import load_config
 from runtime.app import App
+from runtime.features import TEMPLATES
 from runtime.validation import check_all
 from tests.emulators.max import MaxEmulator
 from tests.emulators.ok import OkEmulator, OkMessage
@@ -245,7 +246,7 @@ def test_an_ok_chat_cannot_be_the_staff_chat(
         Fake(),  # type: ignore[arg-type]
         staff_chat="{platform: ok, id: 'chat:C123'}",
     )
-    problems, _ = check_all(str(config))
+    problems, _ = check_all(str(config), TEMPLATES)
     (problem,) = [p for p in problems if "staff chat" in p.message]
     assert problem.line is not None and "OK chat cannot be a staff chat" in problem.message
     assert "Telegram, VK or MAX" in problem.message
