@@ -4,8 +4,7 @@ from the card in the staff chat (an edit is queued)."""
 
 from __future__ import annotations
 
-import json
-
+from bots.core.model import Reply
 from handlers.escalation import cards
 from handlers.notify import queue_edit
 from storage import Storage
@@ -16,21 +15,12 @@ REMOVED = "[удалено по просьбе гражданина]"
 async def anonymise_tickets(
     storage: Storage, institution: str, platform: str, user_id: str, chat_id: str
 ) -> None:
-    db = storage.db
-    rows = await db.fetchall(
-        "SELECT id FROM tickets WHERE institution=? AND platform=? AND user_id=?",
-        (institution, platform, user_id),
-    )
-    ids = [str(r["id"]) for r in rows]
+    ids = await storage.tickets.ids_of_citizen(institution, platform, user_id)
     if not ids:
         return
     await storage.tickets.anonymise_citizen(institution, platform, user_id)
-    marks = ",".join("?" * len(ids))
-    blank = json.dumps({"text": REMOVED, "buttons": [], "reply_to": None, "silent": False})
-    await db.execute(
-        f"UPDATE outbox SET reply=? WHERE institution=? AND ref_kind IN (?,?,?)"
-        f" AND ref_id IN ({marks})",
-        (blank, institution, cards.CARD, cards.FORWARD, cards.TOPIC, *ids),
+    await storage.outbox.replace_replies(
+        institution, (cards.CARD, cards.FORWARD, cards.TOPIC), ids, Reply(text=REMOVED)
     )
     now = storage.now()
     for ticket_id in ids:
