@@ -59,7 +59,7 @@ class Sender:
         #: called when a chat turned out unreachable (subscriptions drop it, citizens mark it)
         self.unreachable_hooks: list[UnreachableHook] = []
         #: asked right before every platform call: may this process still send for the
-        #: institution? Several workers (bots/workers.py) answer from their leases, so a
+        #: institution? Several workers (runtime/workers.py) answer from their leases, so a
         #: worker whose lease ran out mid-lane leaves the row to the new holder instead of
         #: sending it a second time. None: always.
         self.fence: Callable[[str], bool] | None = None

@@ -1,6 +1,6 @@
 """The PostgreSQL database: the same public methods as storage.db.Database, so every
 repository runs unchanged on either backend, and several worker processes can share one
-installation (see bots/workers.py).
+installation (see runtime/workers.py).
 
 Why a translation layer rather than two sets of repositories: the repositories' SQL is
 portable apart from the placeholder style (``?`` -> ``$n``) and SQLite's ``lastrowid``
@@ -197,7 +197,7 @@ class PgDatabase:
         self.url = url
         #: shown in messages instead of the URL (which may carry a password)
         self.path = redact(url)
-        #: the worker process using this database (bots/workers.py sets it): broadcast
+        #: the worker process using this database (runtime/workers.py sets it): broadcast
         #: deliveries it claims carry it
         self.worker_id: str | None = None
         self._tables_with_id: frozenset[str] = frozenset()
