@@ -60,12 +60,11 @@ class PrivacyRepo:
     async def scrub_files(self) -> None:
         """Move committed changes into the database file and empty the WAL, so deleted text
         survives in neither file (secure_delete zeroed it in the pages)."""
-        row = await self._db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
-        if row is not None and row[0]:
+        if await self._db.checkpoint():
             log.warning("WAL checkpoint was blocked by a reader; deleted text may stay in -wal")
 
     async def enable_secure_delete(self) -> None:
-        await self._db.execute("PRAGMA secure_delete=ON")
+        await self._db.secure_delete()
 
     async def export_citizen(
         self, platform: str, user_id: str, institution: str | None = None
@@ -74,10 +73,6 @@ class PrivacyRepo:
 
 
 _SKIP_TABLES = {"schema_version", "inbox", "kv", "callback_payloads"}
-
-
-async def _columns(db: Database, table: str) -> list[str]:
-    return [r["name"] for r in await db.fetchall(f'PRAGMA table_info("{table}")')]
 
 
 async def export_citizen(
@@ -89,14 +84,7 @@ async def export_citizen(
     without a change here: rows with the citizen's (platform, user_id), rows in the
     citizen's chats (platform, chat_id), and rows that reference those by a foreign key
     (ticket messages of their tickets)."""
-    tables = [
-        r["name"]
-        for r in await db.fetchall(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-            " ORDER BY name"
-        )
-        if r["name"] not in _SKIP_TABLES
-    ]
+    tables = [t for t in await db.tables() if t not in _SKIP_TABLES]
     inst_sql = " AND institution=?" if institution else ""
     inst_params: list[Any] = [institution] if institution else []
     chats = [
@@ -107,7 +95,7 @@ async def export_citizen(
         )
     ]
     result: dict[str, list[dict[str, Any]]] = {}
-    columns = {t: await _columns(db, t) for t in tables}
+    columns = {t: await db.columns(t) for t in tables}
     for table in tables:
         cols = columns[table]
         where = ""
@@ -133,8 +121,7 @@ async def export_citizen(
     for table in tables:  # children by foreign key (ticket_messages -> tickets)
         if table in result:
             continue
-        for fk in await db.fetchall(f'PRAGMA foreign_key_list("{table}")'):
-            parent, child_col, parent_col = fk["table"], fk["from"], fk["to"] or "id"
+        for parent, child_col, parent_col in await db.foreign_keys(table):
             ids = [r[parent_col] for r in result.get(parent, []) if parent_col in r]
             if not ids or parent in {"outbox"}:
                 continue

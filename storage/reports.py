@@ -14,8 +14,7 @@ class ReportQueries:
         self._db = db
 
     async def tables(self) -> set[str]:
-        rows = await self._db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")
-        return {r["name"] for r in rows}
+        return set(await self._db.tables())
 
     async def outcomes(self, institution: str, since: str) -> dict[str, int]:
         """Citizens' messages since ``since`` by the outcome the bot gave them."""
@@ -67,9 +66,7 @@ class ReportQueries:
 
     async def tickets_by_institution(self) -> dict[str, Any] | None:
         """Institution -> row with ``breached`` and ``open`` counts; None without tickets."""
-        if not await self._db.fetchval(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tickets'"
-        ):
+        if "tickets" not in await self._db.tables():
             return None
         rows = await self._db.fetchall(
             "SELECT institution,"
