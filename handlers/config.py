@@ -94,7 +94,7 @@ IdText = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) e
 class StorageConfig(Strict):
     #: SQLite file; relative to the config file
     path: str = "data/priemnaya.sqlite3"
-    #: PostgreSQL instead of SQLite, for several worker processes (bots/workers.py):
+    #: PostgreSQL instead of SQLite, for several worker processes (runtime/workers.py):
     #: postgresql://user:password@host:5432/db, given as "${VAR}" since it may hold a password
     url: SecretStr | None = None
 

@@ -55,7 +55,7 @@ class App:
     ) -> None:
         """``local=True`` runs every institution on the local platform (shell, demo, tests)
         with the staff chat there too; ``database`` overrides the configured path or URL.
-        On PostgreSQL the app is one of several workers (bots/workers.py): ``worker_id``
+        On PostgreSQL the app is one of several workers (runtime/workers.py): ``worker_id``
         names it (default host-pid), ``lease_seconds`` is how long its leases last.
         ``features`` default to the product's list (runtime/features.py)."""
         self.loaded = loaded

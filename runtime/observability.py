@@ -34,6 +34,7 @@ from bots.core.metrics import (
     TICKETS_OPEN,
 )
 from storage import Storage
+from storage.reports import ReportQueries
 
 
 class Observed(Protocol):
@@ -64,26 +65,14 @@ async def _gauges(app: Observed) -> None:
     storage = app.storage
     if storage is None:
         return
-    rows = await storage.db.fetchall(
-        "SELECT platform, COUNT(*) AS n FROM outbox WHERE status='pending' GROUP BY platform"
-    )
-    seen = {r["platform"]: int(r["n"]) for r in rows}
+    queries = ReportQueries(storage.db)
+    seen = await queries.outbox_pending_by_platform()
     for platform in {*seen, *app.groups, *(key[0] for key in OUTBOX_PENDING._values)}:
         OUTBOX_PENDING.set(seen.get(platform, 0), platform=platform)
-    INBOX_PENDING.set(
-        int(await storage.db.fetchval("SELECT COUNT(*) FROM inbox WHERE status='pending'"))
-    )
+    INBOX_PENDING.set(await queries.inbox_pending())
     INSTITUTIONS.set(len(app.institutions))
-    if await storage.db.fetchval(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tickets'"
-    ):
-        rows = await storage.db.fetchall(
-            "SELECT institution,"
-            " SUM(CASE WHEN breached_at IS NOT NULL THEN 1 ELSE 0 END) AS breached,"
-            " SUM(CASE WHEN status<>'closed' THEN 1 ELSE 0 END) AS open"
-            " FROM tickets GROUP BY institution"
-        )
-        counted = {r["institution"]: r for r in rows}
+    counted = await queries.tickets_by_institution()
+    if counted is not None:
         for inst_id in {*app.institutions, *counted}:
             row = counted.get(inst_id)
             SLA_BREACHED.set(int(row["breached"]) if row else 0, institution=inst_id)

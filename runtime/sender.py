@@ -90,7 +90,7 @@ class Sender:
         #: called when an account's outage of ``summary_after`` or more is over
         self.recovery_hooks: list[RecoveryHook] = []
         #: asked right before every platform call: may this process still send for the
-        #: institution? Several workers (bots/workers.py) answer from their leases, so a
+        #: institution? Several workers (runtime/workers.py) answer from their leases, so a
         #: worker whose lease ran out mid-lane leaves the row to the new holder instead of
         #: sending it a second time. None: always.
         self.fence: Callable[[str], bool] | None = None

@@ -229,6 +229,27 @@ class SqliteDatabase:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def tables(self) -> list[str]:
+        rows = await self.fetchall(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            " ORDER BY name"
+        )
+        return [r["name"] for r in rows]
+
+    async def columns(self, table: str) -> list[str]:
+        return [r["name"] for r in await self.fetchall(f'PRAGMA table_info("{table}")')]
+
+    async def foreign_keys(self, table: str) -> list[tuple[str, str, str]]:
+        rows = await self.fetchall(f'PRAGMA foreign_key_list("{table}")')
+        return [(r["table"], r["from"], r["to"] or "id") for r in rows]
+
+    async def secure_delete(self) -> None:
+        await self.execute("PRAGMA secure_delete=ON")
+
+    async def checkpoint(self) -> bool:
+        row = await self.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+        return bool(row is not None and row[0])
+
     async def run_blocking(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run long work (VACUUM, a bulk purge) in a thread, holding the connection, so the
         event loop keeps serving updates meanwhile."""

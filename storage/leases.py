@@ -1,5 +1,5 @@
 """Leases: which worker process serves which institution, when several share one
-PostgreSQL database (bots/workers.py runs the loop; this module holds its SQL).
+PostgreSQL database (runtime/workers.py runs the loop; this module holds its SQL).
 
 A lease is a row (institution, worker_id, expires_at). Its holder renews it every third of
 its lifetime; a worker that dies stops renewing and, once the lease expired, another takes

@@ -1,6 +1,6 @@
 """The PostgreSQL database: the same public methods as storage.db.Database, so every
 repository runs unchanged on either backend, and several worker processes can share one
-installation (see bots/workers.py).
+installation (see runtime/workers.py).
 
 Why a translation layer rather than two sets of repositories: the repositories' SQL is
 portable apart from the placeholder style (``?`` -> ``$n``) and SQLite's ``lastrowid``
@@ -43,31 +43,6 @@ _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 _STATUS_COUNT = re.compile(r"(\d+)\s*$")
 #: how many translated statements are remembered (the repositories use a few hundred)
 _CACHE_SIZE = 2048
-_PRAGMA = re.compile(
-    r"""^\s*PRAGMA\s+(\w+)\s*(?:\(\s*["']?(\w*)["']?\s*\)|=\s*\S+)?\s*;?\s*$""",
-    re.IGNORECASE,
-)
-_TABLE_INFO = (
-    "SELECT ordinal_position - 1 AS cid, column_name::text AS name, data_type::text AS type"
-    " FROM information_schema.columns WHERE table_schema = current_schema()"
-    " AND table_name = '{table}' ORDER BY ordinal_position"
-)
-_FOREIGN_KEYS = (
-    'SELECT ccu.table_name::text AS "table", kcu.column_name::text AS "from",'
-    ' ccu.column_name::text AS "to" FROM information_schema.table_constraints tc'
-    " JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name"
-    " AND kcu.table_schema = tc.table_schema"
-    " JOIN information_schema.constraint_column_usage ccu"
-    " ON ccu.constraint_name = tc.constraint_name AND ccu.table_schema = tc.table_schema"
-    " WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()"
-    " AND tc.table_name = '{table}'"
-)
-_SQLITE_MASTER = re.compile(r"\bsqlite_master\b")
-_MASTER_VIEW = (
-    "(SELECT 'table'::text AS type, table_name::text AS name, table_name::text AS tbl_name"
-    " FROM information_schema.tables WHERE table_schema = current_schema()"
-    " AND table_type = 'BASE TABLE') AS sqlite_master"
-)
 
 
 #: PostgreSQL errors that mean "the storage, not the statement": the server is gone,
@@ -161,33 +136,12 @@ def placeholders(sql: str) -> str:
     return "".join(out)
 
 
-def catalog(sql: str) -> str:
-    """SQLite's catalog as a few features read it (privacy export, reports): ``PRAGMA
-    table_info`` / ``foreign_key_list`` and ``sqlite_master`` become the same columns from
-    information_schema; PRAGMAs about SQLite's files (secure_delete, wal_checkpoint,
-    journal_mode) have no PostgreSQL counterpart and return nothing (a checkpoint: "not
-    blocked"). Other statements are returned as they are."""
-    pragma = _PRAGMA.match(sql)
-    if pragma is not None:
-        name, table = pragma.group(1).lower(), pragma.group(2)
-        if name == "table_info" and table:
-            return _TABLE_INFO.format(table=table)
-        if name == "foreign_key_list" and table:
-            return _FOREIGN_KEYS.format(table=table)
-        if name == "wal_checkpoint":
-            return "SELECT 0 AS busy, 0 AS log, 0 AS checkpointed"
-        return "SELECT NULL WHERE false"
-    if "sqlite_master" in sql:
-        return _SQLITE_MASTER.sub(_MASTER_VIEW, sql)
-    return sql
-
-
 def translate(sql: str, tables_with_id: frozenset[str] = frozenset()) -> tuple[str, bool]:
     """The statement in PostgreSQL's dialect, and whether it returns the new row's id.
 
     An INSERT into a table with an ``id`` column gets ``RETURNING id`` (SQLite's
     ``lastrowid``); one that names its own RETURNING keeps it."""
-    text = placeholders(catalog(sql))
+    text = placeholders(sql)
     insert = _INSERT_INTO.match(text)
     if insert is None:
         return text, False
@@ -228,7 +182,7 @@ class PgDatabase:
         self.url = url
         #: shown in messages instead of the URL (which may carry a password)
         self.path = redact(url)
-        #: the worker process using this database (bots/workers.py sets it): broadcast
+        #: the worker process using this database (runtime/workers.py sets it): broadcast
         #: deliveries it claims carry it
         self.worker_id: str | None = None
         self._tables_with_id: frozenset[str] = frozenset()
@@ -314,6 +268,44 @@ class PgDatabase:
         row = await self.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
         return int(row["v"]) if row else 0
 
+    # -- the catalog and the files (storage/port.py) ---------------------------------------
+    async def tables(self) -> list[str]:
+        rows = await self.fetchall(
+            "SELECT table_name::text AS name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            " ORDER BY table_name"
+        )
+        return [r["name"] for r in rows]
+
+    async def columns(self, table: str) -> list[str]:
+        rows = await self.fetchall(
+            "SELECT column_name::text AS name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+        return [r["name"] for r in rows]
+
+    async def foreign_keys(self, table: str) -> list[tuple[str, str, str]]:
+        rows = await self.fetchall(
+            "SELECT ccu.table_name::text AS parent, kcu.column_name::text AS child,"
+            " ccu.column_name::text AS parent_column FROM information_schema.table_constraints tc"
+            " JOIN information_schema.key_column_usage kcu"
+            " ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema"
+            " JOIN information_schema.constraint_column_usage ccu"
+            " ON ccu.constraint_name = tc.constraint_name AND ccu.table_schema = tc.table_schema"
+            " WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()"
+            " AND tc.table_name = ?",
+            (table,),
+        )
+        return [(r["parent"], r["child"], r["parent_column"]) for r in rows]
+
+    async def secure_delete(self) -> None:
+        """PostgreSQL has no counterpart: dead rows stay until VACUUM reuses the space."""
+
+    async def checkpoint(self) -> bool:
+        """No -wal file to empty: PostgreSQL's WAL is the server's to recycle."""
+        return False
+
     # -- transactions ----------------------------------------------------------------------
     def _current(self) -> _Current | None:
         current = _in_transaction.get()
@@ -360,7 +352,7 @@ class PgDatabase:
     def _sql(self, sql: str) -> tuple[str, str, bool]:
         found = self._translated.get(sql)
         if found is None:
-            found = (placeholders(catalog(sql)), *translate(sql, self._tables_with_id))
+            found = (placeholders(sql), *translate(sql, self._tables_with_id))
             if len(self._translated) >= _CACHE_SIZE:
                 self._translated.clear()
             self._translated[sql] = found

@@ -44,3 +44,26 @@ class Database(Protocol):
     async def schema_version(self) -> int: ...
 
     async def close(self) -> None: ...
+
+    # -- the catalog and the files, each backend in its own terms -------------------------
+    async def tables(self) -> list[str]:
+        """The application's tables, by name."""
+        ...
+
+    async def columns(self, table: str) -> list[str]:
+        """The column names of ``table``, in order."""
+        ...
+
+    async def foreign_keys(self, table: str) -> list[tuple[str, str, str]]:
+        """(parent table, column of ``table``, parent column) for each foreign key."""
+        ...
+
+    async def secure_delete(self) -> None:
+        """Make deleted rows unrecoverable from the files where the backend can (SQLite
+        zeroes freed pages); a no-op elsewhere."""
+        ...
+
+    async def checkpoint(self) -> bool:
+        """Move committed changes out of a write-ahead log that could still hold deleted
+        text (SQLite's -wal); True when a reader blocked it."""
+        ...

@@ -15,6 +15,7 @@ recognised and how a card is edited later.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -265,6 +266,31 @@ class Outbox:
             (institution, platform),
         )
         return parse(value) if value else None
+
+    async def replace_replies(
+        self, institution: str, ref_kinds: Sequence[str], ref_ids: Sequence[str], reply: Reply
+    ) -> int:
+        """Overwrite the stored reply of every outbox row (sent or not) that refers to one
+        of ``ref_ids`` by one of ``ref_kinds``: /forget blanks ticket cards and forwards."""
+        if not ref_kinds or not ref_ids:
+            return 0
+        kinds = ",".join("?" * len(ref_kinds))
+        ids = ",".join("?" * len(ref_ids))
+        return await self._db.execute(
+            f"UPDATE outbox SET reply=? WHERE institution=? AND ref_kind IN ({kinds})"
+            f" AND ref_id IN ({ids})",
+            (reply_to_json(reply), institution, *ref_kinds, *ref_ids),
+        )
+
+    async def last_message_number(self, institution: str, platform: str) -> int:
+        """The highest numeric message id sent on ``platform`` (the local platform numbers
+        its messages and continues after a restart of the shell)."""
+        value = await self._db.fetchval(
+            "SELECT MAX(CAST(message_id AS INTEGER)) FROM sent_messages"
+            " WHERE institution=? AND platform=?",
+            (institution, platform),
+        )
+        return int(value or 0)
 
     async def pending_count(self, institution: str | None = None) -> int:
         if institution is None:

@@ -1,5 +1,5 @@
 """Small durable state: key-value pairs (a VK long-poll ``ts``, a Telegram offset, a
-conversation step) and stored callback payloads (see bots/payloads.py)."""
+conversation step) and stored callback payloads (see bots/core/payloads.py)."""
 
 from __future__ import annotations
 

@@ -244,6 +244,14 @@ class TicketRepo:
             "response_minutes": minutes,
         }
 
+    async def ids_of_citizen(self, institution: str, platform: str, user_id: str) -> list[str]:
+        """The ids of every ticket a citizen opened, as the outbox's ref_id spells them."""
+        rows = await self._db.fetchall(
+            "SELECT id FROM tickets WHERE institution=? AND platform=? AND user_id=?",
+            (institution, platform, user_id),
+        )
+        return [str(r["id"]) for r in rows]
+
     async def anonymise_citizen(self, institution: str, platform: str, user_id: str) -> int:
         """For /forget: the ticket stays for statistics, the citizen's words and name go."""
         ids = [

@@ -1,6 +1,6 @@
 """How the app creates messenger accounts from the config.
 
-Each adapter module (bots/telegram.py, bots/vk.py, ...) exposes
+Each adapter package (bots/telegram/, bots/vk/, ...) exposes, and bots/platforms.py lists,
 ``async def create_group(accounts: list[AccountSpec], services: Services) -> AdapterGroup``.
 A group owns all accounts of one platform kind, because some platforms serve many accounts
 best from one loop (aiogram polls all bots from one Dispatcher) or one web server (webhooks).
@@ -30,7 +30,7 @@ class StateStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class AccountSpec:
     """One configured account: the institution it serves and its config section (a pydantic
-    model from handlers.config: TelegramAccount, VkAccount, ...)."""
+    model from bots/<platform>/account.py: TelegramAccount, VkAccount, ...)."""
 
     institution: str
     account: Any

@@ -1,6 +1,6 @@
 """The VK adapter (vk_api, API 5.199, Bots Long Poll): one VkPlatform per community.
 
-The app builds it through ``create_group`` (see bots/adapters.py). How a community admin
+The app builds it through ``create_group`` (see bots/core/adapters.py). How a community admin
 connects a community is in the README ("Подключение сообщества ВКонтакте").
 """
 

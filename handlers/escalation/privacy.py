@@ -6,8 +6,7 @@ a new ticket instead of joining an anonymised one."""
 
 from __future__ import annotations
 
-import json
-
+from bots.core.model import Reply
 from handlers.escalation import cards
 from handlers.escalation.citizen import FORGOTTEN
 from handlers.notify import queue_edit
@@ -19,12 +18,7 @@ REMOVED = "[удалено по просьбе гражданина]"
 async def anonymise_tickets(
     storage: Storage, institution: str, platform: str, user_id: str, chat_id: str
 ) -> None:
-    db = storage.db
-    rows = await db.fetchall(
-        "SELECT id FROM tickets WHERE institution=? AND platform=? AND user_id=?",
-        (institution, platform, user_id),
-    )
-    ids = [str(r["id"]) for r in rows]
+    ids = await storage.tickets.ids_of_citizen(institution, platform, user_id)
     if not ids:
         return
     await storage.tickets.anonymise_citizen(institution, platform, user_id)
@@ -39,12 +33,8 @@ async def anonymise_tickets(
                 closed_at=ticket.closed_at or now,
                 closed_by=FORGOTTEN,
             )
-    marks = ",".join("?" * len(ids))
-    blank = json.dumps({"text": REMOVED, "buttons": [], "reply_to": None, "silent": False})
-    await db.execute(
-        f"UPDATE outbox SET reply=? WHERE institution=? AND ref_kind IN (?,?,?)"
-        f" AND ref_id IN ({marks})",
-        (blank, institution, cards.CARD, cards.FORWARD, cards.TOPIC, *ids),
+    await storage.outbox.replace_replies(
+        institution, (cards.CARD, cards.FORWARD, cards.TOPIC), ids, Reply(text=REMOVED)
     )
     for ticket_id in ids:
         await queue_edit(

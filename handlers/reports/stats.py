@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from storage import Storage
+from storage.reports import ReportQueries
 from storage.times import iso, parse
 
 MISSING = "—"
@@ -91,23 +92,15 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def _tables(storage: Storage) -> set[str]:
-    rows = await storage.db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")
-    return {r["name"] for r in rows}
+    return await ReportQueries(storage.db).tables()
 
 
 async def institution_stats(
     storage: Storage, institution: str, since: datetime, tables: set[str] | None = None
 ) -> InstitutionStats:
-    db = storage.db
-    tables = tables if tables is not None else await _tables(storage)
-    counts = {
-        r["outcome"]: int(r["n"])
-        for r in await db.fetchall(
-            "SELECT outcome, COUNT(*) AS n FROM message_log WHERE institution=? AND"
-            " direction='in' AND created_at>=? GROUP BY outcome",
-            (institution, iso(since)),
-        )
-    }
+    queries = ReportQueries(storage.db)
+    tables = tables if tables is not None else await queries.tables()
+    counts = await queries.outcomes(institution, iso(since))
     answered = counts.get("answer", 0)
     clarified = counts.get("clarify", 0)
     escalated = counts.get("escalate", 0)
@@ -115,11 +108,7 @@ async def institution_stats(
     tickets = breaches = None
     median = p90 = None
     if "tickets" in tables:
-        rows = await db.fetchall(
-            "SELECT created_at, first_response_at, breached_at FROM tickets"
-            " WHERE institution=? AND created_at>=?",
-            (institution, iso(since)),
-        )
+        rows = await queries.ticket_times(institution, iso(since))
         tickets = len(rows)
         breaches = sum(1 for r in rows if r["breached_at"])
         waits = [
@@ -132,14 +121,7 @@ async def institution_stats(
             p90 = timedelta(seconds=percentile(waits, 0.9))
     subscribers = None
     if "subscriptions" in tables:
-        subscribers = {
-            r["platform"]: int(r["n"])
-            for r in await db.fetchall(
-                "SELECT platform, COUNT(*) AS n FROM subscriptions WHERE institution=?"
-                " GROUP BY platform",
-                (institution,),
-            )
-        }
+        subscribers = await queries.subscribers(institution)
     return InstitutionStats(
         institution,
         questions,

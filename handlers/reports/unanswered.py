@@ -25,6 +25,7 @@ from typing import Any
 from handlers.faq.matcher import FaqMatcher
 from handlers.faq.matching.analysis import TextAnalyzer
 from storage import Storage
+from storage.reports import ReportQueries
 from storage.times import iso
 
 #: the kinds of unanswered questions, as the report names them
@@ -94,11 +95,7 @@ async def unanswered_questions(
     found: dict[int, Question] = {}
     for row in await storage.log.since(institution, since, outcomes=("escalate", "clarify")):
         found[row.id] = Question(row.id, row.text, str(row.outcome), iso(row.created_at))
-    rows = await storage.db.fetchall(
-        "SELECT m.id, m.text, m.created_at FROM feedback f JOIN message_log m"
-        " ON m.id = f.question_id WHERE f.institution=? AND f.helpful=0 AND f.created_at>=?",
-        (institution, iso(since)),
-    )
+    rows = await ReportQueries(storage.db).unhelpful_questions(institution, iso(since))
     for r in rows:
         found.setdefault(r["id"], Question(r["id"], r["text"], "not_helpful", r["created_at"]))
     questions = sorted(found.values(), key=lambda q: q.id)

@@ -90,12 +90,9 @@ class Shell:
             inst = self.app.institutions[self.institution]
             self.local: LocalPlatform = self.app.local_platform(self.institution)
             assert self.app.storage is not None
-            last_id = await self.app.storage.db.fetchval(
-                "SELECT MAX(CAST(message_id AS INTEGER)) FROM sent_messages"
-                " WHERE institution=? AND platform='local'",
-                (self.institution,),
+            self.local.continue_numbering(
+                await self.app.storage.outbox.last_message_number(self.institution, "local")
             )
-            self.local.continue_numbering(int(last_id or 0))
             self.staff_chat = inst.staff_chat.chat_id if inst.staff_chat else LOCAL_STAFF_CHAT
             self.local.open_chat(self.staff_chat, ChatKind.GROUP)
             members = inst.config.staff.members
