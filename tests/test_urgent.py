@@ -101,7 +101,7 @@ def test_an_institution_adds_and_removes_phrases() -> None:
     assert is_urgent("потолок обвалился", add=["обвалился потолок"])
     assert is_urgent("у подъезда драка")
     assert not is_urgent("у подъезда драка", remove=["драка"])
-    assert "драка" in DEFAULT_RULES
+    assert "драка -психолог" in DEFAULT_RULES
 
 
 def test_config_rejects_removing_an_unknown_phrase(example_config: Path) -> None:
