@@ -690,13 +690,7 @@ class MaxEmulator:
         self, bot: BotState, chat: MaxChat, message: MaxMessage, *, first_name: str = "Анна"
     ) -> dict[str, Any]:
         if message.from_bot:
-            sender = {
-                "user_id": bot.user_id,
-                "first_name": bot.name,
-                "username": bot.username,
-                "is_bot": True,
-                "name": bot.name,
-            }
+            sender = _bot_user(bot)
         else:
             sender = _user(message.sender_id, first_name)
         recipient: dict[str, Any] = {"chat_id": chat.chat_id, "chat_type": chat.type}
@@ -721,7 +715,7 @@ class MaxEmulator:
             linked = self._find(bot, str(message.link["mid"]))
             result["link"] = {
                 "type": message.link["type"],
-                "sender": _user(linked.sender_id) if not linked.from_bot else sender,
+                "sender": _bot_user(bot) if linked.from_bot else _user(linked.sender_id),
                 "chat_id": linked.chat_id,
                 "message": {"mid": linked.mid, "seq": linked.seq, "text": linked.text},
             }
@@ -736,6 +730,16 @@ class MaxEmulator:
         """Wake every waiter (long polls, wait_until) and arm a fresh event."""
         event, self._change = self._change, asyncio.Event()
         event.set()
+
+
+def _bot_user(bot: BotState) -> dict[str, Any]:
+    return {
+        "user_id": bot.user_id,
+        "first_name": bot.name,
+        "username": bot.username,
+        "is_bot": True,
+        "name": bot.name,
+    }
 
 
 def _user(user_id: int, first_name: str = "Анна") -> dict[str, Any]:
