@@ -471,13 +471,7 @@ class MaxEmulator:
                 raise MaxError(fault.status, fault.code, fault.message, fault.retry_after)
 
     async def _me(self, bot: BotState, q: Any, body: Any) -> Any:
-        return {
-            "user_id": bot.user_id,
-            "first_name": bot.name,
-            "username": bot.username,
-            "is_bot": True,
-            "name": bot.name,
-        }
+        return _bot_user(bot)
 
     async def _get_updates(self, bot: BotState, q: Any, body: Any) -> Any:
         if bot.subscriptions:
