@@ -164,7 +164,8 @@ class UrgentConfig(Strict):
 
     #: phrases that also mean danger here ("застрял в лифте"); see urgent.py for the syntax
     add: list[str] = []
-    #: default phrases that do not mean danger here, written exactly as in the defaults
+    #: default phrases that do not mean danger here, as written in the defaults (their
+    #: cancelling -words may be left out)
     remove: list[str] = []
 
     @field_validator("add")

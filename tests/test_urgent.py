@@ -101,7 +101,7 @@ def test_an_institution_adds_and_removes_phrases() -> None:
     assert is_urgent("потолок обвалился", add=["обвалился потолок"])
     assert is_urgent("у подъезда драка")
     assert not is_urgent("у подъезда драка", remove=["драка"])
-    assert "драка" in DEFAULT_RULES
+    assert "драка -психолог" in DEFAULT_RULES
 
 
 def test_config_rejects_removing_an_unknown_phrase(example_config: Path) -> None:
@@ -159,3 +159,27 @@ async def test_an_injury_inside_an_open_ticket_gets_the_numbers_and_its_own_urge
     assert first is not None and not first.urgent
     staff = app.local_platform("school-17").messages(STAFF_CHAT)
     assert any("СРОЧНО" in m.text and "ударился головой" in m.text for m in staff)
+
+
+async def test_an_urgent_ticket_is_reminded_halfway_and_breached_after_its_minutes(
+    app: App, clock: ManualClock
+) -> None:
+    """Due in 30 minutes: no reminder at once, a reminder after 15, the breach notice
+    naming the supervisor after 30."""
+    from handlers.escalation.timers import tick
+
+    await says(app, "в школе пожар, дым на втором этаже!")
+    assert app.storage is not None
+    staff = app.local_platform("school-17")
+
+    async def notices(marker: str) -> int:
+        assert app.storage is not None
+        await tick(app.storage, app.institutions, clock.now())
+        await app.settle()
+        return sum(marker in m.text for m in staff.messages(STAFF_CHAT))
+
+    assert await notices("⏰") == 0
+    clock.advance(timedelta(minutes=16))
+    assert await notices("⏰") == 1
+    clock.advance(timedelta(minutes=15))
+    assert await notices("истёк") == 1

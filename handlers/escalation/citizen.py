@@ -282,7 +282,7 @@ async def claim_before_matching(conv: Conversation, text: str) -> str | None:
         await conv.reply(conv.render("urgent"))
         if replied is None or not await resume(conv, replied, text, urgent=True):
             await escalate(conv, reason="urgent", question=text, urgent=True)
-        return "urgent"
+        return "escalate"  # what reports count as a question handed to staff
     if await conv.storage.kv.get(WAITING_FOR_QUESTION, state_key):
         await conv.storage.kv.delete(WAITING_FOR_QUESTION, state_key)
         await escalate(conv, reason="operator", question=text)

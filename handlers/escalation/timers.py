@@ -38,10 +38,7 @@ async def tick(storage: Storage, institutions: dict[str, Institution], now: date
             if now >= ticket.due_at:
                 await _breach(storage, inst, ticket, now)
                 queued += 1
-            elif (
-                ticket.reminded_at is None
-                and now >= ticket.due_at - inst.config.staff.remind_before
-            ):
+            elif ticket.reminded_at is None and now >= ticket.due_at - _remind_before(inst, ticket):
                 await _remind(storage, inst, ticket, now)
                 queued += 1
         for inst in institutions.values():
@@ -51,6 +48,15 @@ async def tick(storage: Storage, institutions: dict[str, Institution], now: date
                     await _auto_close(storage, inst, ticket, now)
                     queued += 1
     return queued
+
+
+def _remind_before(inst: Institution, ticket: Ticket) -> timedelta:
+    """How long before its deadline a ticket is reminded of: an urgent ticket, due in
+    minutes, halfway through its time rather than at once."""
+    staff = inst.config.staff
+    if ticket.urgent:
+        return min(staff.remind_before, staff.urgent_response / 2)
+    return staff.remind_before
 
 
 def _render(inst: Institution, name: str, now: datetime, **context: Any) -> str:

@@ -460,13 +460,7 @@ class MaxEmulator(EmulatorServer):
         raise MaxError(404, "not.found", "this method was removed from the MAX Bot API")
 
     async def _me(self, bot: BotState, q: Any, body: Any) -> Any:
-        return {
-            "user_id": bot.user_id,
-            "first_name": bot.name,
-            "username": bot.username,
-            "is_bot": True,
-            "name": bot.name,
-        }
+        return _bot_user(bot)
 
     async def _get_updates(self, bot: BotState, q: Any, body: Any) -> Any:
         if bot.subscriptions:
@@ -678,13 +672,7 @@ class MaxEmulator(EmulatorServer):
         self, bot: BotState, chat: MaxChat, message: MaxMessage, *, first_name: str = "Анна"
     ) -> dict[str, Any]:
         if message.from_bot:
-            sender = {
-                "user_id": bot.user_id,
-                "first_name": bot.name,
-                "username": bot.username,
-                "is_bot": True,
-                "name": bot.name,
-            }
+            sender = _bot_user(bot)
         else:
             sender = _user(message.sender_id, first_name)
         recipient: dict[str, Any] = {"chat_id": chat.chat_id, "chat_type": chat.type}
@@ -709,7 +697,7 @@ class MaxEmulator(EmulatorServer):
             linked = self._find(bot, str(message.link["mid"]))
             result["link"] = {
                 "type": message.link["type"],
-                "sender": _user(linked.sender_id) if not linked.from_bot else sender,
+                "sender": _bot_user(bot) if linked.from_bot else _user(linked.sender_id),
                 "chat_id": linked.chat_id,
                 "message": {"mid": linked.mid, "seq": linked.seq, "text": linked.text},
             }
@@ -740,6 +728,16 @@ def contact(name: str = "Анна") -> dict[str, Any]:
             "max_info": _user(4242, name),
             "hash": "c0ffee",
         },
+    }
+
+
+def _bot_user(bot: BotState) -> dict[str, Any]:
+    return {
+        "user_id": bot.user_id,
+        "first_name": bot.name,
+        "username": bot.username,
+        "is_bot": True,
+        "name": bot.name,
     }
 
 
