@@ -1,4 +1,6 @@
 """Staff hear about a refused OK token: an app feature (listed in bots/app.py FEATURES).
+It also masks each group's webhook path secret in the logs (the server's access log
+would show it), since a derived one is not in the config's secrets.
 
 This module is runtime, not adapter: it wires the OK group's ``token_hooks`` to the
 outbox, queueing the ``ok_token_refused.j2`` notice into the institution's staff chat (which
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from bots import logs
 from handlers.notify import queue_message
 from storage.times import iso
 
@@ -26,6 +29,7 @@ def install(app: App) -> None:
         hooks = getattr(group, "token_hooks", None)
         if hooks is None:
             return
+        logs.add_secrets(p.hook for p in getattr(group, "ok", {}).values())
 
         async def tell_staff(institution_id: str, reason: str) -> None:
             institution = app.institutions.get(institution_id)
