@@ -1,4 +1,6 @@
 """Staff hear about a refused OK token: an app feature (listed in runtime/features.py).
+It also masks each group's webhook path secret in the logs (the server's access log
+would show it), since a derived one is not in the config's secrets.
 
 This module is runtime, not adapter: it wires the OK group's ``token_hooks`` to the
 outbox, queueing the ``ok_token_refused.j2`` notice into the institution's staff chat (which
@@ -12,6 +14,7 @@ import logging
 
 from handlers.feature import Host
 from handlers.notify import queue_message
+from runtime import logs
 from storage.times import iso
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,7 @@ def install(app: Host) -> None:
         hooks = getattr(group, "token_hooks", None)
         if hooks is None:
             return
+        logs.add_secrets(p.hook for p in getattr(group, "ok", {}).values())
 
         async def tell_staff(institution_id: str, reason: str) -> None:
             institution = app.institutions.get(institution_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +51,13 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def world(
-    emulator: OkEmulator, *, clock: Clock | None = None, start: bool = True, **account: Any
+    emulator: OkEmulator,
+    *,
+    clock: Clock | None = None,
+    start: bool = True,
+    on_event: Callable[[Event], Awaitable[None]] | None = None,
+    answer_within: float = 4.0,
+    **account: Any,
 ) -> AsyncIterator[World]:
     port = free_port()
     web_app = web.Application()
@@ -62,7 +68,7 @@ async def world(
         clock=clock or SystemClock(),
         web_app=web_app,
         public_url=public_url,
-        extra={"ok": {"poll_interval": 0.05}},
+        extra={"ok": {"poll_interval": 0.05, "answer_within": answer_within}},
     )
     settings = OkAccount(token=SecretStr(TOKEN), api_url=emulator.url, **account)
     group = await create_group([AccountSpec("school", settings)], services)
@@ -73,7 +79,7 @@ async def world(
     platform = group.ok["school"]
     try:
         if start:
-            await group.start(events.put)
+            await group.start(on_event or events.put)
             await asyncio.wait_for(platform.ready.wait(), 15)
         yield World(emulator, group, platform, events, public_url)
     finally:
@@ -203,6 +209,29 @@ async def test_bodies_without_webhook_type_and_a_started_chat_are_understood(
         message = await asyncio.wait_for(w.events.get(), 15)
     assert (started.text, started.start_payload) == ("/start", "from-site")
     assert (message.text, message.message_id, message.user.id) == ("text", "mid:old.1", "user:101")
+
+
+async def test_slow_handling_answers_503_in_time_and_a_redelivery_joins_it(
+    emulator: OkEmulator,
+) -> None:
+    """OK wants an answer within 5 s. Handling that takes longer gets a 503 (OK delivers
+    again); a redelivery arriving meanwhile waits for the handling under way instead of
+    starting a second one. (One arriving after it finished is the inbox's to skip.)"""
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def slow(event: Event) -> None:
+        started.append(event.update_key)
+        await release.wait()
+
+    async with world(emulator, on_event=slow, answer_within=0.2):
+        group = emulator.group(TOKEN)
+        emulator.user_says(TOKEN, chat(emulator).chat_id, "Вопрос")
+        await emulator.wait_until(lambda: sum(s == 503 for *_, s in group.deliveries) >= 2)
+        assert len(started) == 1  # the redelivery joined the first handling
+        release.set()
+        await emulator.wait_until(lambda: emulator.all_delivered(TOKEN))
+    assert [status for *_, status in group.deliveries][-1] == 200
 
 
 # -- sending ----------------------------------------------------------------------------

@@ -189,6 +189,8 @@ async def test_an_faq_answer_with_buttons_and_a_press(
             after = await until_said(
                 emulator, app, dialog(emulator, 501), lambda m: len(m) > before
             )
+            assert await emulator.deliver_again(OK_TOKEN) == 200  # the press, redelivered
+            await app.settle()
     ((_, thanks),) = emulator.answers(OK_TOKEN)  # answered through chat:ID/answer
     assert "Спасибо" in thanks
     assert "Спасибо" in after[-1].text  # and the citizen reads it in the dialog
@@ -456,6 +458,9 @@ async def test_sigkill_between_receiving_a_webhook_and_answering_it(
             assert await asyncio.wait_for(second.wait(), 15) == 0, tail(log)
     assert count(emulator, 950, FIRST_GRADE_ANSWER) == 1, tail(log)
     assert [status for *_, status in group.deliveries][-1] == 200
+    hook = next(iter(group.webhooks)).rsplit("/", 1)[1]
+    text = log.read_text(encoding="utf-8")
+    assert "POST /ok/" in text and hook not in text  # the path secret is masked in logs
 
 
 async def until(emulator: OkEmulator, done: Callable[[], bool], what: str, log: Path) -> None:

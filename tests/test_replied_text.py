@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bots.model import Reply
+from bots.core.model import Reply
 from tests.emulators.max import MaxEmulator
 from tests.test_max_adapter import BOT_ID as MAX_BOT_ID
 from tests.test_max_adapter import TOKEN as MAX_TOKEN

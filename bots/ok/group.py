@@ -63,11 +63,13 @@ class OkGroup:
         *,
         allow: dict[str, list[Network]] | None = None,
         real_ip_header: dict[str, str | None] | None = None,
+        answer_within: float = ANSWER_WITHIN,
     ) -> None:
         self.ok: dict[str, OkPlatform] = {p.institution: p for p in platforms}
         self.platforms: dict[str, Platform] = dict(self.ok)
         self._allow = allow or {}
         self._real_ip = real_ip_header or {}
+        self.answer_within = answer_within
         #: (institution, reason) when a group's token is refused; the runtime adds a notice
         self.token_hooks = _Hooks(self.ok.values())
 
@@ -104,7 +106,7 @@ class OkGroup:
             return web.Response(status=400)
         work = asyncio.ensure_future(platform.take_update(raw))
         try:
-            ok = await asyncio.wait_for(asyncio.shield(work), ANSWER_WITHIN)
+            ok = await asyncio.wait_for(asyncio.shield(work), self.answer_within)
         except TimeoutError:
             log.warning(
                 "ok group %s: handling takes long; OK will deliver again", platform.group_id
@@ -138,7 +140,7 @@ class _Hooks:
 
 async def create_group(accounts: list[AccountSpec], services: Services) -> OkGroup:
     """One OkPlatform per configured group. Test tuning comes from
-    ``services.extra["ok"]``: ``poll_interval`` (seconds)."""
+    ``services.extra["ok"]``: ``poll_interval`` and ``answer_within`` (seconds)."""
     options: dict[str, Any] = dict(services.extra.get("ok") or {})
     platforms: list[OkPlatform] = []
     allow: dict[str, list[Network]] = {}
@@ -174,7 +176,12 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> OkGro
         platforms.append(platform)
         allow[spec.institution] = networks(list(account.allow_from))
         real_ip[spec.institution] = account.real_ip_header
-    group = OkGroup(platforms, allow=allow, real_ip_header=real_ip)
+    group = OkGroup(
+        platforms,
+        allow=allow,
+        real_ip_header=real_ip,
+        answer_within=float(options.get("answer_within", ANSWER_WITHIN)),
+    )
     if any(p.mode == "webhook" for p in platforms):
         if services.web_app is None or not public_url:
             raise ValueError(

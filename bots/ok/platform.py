@@ -104,7 +104,8 @@ class OkPlatform(Platform):
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._keepalive: asyncio.Task[None] | None = None
-        self._busy = 0  # registration calls or deliveries that stop lets finish
+        #: a subscription call is under way: stop lets it finish
+        self._registering = False
         self._handover = HandOver(f"ok group of {institution}")
         self._handling: dict[str, asyncio.Task[bool]] = {}
 
@@ -122,19 +123,25 @@ class OkPlatform(Platform):
         self._task = asyncio.create_task(self._run(), name=f"ok-{self.institution}")
 
     async def stop(self) -> None:
+        """Stop receiving: a subscription call under way is let finish (so nothing is
+        left half-registered), as are updates being handed to the app; then the session
+        closes."""
         self._stopping.set()
-        for task in (self._keepalive, self._task):
-            if task is None:
-                continue
-            if not self._busy:
-                task.cancel()
+        keepalive, task = self._keepalive, self._task
+        self._task = self._keepalive = None
+        if keepalive is not None:
+            keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keepalive
+        if task is not None:
+            if not self._registering:
+                task.cancel()  # polling: an update being handed over is its own task
             done, _ = await asyncio.wait({task}, timeout=STOP_GRACE)
             if not done:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._task = self._keepalive = None
-        if self._handling:  # webhook deliveries still being handled
+        if self._handling:  # updates still being handed to the app
             await asyncio.wait(set(self._handling.values()), timeout=STOP_GRACE)
         self.on_event = None
         await self.client.drain(5.0)
@@ -161,8 +168,8 @@ class OkPlatform(Platform):
 
     async def _register(self) -> None:
         """Remove our own stale webhooks, then subscribe. The calls run to the end even
-        when stop comes meanwhile (``_busy``), so nothing is left half-registered."""
-        self._busy += 1
+        when stop comes meanwhile (``_registering``), so nothing is left half-registered."""
+        self._registering = True
         try:
             listed = (await self.client.subscriptions()).subscriptions
             keep = self.webhook_url if self.mode == "webhook" else None
@@ -177,7 +184,7 @@ class OkPlatform(Platform):
             else:
                 await self.client.subscribe_polling(EVENT_TYPES)
         finally:
-            self._busy -= 1
+            self._registering = False
 
     def _ours(self, url: str) -> bool:
         """An address this installation registered: ours by shape, and under our public
@@ -248,13 +255,9 @@ class OkPlatform(Platform):
         handler = self.on_event
         if handler is None:
             return False
-        self._busy += 1
-        try:
-            if event.text is not None and event.callback is None:
-                await self._typing_first(event.chat.chat_id)
-            return await self._handover(handler, event)
-        finally:
-            self._busy -= 1
+        if event.text is not None and event.callback is None:
+            await self._typing_first(event.chat.chat_id)
+        return await self._handover(handler, event)
 
     async def _typing_first(self, chat_id: str) -> None:
         """Show "typing" while the answer is prepared. It must reach OK before the answer

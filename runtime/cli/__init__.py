@@ -15,7 +15,7 @@ from runtime.cli import announce, check, faq, faq_ask, privacy, reload, report, 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="priemnaya",
-        description="Bots for public institutions on Telegram, VK and MAX.",
+        description="Bots for public institutions on Telegram, VK, MAX and OK.",
     )
     parser.add_argument(
         "--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR"

@@ -41,7 +41,7 @@ class OkHarness(Harness):
         self.emulator = emulator
         self.private_chat = emulator.dialog(TOKEN, 101).chat_id
         self.other_private_chat = emulator.dialog(TOKEN, 102).chat_id
-        self.group_chat = None  # type: ignore[assignment]
+        self.group_chat = None
 
     async def user_says(
         self, chat_id: str, text: str, *, reply_to: str | None = None, user_id: str | None = None
