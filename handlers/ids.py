@@ -24,8 +24,18 @@ log = logging.getLogger(__name__)
 
 
 #: (institution, platform, chat, user) already reported in this process: one WARNING each,
-#: not one per message of a busy group
+#: not one per message of a busy group (forgotten wholesale past REPORTED_MAX entries)
 _reported: set[tuple[str, str, str, str]] = set()
+REPORTED_MAX = 10_000
+
+
+def _first_time(key: tuple[str, str, str, str]) -> bool:
+    if key in _reported:
+        return False
+    if len(_reported) >= REPORTED_MAX:
+        _reported.clear()
+    _reported.add(key)
+    return True
 
 
 async def intercept(conv: Conversation) -> bool:
@@ -96,10 +106,8 @@ def _warn_once(conv: Conversation) -> None:
     if inst.is_staff_chat(event.chat):
         if event.membership is not None or inst.is_staff_member(event.platform, event.user.id):
             return
-        key = (inst.id, event.platform, event.chat.chat_id, event.user.id)
-        if key in _reported:
+        if not _first_time((inst.id, event.platform, event.chat.chat_id, event.user.id)):
             return
-        _reported.add(key)
         log.warning(
             "%s: a message from %s id %s in the staff chat is ignored: only staff.members are"
             " heard. To let them answer tickets, add under institutions.%s.staff.members: %s",
@@ -110,10 +118,8 @@ def _warn_once(conv: Conversation) -> None:
             member_snippet(conv),
         )
         return
-    key = (inst.id, event.platform, event.chat.chat_id, "")
-    if key in _reported:
+    if not _first_time((inst.id, event.platform, event.chat.chat_id, "")):
         return
-    _reported.add(key)
     log.warning(
         "%s: the bot is in %s group %s, which no institution names; its messages are ignored."
         " To make it this institution's staff chat, write under institutions.%s.staff: %s"

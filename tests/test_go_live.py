@@ -22,6 +22,7 @@ import pytest
 
 from runtime.cli import main
 from tests.emulators.telegram import TelegramEmulator
+from tests.emulators.vk import VkEmulator
 from tests.running import running_app
 from tests.shell_process import run_shell
 
@@ -168,3 +169,32 @@ def rows(database: Path) -> dict[str, int]:
             table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in ("message_log", "tickets", "outbox")
         }
+
+
+async def test_id_in_a_vk_conversation_gives_its_peer_id(
+    school: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Guide section 6: a VK staff conversation is configured by its peer_id, found by /id."""
+    vk = await VkEmulator().start()
+    try:
+        vk.add_community(123456, "vk1.a.realistic-community-key")
+        edit(school, '    telegram: {token: "${TG_SCHOOL5}"}\n', "")
+        edit(school, "group_id: 123456}", f'group_id: 123456, api_url: "{vk.api_url}", wait: 1}}')
+        edit(
+            school,
+            "chat: {platform: telegram, id: -1001234567890}",
+            "chat: {platform: vk, id: 2000000001}",
+        )
+        with caplog.at_level(logging.WARNING):
+            async with running_app(school) as app:
+                await vk.user_says(123456, 2000000007, "/id", from_id=4242)
+                await vk.wait_until(lambda: bool(vk.messages(123456, 2000000007)), timeout=30)
+                await app.settle()
+    finally:
+        await vk.close()
+    answer = vk.messages(123456, 2000000007)[-1].text
+    assert "ВКонтакте" in answer and "2000000007" in answer and "4242" in answer
+    assert "chat: {platform: vk, id: 2000000007}" in answer
+    assert any(
+        "vk group 2000000007, which no institution names" in r.getMessage() for r in caplog.records
+    )
