@@ -141,25 +141,25 @@ class Sender:
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            delay: float | None
+            due: datetime | None = None
             try:
                 if not self.watch.healthy or self._unrecorded:
                     if not await self.watch.wait(self._stop):
                         break
                     await self._write_unrecorded()
                 await self._launch_due()
-                delay = await self._until_next()
+                due = await self._storage.outbox.next_attempt_after(self._clock.now())
             except StorageUnavailable as exc:
                 self.watch.failed(exc)  # the next round waits for storage
                 continue
             except Exception:
                 log.exception("outbox sender loop failed; retrying in 1 s")
-                delay = 1.0
+                due = self._clock.now() + timedelta(seconds=1)
             await self._notify()
             if self._stopping:
                 break
             waiter = asyncio.create_task(self._wake.wait())
-            sleeper = asyncio.create_task(self._clock.sleep(delay)) if delay is not None else None
+            sleeper = asyncio.create_task(self._sleep_until(due)) if due is not None else None
             tasks = {t for t in (waiter, sleeper) if t is not None}
             try:
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -187,15 +187,12 @@ class Sender:
                 break
             self._lanes[key] = asyncio.create_task(self._lane(key, chat_items))
 
-    async def _until_next(self) -> float | None:
-        """Seconds until the next retry falls due, whatever lanes are in flight (a hung
-        send must not hold up other chats' retries); rows due already are either in a
-        lane or wait for one to finish, which wakes the loop."""
-        now = self._clock.now()
-        moment = await self._storage.outbox.next_attempt_after(now)
-        if moment is None:
-            return None
-        return max(0.0, (moment - now).total_seconds())
+    async def _sleep_until(self, moment: datetime) -> None:
+        """The one retry timer: it runs whatever lanes are in flight (a hung send must not
+        hold up other chats' retries); rows due already are in a lane or wait for one to
+        finish, which wakes the loop. The pause is measured when the timer starts, so time
+        that passed meanwhile is not slept twice."""
+        await self._clock.sleep(max(0.0, (moment - self._clock.now()).total_seconds()))
 
     async def _lane(self, key: tuple[str, str, str], items: list[OutboxItem]) -> None:
         try:

@@ -53,6 +53,7 @@ class StorageWatch:
         if self.healthy:
             self.healthy = False
             self.since = self._clock.now()
+            self.probes = 0
             self._up.clear()
             log.error(
                 "storage unavailable (%s): not taking updates and not sending until it"
@@ -82,7 +83,6 @@ class StorageWatch:
 
     async def _probe_until_up(self) -> None:
         delay = self.first
-        self.probes = 0
         while not self.healthy:
             await self._clock.sleep(delay)
             try:

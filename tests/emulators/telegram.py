@@ -248,6 +248,8 @@ class TelegramEmulator(EmulatorServer):
         self.bots: dict[str, BotState] = {}
         self.faults: list[Fault] = []
         self.delays: dict[str, float] = {}
+        #: chat id -> event: calls to that chat hang until it is set (see ``hold``)
+        self.held: dict[int, asyncio.Event] = {}
         self.calls: Counter[str] = Counter()
         self.rate_limited = 0
         self._query_ids = itertools.count(1)
@@ -321,6 +323,12 @@ class TelegramEmulator(EmulatorServer):
     def slow(self, method: str, seconds: float) -> None:
         """Every call of ``method`` takes ``seconds`` longer (0 to undo)."""
         self.delays[method] = seconds
+
+    def hold(self, chat_id: int) -> asyncio.Event:
+        """Every call addressed to ``chat_id`` hangs (a request stuck in the network) until
+        the returned event is set."""
+        gate = self.held[chat_id] = asyncio.Event()
+        return gate
 
     def block(self, token: str, chat_id: int, *, notify: bool = True) -> None:
         """The user blocks the bot; with ``notify`` the bot gets a my_chat_member update."""
@@ -458,6 +466,10 @@ class TelegramEmulator(EmulatorServer):
         delay = self.delays.get(method, 0.0)
         if delay:
             await asyncio.sleep(delay)  # an emulated slow server, not synchronisation
+        gate = self.held.get(_int_or_none(params.get("chat_id")) or 0)
+        if gate is not None:
+            self._changed_soon()  # the call arrived (waiters may look at ``calls``)
+            await gate.wait()
         try:
             self._inject_fault(token, method, params)
             handler = getattr(self, f"_m_{method.lower()}", None)
