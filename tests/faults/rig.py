@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import ManualClock
+from bots.core.clock import ManualClock
+from runtime.app import App
 from tests.emulators.telegram import Message, TelegramEmulator
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.config import load_config
-from bots.model import User
+from bots.core.model import User
+from handlers.config import load_config
+from runtime.app import App
 from tests.emulators.telegram import TelegramEmulator
 from tests.faults.rig import ANSWER, QUESTION, SCHOOL, write_config
 from tests.pg import fresh_schema

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bots.app import App
-from bots.clock import ManualClock
+from bots.core.clock import ManualClock
+from runtime.app import App
 from tests.emulators.telegram import TelegramEmulator
 from tests.faults.rig import (
     ANSWER,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bots import observability
-from bots.clock import ManualClock
+from bots.core.clock import ManualClock
 from tests.emulators.telegram import Message, TelegramEmulator
 from tests.faults.rig import (
     ANSWER,
