@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from bots.core.adapters import AccountSpec
 from bots.core.schema import Strict
 from bots.core.yamlfile import (
     Problem,
@@ -398,6 +399,14 @@ class LoadedConfig:
         """What Storage.open takes: the PostgreSQL URL when configured, else the SQLite file."""
         url = self.config.storage.url
         return url.get_secret_value() if url is not None else str(self.database_path)
+
+    def accounts(self, platform: str) -> list[AccountSpec]:
+        """Every institution's account on ``platform`` (what its adapter group is built of)."""
+        return [
+            AccountSpec(inst_id, inst.account(platform))
+            for inst_id, inst in self.config.institutions.items()
+            if inst.account(platform) is not None
+        ]
 
     def templates_dir(self, institution_id: str) -> Path | None:
         folder = self.config.institutions[institution_id].templates

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bots.core import metrics
-from bots.core.adapters import AccountSpec, AdapterGroup, Services
+from bots.core.adapters import AdapterGroup, Services
 from bots.core.background import InFlight
 from bots.core.clock import Clock, SystemClock
 from bots.core.edge import clean_event
@@ -180,11 +180,7 @@ class App:
             self.groups = await self.workers.create_groups(services)
             return
         for kind, platform_kind in PLATFORMS.items():
-            accounts = [
-                AccountSpec(inst_id, inst.account(kind))
-                for inst_id, inst in institutions.items()
-                if inst.account(kind) is not None
-            ]
+            accounts = self.loaded.accounts(kind)
             if not accounts:
                 continue
             self.groups[kind] = await platform_kind.create_group(accounts, services)

@@ -132,13 +132,8 @@ class Workers:
         starts per institution as leases are taken."""
         self._services = services
         groups: dict[str, AdapterGroup] = {}
-        institutions = self.app.loaded.config.institutions
         for kind, platform_kind in PLATFORMS.items():
-            specs = [
-                AccountSpec(inst_id, inst.account(kind))
-                for inst_id, inst in institutions.items()
-                if inst.account(kind) is not None
-            ]
+            specs = self.app.loaded.accounts(kind)
             if not specs:
                 continue
             factory: GroupFactory = platform_kind.create_group
