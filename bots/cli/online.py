@@ -15,6 +15,7 @@ CHECKS: dict[str, str] = {
     "ok": "bots.ok.online:check_online",
     "max": "bots.max.online:check_online",
     "telegram": "bots.cli.online:telegram_online",
+    "vk": "bots.cli.online:vk_online",
 }
 
 
@@ -32,6 +33,34 @@ async def telegram_online(account: Any, public_url: str | None) -> tuple[bool, l
         await bot.session.close()
     where = "webhook set" if hook.url else "no webhook (polling)"
     return True, [f"telegram: token accepted for @{me.username} ({me.id}); {where}"]
+
+
+async def vk_online(account: Any, public_url: str | None) -> tuple[bool, list[str]]:
+    """groups.getById and groups.getLongPollSettings through vk_api."""
+    from bots.vk.api import API_VERSION, VkCallError, VkClient
+    from bots.vk.platform import NEEDED_EVENTS
+
+    client = VkClient(account.token.get_secret_value(), api_url=account.api_url)
+    try:
+        group = await client.call("groups.getById", group_id=account.group_id)
+        settings = await client.call("groups.getLongPollSettings", group_id=account.group_id)
+    except VkCallError as exc:
+        return False, [f"vk: {exc}"]
+    finally:
+        client.close()
+    groups = group.get("groups", group) if isinstance(group, dict) else group
+    name = groups[0].get("name", "?") if groups else "?"
+    events = settings.get("events") or {}
+    off = [e for e in NEEDED_EVENTS if not events.get(e)]
+    version = str(settings.get("api_version") or "?")
+    lines = [
+        f"vk: token accepted for community {name!r} (club{account.group_id})",
+        f"vk: Long Poll {'on' if settings.get('is_enabled') else 'OFF'}, version {version}"
+        + (f" (the bot needs {API_VERSION})" if version != API_VERSION else "")
+        + (f", events switched off: {', '.join(off)}" if off else ", events complete"),
+    ]
+    fine = bool(settings.get("is_enabled")) and not off and version == API_VERSION
+    return fine, lines
 
 
 async def check_institution(loaded: LoadedConfig, inst_id: str) -> tuple[bool, list[str]]:
