@@ -24,6 +24,7 @@ from bots.ok.online import check_online as ok_online
 from bots.telegram.account import TelegramAccount
 from bots.telegram.online import check_online as telegram_online
 from bots.vk.account import VkAccount
+from bots.vk.online import check_online as vk_online
 
 OnlineCheck = Callable[[Any, str | None], Awaitable[tuple[bool, list[str]]]]
 
@@ -45,7 +46,7 @@ PLATFORMS: dict[str, PlatformKind] = {
     kind.name: kind
     for kind in (
         PlatformKind("telegram", TelegramAccount, telegram.create_group, telegram_online),
-        PlatformKind("vk", VkAccount, vk.create_group),
+        PlatformKind("vk", VkAccount, vk.create_group, vk_online),
         PlatformKind("max", MaxAccount, max_adapter.create_group, max_online),
         PlatformKind("ok", OkAccount, ok.create_group, ok_online),
     )

@@ -490,7 +490,7 @@ async def check_online(config: Path) -> tuple[int, str]:
     return int(process.returncode or 0), out.decode()
 
 
-async def test_check_online_asks_ok_and_telegram(
+async def test_check_online_asks_ok_telegram_and_vk(
     tmp_path: Path, emulator: OkEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = emulator.group(OK_TOKEN)
@@ -499,9 +499,14 @@ async def test_check_online_asks_ok_and_telegram(
         "types": ["MESSAGE_CREATED"],
         "time": 1_764_000_000_000,
     }
-    async with TelegramEmulator() as telegram:
-        config = write_config(tmp_path, emulator, monkeypatch, telegram)
-        code, output = await check_online(config)
+    vk = await VkEmulator().start()
+    vk.add_community(VK_GROUP, VK_TOKEN)
+    try:
+        async with TelegramEmulator() as telegram:
+            config = write_config(tmp_path, emulator, monkeypatch, telegram, vk=vk)
+            code, output = await check_online(config)
+    finally:
+        await vk.close()
     emulator.refuse_token(OK_TOKEN)
     account = load_config(config).config.institutions["school-17"].ok
     fine, refused = await ok_online(account, None)
@@ -510,5 +515,6 @@ async def test_check_online_asks_ok_and_telegram(
     assert "1 subscription(s)" in output and "https://crm.example.ru/hook" in output
     assert "this config's webhook is not subscribed yet" in output
     assert "telegram: token accepted" in output
+    assert "vk: token accepted for community" in output and f"club{VK_GROUP}" in output
     assert OK_TOKEN not in output
     assert not fine and "the token is refused" in refused[0]
