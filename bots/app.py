@@ -126,10 +126,7 @@ class App:
         path = self._database or self.loaded.database_target
         self.storage = await Storage.open(path, self.clock.now)
         self._stopping.clear()
-        storage = self.storage
-        self.storage_watch = StorageWatch(
-            lambda: storage.kv.set("health", "probe", "ok"), self.clock
-        )
+        self.storage_watch = StorageWatch(self._probe_storage, self.clock)
         if self.storage.dialect == "postgresql" and not self.local:
             from bots.workers import Workers
 
@@ -182,6 +179,19 @@ class App:
         else:
             await self._start_receiving()
         self._started = True
+
+    async def _probe_storage(self) -> None:
+        """A small write; after a failure the connection is opened anew once (one opened
+        on a read-only file system stays read-only after a remount)."""
+        assert self.storage is not None
+        try:
+            await self.storage.kv.set("health", "probe", "ok")
+        except StorageUnavailable:
+            revive = getattr(self.storage.db, "revive", None)
+            if revive is None:
+                raise
+            await revive()
+            await self.storage.kv.set("health", "probe", "ok")
 
     async def _start_receiving(self) -> None:
         if self.workers is not None:
@@ -258,6 +268,7 @@ class App:
         if self.storage is not None:
             await self.storage.close()
         self._started = False
+        log.info("stopped %.1f s after the stop began", self.shutdown_timeout - left())
 
     def platform(self, institution: str, kind: str) -> Platform | None:
         group = self.groups.get(kind)
