@@ -98,10 +98,7 @@ class App:
         path = self._database or self.loaded.database_target
         self.storage = await Storage.open(path, self.clock.now)
         self._stopping.clear()
-        storage = self.storage
-        self.storage_watch = StorageWatch(
-            lambda: storage.kv.set("health", "probe", "ok"), self.clock
-        )
+        self.storage_watch = StorageWatch(self._probe_storage, self.clock)
         if self.storage.dialect == "postgresql" and not self.local:
             self.workers = Workers(self, self.worker_id, self._lease_seconds)
         elif self.worker_id is not None and not self.local:
@@ -151,6 +148,19 @@ class App:
         else:
             await self._start_receiving()
         self._started = True
+
+    async def _probe_storage(self) -> None:
+        """A small write; after a failure the connection is opened anew once (one opened
+        on a read-only file system stays read-only after a remount)."""
+        assert self.storage is not None
+        try:
+            await self.storage.kv.set("health", "probe", "ok")
+        except StorageUnavailable:
+            revive = getattr(self.storage.db, "revive", None)
+            if revive is None:
+                raise
+            await revive()
+            await self.storage.kv.set("health", "probe", "ok")
 
     async def _start_receiving(self) -> None:
         if self.workers is not None:
@@ -223,6 +233,7 @@ class App:
         if self.storage is not None:
             await self.storage.close()
         self._started = False
+        log.info("stopped %.1f s after the stop began", self.shutdown_timeout - left())
 
     @property
     def database(self) -> str | None:

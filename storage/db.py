@@ -18,6 +18,7 @@ which runs it in a thread while holding the connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import importlib.resources
 import logging
@@ -57,6 +58,8 @@ _UNAVAILABLE_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
 
 def unavailable(exc: BaseException) -> bool:
     """Whether a sqlite3 error means the storage is unavailable (see StorageUnavailable)."""
+    if isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc):
+        return True  # a revive could not reopen the file yet
     if not isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
         return False
     code = getattr(exc, "sqlite_errorcode", None)
@@ -109,17 +112,27 @@ class SqliteDatabase:
         if target != ":memory:":
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=5000")
+            conn = _connect(target)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open database {target}: {exc}") from exc
         db = cls(conn, target)
         await db._migrate()
         return db
+
+    async def revive(self) -> None:
+        """Open the connection anew. SQLite opens a file read-only when the file system is
+        read-only at that moment, and such a connection stays read-only after a remount;
+        the storage probe calls this when a write failed. A connection put in query_only
+        on purpose is kept."""
+        async with self._lock:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed by a failed revive
+                if self._conn.execute("PRAGMA query_only").fetchone()[0]:
+                    return
+            # close first: a new connection opened beside the old one would share its
+            # read-only view of the WAL index
+            self._conn.close()
+            with _translated():
+                self._conn = _connect(self.path)
 
     async def close(self) -> None:
         async with self._lock:
@@ -257,6 +270,16 @@ class SqliteDatabase:
             raise RuntimeError("run_blocking inside a transaction would deadlock")
         async with self._lock:
             return await asyncio.to_thread(work, self._conn)
+
+
+def _connect(target: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
 
 
 def _statements(sql: str) -> list[str]:
