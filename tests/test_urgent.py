@@ -78,15 +78,91 @@ def test_traps_are_not_urgent(text: str) -> None:
     assert not is_urgent(text), detector().matching_rule(text)
 
 
-def test_every_labelled_trap_of_the_tuning_half_is_not_urgent() -> None:
-    """The even-indexed half of the labelled set was used to tune the rules: each of its
-    traps stays quiet (the odd half is measured by bench/urgency.py, not asserted)."""
+@pytest.mark.parametrize(
+    "text",
+    [
+        # families added after the first held-out measurement: people trapped or carried off
+        "машина перевернулась, водитель зажат и не может выбраться",
+        "затопило улицу, вода в домах по пояс",
+        "дом кренится, жильцы внутри",
+        "девушку силой затащили в машину",
+        "мужик с топором ходит по коридору",
+        "одноклассники пишут ей иди выпились",
+        "подросток сидит на краю крыши",
+        "папа путается в словах, сильнейшая головная боль",
+        "грудной ребенок холодный и вялый",
+        "сын съел гриб в лесу, теперь тошнит",
+        "дочь режет руки, заперлась в ванной",
+        "мальчик засунул горошину в нос",
+        "дети играли на заброшке, один упал в шахту лифта",
+        "у дедушки отнялась рука",
+        "сына сбил велосипедист",
+        "сын второй день не появляется дома",
+        "ему очень плохо, не может идти",
+        "мужчина в поликлинике кричит что всех перестреляет",
+        "в классе мальчик потерял сознание, ему сдавили шею в игре",
+        # a calm phrase quietens its own sentence only
+        "Пишу уже месяц про котлеты. Сейчас сын выпал из окна и лежит не двигается!",
+        "Хочу записаться к неврологу, есть направление. У папы перекосило лицо.",
+    ],
+)
+def test_new_families_are_urgent(text: str) -> None:
+    assert is_urgent(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # "не" before the phrase's head denies it, "про" makes it a topic
+        "не горят фонари на улице Мира",
+        "в подвале запах канализации, не газ, просто воняет",
+        "там про убийство, к уроку надо",
+        # a form, not a lemma: "дома" at home, not a house
+        "построили дом на участке, а адреса у него нет",
+        # "кому" is not a "кома"
+        "кому положено льготное питание",
+        # things go missing, people do not
+        "у сына в раздевалке пропали новые сапоги",
+        "потерялась карточка снилс у ребенка",
+        # complaints, lessons, papers, prices, check-ups, old injuries, life after an illness
+        "учительница плохо объясняет математику",
+        "сын плохо говорит, нужен логопед",
+        "сын плохо читает, нужен репетитор",
+        "в садике сломалась горка, дети могут пораниться, почините",
+        "почему кровь из пальца берут в коридоре",
+        "классный руководитель угрожает двойкой за поведение",
+        "я хочу умереть от скуки на этих собраниях",
+        "можно ли ребенку принести нож для фруктов в лагерь",
+        "соседи курят в подъезде, дым идет в квартиру",
+        "скорая долго едет в поселок, хотим подать жалобу",
+        "законно ли стрелять из пневматики в тире",
+        "сочинение про самоубийство Катерины",
+        "выставка рисунков «Огонь — друг и враг»",
+        "как записаться к хирургу, старая травма колена беспокоит",
+        "сколько стоит лечение перелома платно",
+        "где сдать анализ на отравление свинцом",
+        "можно ли получить копию протокола о ДТП",
+        "папа лежачий после инсульта, нужен врач на дом",
+        "могу встать на учет в центр занятости?",
+        "сухое дерево вот-вот упадет, кто спилит",
+        "мы переехали, как перевести ребенка в другую школу",
+        "прошлой осенью был пожар в подъезде, когда ремонт",
+        "какой порядок эвакуации из здания администрации",
+        "вакцинация от бешенства для собаки где",
+    ],
+)
+def test_new_traps_are_not_urgent(text: str) -> None:
+    assert not is_urgent(text), detector().matching_rule(text)
+
+
+def test_every_labelled_trap_of_the_development_set_is_not_urgent() -> None:
+    """The whole labelled set is now the development set: each of its traps stays quiet
+    (the held-out set, tests/fixtures/urgent.holdout.yaml, is measured by bench/urgency.py,
+    never asserted, so that nobody tunes on it)."""
     cases = yaml.safe_load(CASES.read_text(encoding="utf-8"))["cases"]
-    traps = [c for i, c in enumerate(cases) if i % 2 == 0 and c.get("trap") and not c["urgent"]]
-    assert len(traps) >= 20
-    loud = [c["text"] for c in traps if is_urgent(c["text"])]
-    # one known miss: "запах канализации, не газ" (a negation the rules do not parse)
-    assert len(loud) <= 1, loud
+    traps = [c for c in cases if c.get("trap") and not c["urgent"]]
+    assert len(traps) >= 40
+    assert [c["text"] for c in traps if is_urgent(c["text"])] == []
 
 
 def test_the_labelled_set_has_enough_of_both_kinds() -> None:
@@ -96,9 +172,9 @@ def test_the_labelled_set_has_enough_of_both_kinds() -> None:
 
 
 def test_an_institution_adds_and_removes_phrases() -> None:
-    assert not is_urgent("в спортзале обвалился потолок")
-    assert is_urgent("В спортзале обвалился потолок", add=["обвалиться потолок"])
-    assert is_urgent("потолок обвалился", add=["обвалился потолок"])
+    assert not is_urgent("в спортзале прорвало трубу")
+    assert is_urgent("В спортзале прорвало трубу", add=["прорвать труба"])
+    assert is_urgent("трубу прорвало", add=["прорвало трубу"])
     assert is_urgent("у подъезда драка")
     assert not is_urgent("у подъезда драка", remove=["драка"])
     assert "драка -психолог" in DEFAULT_RULES
