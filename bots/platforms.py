@@ -22,11 +22,15 @@ from bots.max.online import check_online as max_online
 from bots.ok.config import OkAccount
 from bots.ok.online import check_online as ok_online
 from bots.telegram.account import TelegramAccount
+from bots.telegram.links import deep_link as telegram_link
 from bots.telegram.online import check_online as telegram_online
 from bots.vk.account import VkAccount
+from bots.vk.links import deep_link as vk_link
 from bots.vk.online import check_online as vk_online
 
 OnlineCheck = Callable[[Any, str | None], Awaitable[tuple[bool, list[str]]]]
+#: ``priemnaya link``: (account, institution id, online) -> the link that opens the chat
+DeepLink = Callable[[Any, str, bool], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +43,18 @@ class PlatformKind:
     create_group: GroupFactory
     #: ``priemnaya check --online``: (account, public_url) -> (fine, lines); None: not yet
     check_online: OnlineCheck | None = None
+    #: ``priemnaya link``: the link (and QR code) that opens the institution's chat
+    deep_link: DeepLink | None = None
 
 
 #: the messengers an institution may have accounts on, in the order the app starts them
 PLATFORMS: dict[str, PlatformKind] = {
     kind.name: kind
     for kind in (
-        PlatformKind("telegram", TelegramAccount, telegram.create_group, telegram_online),
-        PlatformKind("vk", VkAccount, vk.create_group, vk_online),
+        PlatformKind(
+            "telegram", TelegramAccount, telegram.create_group, telegram_online, telegram_link
+        ),
+        PlatformKind("vk", VkAccount, vk.create_group, vk_online, vk_link),
         PlatformKind("max", MaxAccount, max_adapter.create_group, max_online),
         PlatformKind("ok", OkAccount, ok.create_group, ok_online),
     )

@@ -452,6 +452,8 @@ def load_config(path: str | Path, *, offline: bool = False) -> LoadedConfig:
         problems.extend(_staff_problems(doc, inst_id, inst))
         problems.extend(ok_problems(doc, config, inst_id, inst))
         problems.extend(max_problems(doc, config, inst_id, inst))
+    problems.extend(_shared_staff_chat_problems(doc, config))
+    problems.extend(_deep_link_problems(doc, config))
     if problems:
         raise ProblemsError(problems)
     return loaded
@@ -501,4 +503,56 @@ def _staff_problems(doc: YamlDocument, inst_id: str, inst: InstitutionConfig) ->
                 "a staff chat without members: list who may answer under staff.members",
             )
         )
+    return problems
+
+
+#: platforms whose chat ids are global (the same id is the same chat whatever the bot)
+_GLOBAL_CHAT_IDS = frozenset({"telegram"})
+#: what Telegram accepts as a deep-link ``start`` parameter
+_DEEP_LINK = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _shared_staff_chat_problems(doc: YamlDocument, config: _ValidatedConfig) -> list[Problem]:
+    """Two institutions with the same staff chat would see each other's tickets (and a
+    shared bot could not tell whose a staff reply is): an error. The same chat is the same
+    id on a platform with global ids, or on the same account (a shared bot)."""
+    problems = []
+    seen: dict[tuple[str, str], list[str]] = {}
+    for inst_id, inst in config.institutions.items():
+        chat = inst.staff.chat
+        if chat is None or chat.platform == "local":
+            continue
+        key = (chat.platform, str(chat.id))
+        for other in seen.get(key, []):
+            other_account = config.institutions[other].account(chat.platform)
+            if chat.platform in _GLOBAL_CHAT_IDS or other_account == inst.account(chat.platform):
+                problems.append(
+                    doc.problem(
+                        ("institutions", inst_id, "staff", "chat", "id"),
+                        f"the staff chat is also {other!r}'s: each institution needs its own "
+                        "staff chat, or staff would see the other's tickets",
+                    )
+                )
+                break
+        seen.setdefault(key, []).append(inst_id)
+    return problems
+
+
+def _deep_link_problems(doc: YamlDocument, config: _ValidatedConfig) -> list[Problem]:
+    """Institutions sharing a Telegram bot are chosen by t.me/<bot>?start=<id>: the id must
+    be what Telegram accepts there (Latin letters, digits, _ and -, at most 64)."""
+    problems = []
+    institutions = config.institutions
+    for inst_id, inst in institutions.items():
+        account = inst.account("telegram")
+        if account is None or _DEEP_LINK.fullmatch(inst_id):
+            continue
+        if any(o != inst_id and i.account("telegram") == account for o, i in institutions.items()):
+            problems.append(
+                doc.problem(
+                    ("institutions", inst_id),
+                    f"{inst_id!r} shares its Telegram bot, so its id is the deep link's start "
+                    "parameter: use Latin letters, digits, _ and - (at most 64)",
+                )
+            )
     return problems

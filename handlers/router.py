@@ -1,7 +1,8 @@
 """Where an update goes (see the flow in docs/ARCHITECTURE.md):
 
 staff chat -> staff (members only: staff commands, staff buttons, replies to cards); a
-membership change -> reachability; a pressed button -> the feature that issued it (by
+membership change -> reachability; in a shared bot's chat, /start and the place picker
+(handlers/places/); a pressed button -> the feature that issued it (by
 payload prefix); a command -> commands; any other text, in this order: urgent words and
 follow-ups of a ticket (escalation), a number pressing a button of the bot's last message,
 input that means nothing ("не понял" and the topics), the FAQ. Messages in other groups
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 
 from bots.core.model import ChatKind
-from handlers import commands, escalation, ids, staff
+from handlers import commands, escalation, ids, places, staff
 from handlers.answers import answering
 from handlers.conversation import Conversation
 from handlers.faq.matcher import Decision, MatchResult
@@ -48,6 +49,8 @@ async def route(conv: Conversation, features: Features) -> None:
     first_contact = await conv.storage.citizens.touch(
         inst.id, event.platform, event.user, event.chat.chat_id, conv.now
     )
+    if await places.intercept(conv):  # a shared bot: /start and choosing the institution
+        return
     if event.callback is not None:
         prefix = event.callback.data.split(":", 1)[0]
         handler = features.callbacks.get(prefix)

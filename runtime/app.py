@@ -10,6 +10,7 @@ inbox rows are handled again at start, pending outbox rows are sent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +30,7 @@ from handlers.config import LoadedConfig
 from handlers.conversation import Conversation
 from handlers.feature import Feature, Features, Hook
 from handlers.institution import Institution, build_institution
+from handlers.places import EXTRA, PlaceSet, resolve, shared_accounts
 from handlers.router import route
 from runtime import observability
 from runtime.features import FEATURES, templates_of
@@ -71,6 +73,8 @@ class App:
         self.storage: Storage | None = None
         self.institutions: dict[str, Institution] = {}
         self.groups: dict[str, AdapterGroup] = {}
+        #: (platform, first institution) -> the institutions sharing that account
+        self.shared: dict[tuple[str, str], tuple[str, ...]] = {}
         self.sender: Sender | None = None
         self.web_app: web.Application | None = None
         self._runner: web.AppRunner | None = None
@@ -109,6 +113,7 @@ class App:
             self.institutions[inst_id] = build_institution(
                 self.loaded, inst_id, staff_platform_override=override
             )
+        self.shared = {} if self.local else shared_accounts(self.loaded)
         server = self.loaded.config.server
         if server is not None and not self.local:
             self.web_app = web.Application()
@@ -278,6 +283,10 @@ class App:
 
     async def _handle(self, event: Event) -> None:
         assert self.storage is not None and self.sender is not None
+        places = self._places(event)
+        if places is not None:  # a shared account: which of its institutions is it for
+            chosen = await resolve(event, places, self.storage.places)
+            event = dataclasses.replace(event, institution=chosen)
         institution = self.institutions.get(event.institution)
         if institution is None:
             log.error("event for unknown institution %s", event.institution)
@@ -315,13 +324,25 @@ class App:
 
     def _conversation(self, event: Event, institution: Institution) -> Conversation:
         assert self.storage is not None
-        return Conversation(
+        conv = Conversation(
             event,
             institution,
             self.storage,
             self.clock.now(),
             forget_hooks=self.features.forget_hooks,
         )
+        places = self._places(event)
+        if places is not None:
+            conv.extras[EXTRA] = places
+        return conv
+
+    def _places(self, event: Event) -> PlaceSet | None:
+        """The institutions behind the account an update came through, when shared (the
+        adapter stamps it with the first of them; a resolved one is found too)."""
+        for (platform, _), ids in self.shared.items():
+            if platform == event.platform and event.institution in ids:
+                return PlaceSet(ids, self.institutions)
+        return None
 
     async def _recover_inbox(self) -> None:
         assert self.storage is not None

@@ -8,7 +8,7 @@ feature is its folder under handlers/ exporting ``FEATURE`` plus one line here.
 
 from __future__ import annotations
 
-from handlers import announcements, answers, escalation, privacy
+from handlers import announcements, answers, escalation, places, privacy
 from handlers.feature import Feature
 from handlers.texts import CORE_TEMPLATES
 from runtime import logs, ok_notice, outage, reload
@@ -18,6 +18,7 @@ FEATURES: tuple[Feature, ...] = (
     announcements.FEATURE,
     escalation.FEATURE,
     privacy.FEATURE,
+    places.FEATURE,
     logs.FEATURE,
     reload.FEATURE,
     Feature(name="outage", install=outage.install, templates=outage.TEMPLATES),

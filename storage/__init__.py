@@ -16,6 +16,7 @@ from pathlib import Path
 from storage.citizens import CitizenRepo
 from storage.db import SqliteDatabase, StorageError, StorageUnavailable
 from storage.messages import MessageLog
+from storage.places import PlaceRepo
 from storage.port import Database
 from storage.queues import Inbox, Outbox
 from storage.state import KeyValue, PayloadRepo
@@ -41,6 +42,7 @@ class Storage:
         self.inbox = Inbox(db)
         self.outbox = Outbox(db)
         self.tickets = TicketRepo(db)
+        self.places = PlaceRepo(db)
 
     @classmethod
     async def open(cls, path: str | Path, now: Callable[[], datetime]) -> Storage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from bots.core.schema import Strict
 from bots.core.yamlfile import is_unresolved
@@ -18,6 +18,9 @@ class TelegramAccount(Strict):
     mode: Literal["polling", "webhook"] = "polling"
     #: webhook secret_token; defaults to one derived from the token
     webhook_secret: SecretStr | None = None
+    #: the bot's @username without the @, for deep links and QR codes (`priemnaya link`);
+    #: `link --online` asks getMe instead
+    username: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 
     @field_validator("token")
     @classmethod

@@ -50,7 +50,8 @@ _BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 class TelegramGroup:
-    """Owns every Telegram account; ``platforms`` maps institution id to its bot."""
+    """Owns every Telegram account; ``platforms`` maps institution id to its bot (several
+    institutions to one bot when they share its token)."""
 
     def __init__(
         self,
@@ -329,36 +330,39 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> Teleg
     options: dict[str, Any] = dict(services.extra.get("telegram") or {})
     rates: TelegramRates | None = options.get("rates")
     platforms: list[TelegramPlatform] = []
-    seen: dict[str, str] = {}
+    #: bot id -> the platform of the first institution naming that bot (config order)
+    first: dict[str, TelegramPlatform] = {}
+    shared: dict[str, TelegramPlatform] = {}
     for spec in accounts:
         account = spec.account
         token = account.token.get_secret_value()
         bot_id = token.split(":", 1)[0]
-        if bot_id in seen:
-            raise ValueError(
-                f"institutions {seen[bot_id]!r} and {spec.institution!r} use the same Telegram bot"
-            )
-        seen[bot_id] = spec.institution
+        if bot_id in first:
+            # one bot for several institutions: run it once; its updates carry the first
+            # institution, and the app finds which one each is for (handlers/places/)
+            shared[spec.institution] = first[bot_id]
+            continue
         secret = (
             account.webhook_secret.get_secret_value()
             if account.webhook_secret is not None
             else webhook_secret_for(token)
         )
-        platforms.append(
-            TelegramPlatform(
-                spec.institution,
-                make_bot(token, account.api_server),
-                payloads=services.payloads,
-                rates=rates,
-                mode=account.mode,
-                webhook_secret=secret,
-            )
+        platform = TelegramPlatform(
+            spec.institution,
+            make_bot(token, account.api_server),
+            payloads=services.payloads,
+            rates=rates,
+            mode=account.mode,
+            webhook_secret=secret,
         )
+        first[bot_id] = platform
+        platforms.append(platform)
     group = TelegramGroup(
         platforms,
         public_url=services.public_url,
         poll_timeout=int(options.get("poll_timeout", 25)),
     )
+    group.platforms.update(shared)  # every institution of a shared bot sends through it
     if any(p.mode == "webhook" for p in platforms):
         if services.web_app is None or not services.public_url:
             raise ValueError(

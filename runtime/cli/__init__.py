@@ -9,7 +9,19 @@ import sys
 from collections.abc import Sequence
 
 from runtime import logs
-from runtime.cli import announce, check, faq, faq_ask, privacy, reload, report, run, shell, tickets
+from runtime.cli import (
+    announce,
+    check,
+    faq,
+    faq_ask,
+    link,
+    privacy,
+    reload,
+    report,
+    run,
+    shell,
+    tickets,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     privacy.register(subparsers)
     reload.register(subparsers)
     announce.register(subparsers)
+    link.register(subparsers)
     faq_commands = faq.register(subparsers)
     faq_ask_register(faq_commands)
     return parser

@@ -1,0 +1,81 @@
+"""Which institutions share one messenger account (a district's one Telegram bot).
+
+Several institutions may name the same account in the config (the same token). The adapter
+then runs that account once and stamps its updates with the first of them in config order;
+the app asks :func:`resolve` which of them the update is really for. Only Telegram runs a
+shared account so far: VK and MAX each tie one community or bot to one institution (see
+docs/admin-guide.ru.md for what their ref / start parameters would allow)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bots.core.model import ChatKind, Event
+from handlers.config import LoadedConfig
+from handlers.institution import Institution
+from storage.places import PlaceRepo
+
+#: platforms whose adapters run one account for several institutions
+SHARING_PLATFORMS = frozenset({"telegram"})
+#: the button payload that picks an institution: ``place:c:<institution id>``
+CHOOSE = "place:c:"
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceSet:
+    """The institutions behind the account that received an update, in config order."""
+
+    ids: tuple[str, ...]
+    institutions: Mapping[str, Institution]
+
+    def name(self, institution: str) -> str:
+        return self.institutions[institution].config.name
+
+
+def shared_accounts(loaded: LoadedConfig) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(platform, first institution) -> every institution on that account, for accounts
+    that two or more institutions name (equal account sections: the same token)."""
+    shared: dict[tuple[str, str], tuple[str, ...]] = {}
+    for platform in SHARING_PLATFORMS:
+        groups: list[tuple[object, list[str]]] = []
+        for spec in loaded.accounts(platform):
+            for account, members in groups:
+                if account == spec.account:
+                    members.append(spec.institution)
+                    break
+            else:
+                groups.append((spec.account, [spec.institution]))
+        for _, members in groups:
+            if len(members) > 1:
+                shared[(platform, members[0])] = tuple(members)
+    return shared
+
+
+def chosen_by(event: Event, ids: Sequence[str]) -> str | None:
+    """The institution this very update chooses: ``/start <id>`` (a deep link or QR code)
+    or a pressed picker button; None when it chooses nothing."""
+    if event.callback is not None:
+        data = event.callback.data
+        if data.startswith(CHOOSE) and data[len(CHOOSE) :] in ids:
+            return data[len(CHOOSE) :]
+        return None
+    if event.start_payload is not None and event.start_payload in ids:
+        return event.start_payload
+    return None
+
+
+async def resolve(event: Event, places: PlaceSet, repo: PlaceRepo) -> str:
+    """Which institution of a shared account an update is for: a staff chat belongs to the
+    institution that names it; a citizen's chat to what this update chooses, else to its
+    stored binding, else (not chosen yet) to the first, whose picker it then sees."""
+    if event.chat_kind is not ChatKind.PRIVATE:
+        for inst_id in places.ids:
+            if places.institutions[inst_id].is_staff_chat(event.chat):
+                return inst_id
+        return places.ids[0]
+    chosen = chosen_by(event, places.ids)
+    if chosen is not None:
+        return chosen
+    current = await repo.current(event.platform, event.chat.chat_id, places.ids)
+    return current or places.ids[0]

@@ -1,0 +1,44 @@
+"""Where a chat of a shared bot is: the institutions it chose and when (migration 0006).
+
+The binding of a chat is its latest choice among the institutions of the account that
+received the update; older choices are offered again as the picker's "recent" buttons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from storage.port import Database
+from storage.times import iso
+
+
+class PlaceRepo:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def choose(self, platform: str, chat_id: str, institution: str, now: datetime) -> None:
+        """Bind the chat to ``institution`` (it becomes the latest choice)."""
+        await self._db.execute(
+            "INSERT INTO chat_places(platform, chat_id, institution, chosen_at) VALUES (?,?,?,?)"
+            " ON CONFLICT(platform, chat_id, institution) DO UPDATE"
+            " SET chosen_at=excluded.chosen_at",
+            (platform, chat_id, institution, iso(now)),
+        )
+
+    async def recent(
+        self, platform: str, chat_id: str, among: Sequence[str], limit: int = 10
+    ) -> list[str]:
+        """The chat's choices among ``among``, latest first (the first is the binding)."""
+        if not among:
+            return []
+        marks = ",".join("?" * len(among))
+        rows = await self._db.fetchall(
+            "SELECT institution FROM chat_places WHERE platform=? AND chat_id=?"
+            f" AND institution IN ({marks}) ORDER BY chosen_at DESC, institution LIMIT ?",
+            (platform, chat_id, *among, limit),
+        )
+        return [r["institution"] for r in rows]
+
+    async def current(self, platform: str, chat_id: str, among: Sequence[str]) -> str | None:
+        found = await self.recent(platform, chat_id, among, limit=1)
+        return found[0] if found else None
