@@ -308,7 +308,7 @@ async def test_sigkill_between_fetching_and_answering_answers_each_event_exactly
 
 
 @pytest.mark.slow
-async def test_run_exits_within_5_s_of_sigterm(
+async def test_run_exits_after_sigterm_without_waiting_out_the_long_poll(
     tmp_path: Path, emulator: VkEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = write_config(tmp_path, emulator, monkeypatch, wait=25)
@@ -321,4 +321,7 @@ async def test_run_exits_within_5_s_of_sigterm(
         elapsed = time.monotonic() - started
         print(f"priemnaya run exited {elapsed:.2f} s after SIGTERM (VK wait=25)")
     assert code == 0, tail(log)
-    assert elapsed < 5.0, elapsed
+    # The long poll holds a request open for 25 s; a stop must not wait it out. About 1-2 s
+    # on an idle machine; 6.1 s was seen with load average 10 on 2 cores, hence the bound:
+    # loaded-machine headroom, yet far from the 25 s a waited-out poll would take.
+    assert elapsed < 15.0, elapsed
