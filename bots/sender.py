@@ -61,6 +61,9 @@ class RetryPolicy:
     factor: float = 2.0
     #: the longest pause between two attempts: how soon a message goes after an outage
     cap: float = 300.0
+    #: broadcasts only (handlers/announcements/broadcast.py): an announcement many hours
+    #: late is no longer news. The outbox (replies, cards, notices) never gives up.
+    max_attempts: int = 12
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
         backoff = min(self.cap, self.base * self.factor ** min(max(0, attempts), 64))
