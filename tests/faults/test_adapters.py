@@ -15,11 +15,15 @@ from bots.core.adapters import AccountSpec, Services
 from bots.core.clock import SystemClock
 from bots.core.model import Event
 from bots.core.payloads import MemoryPayloadStore
+from bots.max import create_group as create_max_group
+from bots.max import platform as max_platform
+from bots.max.account import MaxAccount
 from bots.telegram import create_group
 from bots.telegram import group as telegram_group
-from handlers.config import TelegramAccount
+from bots.telegram.account import TelegramAccount
 from storage import StorageUnavailable
 from tests.contract.harness_telegram import MemoryState
+from tests.emulators.max import MaxEmulator
 from tests.emulators.telegram import TelegramEmulator
 
 TOKEN = "720002:faults-test-token"
@@ -36,15 +40,7 @@ async def test_telegram_fetches_an_unstored_update_again_however_often(
     emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(telegram_group, "_BACKOFF", (0.01,))  # the pauses, not the count
-    refused: list[str] = []
-    handled: list[Event] = []
-
-    async def on_event(event: Event) -> None:
-        if len(refused) < REFUSALS:
-            refused.append(event.update_key)
-            raise StorageUnavailable("OperationalError: database or disk is full")
-        handled.append(event)
-
+    app = Refusing(REFUSALS)
     services = Services(
         payloads=MemoryPayloadStore(),
         state=MemoryState(),
@@ -53,13 +49,58 @@ async def test_telegram_fetches_an_unstored_update_again_however_often(
     )
     account = TelegramAccount(token=SecretStr(TOKEN), api_server=emulator.url)
     group = await create_group([AccountSpec("demo", account)], services)
-    await group.start(on_event)
+    await group.start(app)
     try:
         emulator.user_says(TOKEN, 301, "Когда запись в первый класс?")
         emulator.user_says(TOKEN, 301, "И какие документы нужны?")
-        await emulator.wait_until(lambda: len(handled) == 2, timeout=30)
+        await emulator.wait_until(lambda: len(app.handled) == 2, timeout=30)
         await emulator.wait_until(lambda: emulator.pending_updates(TOKEN) == 0, timeout=30)
     finally:
         await group.stop()
-    assert len(refused) == REFUSALS and set(refused) == {handled[0].update_key}
-    assert [e.text for e in handled] == ["Когда запись в первый класс?", "И какие документы нужны?"]
+    assert len(app.refused) == REFUSALS and set(app.refused) == {app.handled[0].update_key}
+    assert [e.text for e in app.handled] == [
+        "Когда запись в первый класс?",
+        "И какие документы нужны?",
+    ]
+
+
+class Refusing:
+    """An app whose storage refuses the first ``refusals`` updates it is handed."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.refused: list[str] = []
+        self.handled: list[Event] = []
+
+    async def __call__(self, event: Event) -> None:
+        if len(self.refused) < self.refusals:
+            self.refused.append(event.update_key)
+            raise StorageUnavailable("OperationalError: attempt to write a readonly database")
+        self.handled.append(event)
+
+
+async def test_max_polls_an_unstored_update_again_however_often(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(max_platform, "_BACKOFF", (0.01,))
+    app = Refusing(max_platform.MAX_ATTEMPTS + 5)
+    async with MaxEmulator() as emulator:
+        emulator.add_bot("max-faults-token", 5300, username="school17_bot")
+        services = Services(
+            payloads=MemoryPayloadStore(),
+            state=MemoryState(),
+            clock=SystemClock(),
+            extra={"max": {"poll_timeout": 1}},
+        )
+        account = MaxAccount(token=SecretStr("max-faults-token"), api_url=emulator.url)
+        group = await create_max_group([AccountSpec("school", account)], services)
+        await group.start(app)
+        try:
+            chat = emulator.dialog("max-faults-token", 401).chat_id
+            emulator.user_says("max-faults-token", chat, "Когда запись в первый класс?")
+            await emulator.wait_until(lambda: len(app.handled) == 1, timeout=30)
+            await emulator.wait_until(lambda: emulator.all_committed("max-faults-token"), 30)
+        finally:
+            await group.stop()
+    assert len(app.refused) == app.refusals
+    assert set(app.refused) == {app.handled[0].update_key}
