@@ -20,6 +20,9 @@ from storage.places import PlaceRepo
 SHARING_PLATFORMS = frozenset({"telegram"})
 #: the button payload that picks an institution: ``place:c:<institution id>``
 CHOOSE = "place:c:"
+#: buttons that name their institution without choosing it (an announcement's
+#: "unsubscribe" is the announcing institution's, wherever the chat is bound now)
+ADDRESSED = ("sub:off:",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,5 +80,10 @@ async def resolve(event: Event, places: PlaceSet, repo: PlaceRepo) -> str:
     chosen = chosen_by(event, places.ids)
     if chosen is not None:
         return chosen
+    if event.callback is not None:
+        for prefix in ADDRESSED:
+            named = event.callback.data.removeprefix(prefix)
+            if event.callback.data.startswith(prefix) and named in places.ids:
+                return named
     current = await repo.current(event.platform, event.chat.chat_id, places.ids)
     return current or places.ids[0]
