@@ -202,3 +202,29 @@ async def test_announcements_go_to_that_institutions_followers_and_say_whose(
         assert "отписались от объявлений" in said[-1].text and "школа № 17" in said[-1].text
         assert CLINIC_ANSWER in await say(emulator, app, A, CLINIC_Q)  # still in the clinic
         assert "поликлиника № 3" in await say(emulator, app, A, "/unsubscribe")
+
+
+async def test_a_ticket_stays_its_institutions_after_the_citizen_switches(
+    tmp_path: Path, emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path, emulator, monkeypatch)
+    async with running(config) as app:
+        await say(emulator, app, A, "/start school-17")
+        await say(emulator, app, A, "/operator учительница не отвечает на звонки")
+        card = (await staff_cards(emulator, app, SCHOOL_STAFF, 1))[0]
+        await say(emulator, app, A, "/start polyclinic-3")  # A goes to the clinic meanwhile
+        # the school's staff answer by replying to the card; it reaches A from the school
+        before = len(emulator.bot_messages(DISTRICT, A))
+        emulator.user_says(
+            DISTRICT, SCHOOL_STAFF, "Позвоните завучу.", user_id=1111, reply_to=card.message_id
+        )
+        said = await until_said(emulator, app, DISTRICT, A, lambda m: len(m) > before)
+        answer = said[-1]
+        assert "Позвоните завучу." in answer.text
+        # "Не помогло" under the school's answer goes back to the school's staff, not the clinic's
+        staff_before = len(emulator.bot_messages(DISTRICT, SCHOOL_STAFF))
+        emulator.press(DISTRICT, A, answer.message_id, "Не помогло")
+        await until_said(emulator, app, DISTRICT, SCHOOL_STAFF, lambda m: len(m) > staff_before)
+        assert emulator.bot_messages(DISTRICT, CLINIC_STAFF) == []
+        # and A is still in the clinic
+        assert CLINIC_ANSWER in await say(emulator, app, A, CLINIC_Q)

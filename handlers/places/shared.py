@@ -70,8 +70,10 @@ def chosen_by(event: Event, ids: Sequence[str]) -> str | None:
 
 async def resolve(event: Event, places: PlaceSet, repo: PlaceRepo) -> str:
     """Which institution of a shared account an update is for: a staff chat belongs to the
-    institution that names it; a citizen's chat to what this update chooses, else to its
-    stored binding, else (not chosen yet) to the first, whose picker it then sees."""
+    institution that names it; a citizen's update to what it chooses (deep link, picker
+    button), else to the institution whose message it answers (a button under it, a reply
+    to it), else to the chat's stored binding, else (not chosen yet) to the first, whose
+    picker the citizen then sees."""
     if event.chat_kind is not ChatKind.PRIVATE:
         for inst_id in places.ids:
             if places.institutions[inst_id].is_staff_chat(event.chat):
@@ -85,5 +87,11 @@ async def resolve(event: Event, places: PlaceSet, repo: PlaceRepo) -> str:
             named = event.callback.data.removeprefix(prefix)
             if event.callback.data.startswith(prefix) and named in places.ids:
                 return named
+    # a button under, or a reply to, a message of one institution is that institution's
+    answered = event.message_id if event.callback is not None else event.reply_to
+    if answered is not None:
+        sender = await repo.sender_of(event.platform, event.chat.chat_id, answered, places.ids)
+        if sender is not None:
+            return sender
     current = await repo.current(event.platform, event.chat.chat_id, places.ids)
     return current or places.ids[0]
