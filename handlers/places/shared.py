@@ -2,9 +2,9 @@
 
 Several institutions may name the same account in the config (the same token). The adapter
 then runs that account once and stamps its updates with the first of them in config order;
-the app asks :func:`resolve` which of them the update is really for. Only Telegram runs a
-shared account so far: VK and MAX each tie one community or bot to one institution (see
-docs/admin-guide.ru.md for what their ref / start parameters would allow)."""
+the app asks :func:`resolve` which of them the update is really for. Telegram and MAX run a
+shared account (their deep links carry a ``start`` payload); VK ties one community to one
+institution (docs/admin-guide.ru.md says why)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from handlers.institution import Institution
 from storage.places import PlaceRepo
 
 #: platforms whose adapters run one account for several institutions
-SHARING_PLATFORMS = frozenset({"telegram"})
+SHARING_PLATFORMS = frozenset({"telegram", "max"})
 #: the button payload that picks an institution: ``place:c:<institution id>``
 CHOOSE = "place:c:"
 #: buttons that name their institution without choosing it (an announcement's
