@@ -18,6 +18,7 @@ from bots import max as max_adapter
 from bots import ok, telegram, vk
 from bots.core.adapters import GroupFactory
 from bots.max.account import MaxAccount
+from bots.max.links import deep_link as max_link
 from bots.max.online import check_online as max_online
 from bots.ok.config import OkAccount
 from bots.ok.online import check_online as ok_online
@@ -55,7 +56,7 @@ PLATFORMS: dict[str, PlatformKind] = {
             "telegram", TelegramAccount, telegram.create_group, telegram_online, telegram_link
         ),
         PlatformKind("vk", VkAccount, vk.create_group, vk_online, vk_link),
-        PlatformKind("max", MaxAccount, max_adapter.create_group, max_online),
+        PlatformKind("max", MaxAccount, max_adapter.create_group, max_online, max_link),
         PlatformKind("ok", OkAccount, ok.create_group, ok_online),
     )
 }

@@ -539,20 +539,25 @@ def _shared_staff_chat_problems(doc: YamlDocument, config: _ValidatedConfig) -> 
 
 
 def _deep_link_problems(doc: YamlDocument, config: _ValidatedConfig) -> list[Problem]:
-    """Institutions sharing a Telegram bot are chosen by t.me/<bot>?start=<id>: the id must
-    be what Telegram accepts there (Latin letters, digits, _ and -, at most 64)."""
+    """Institutions sharing a Telegram or MAX bot are chosen by <link>?start=<id>: the id
+    must be what Telegram accepts there (Latin letters, digits, _ and -, at most 64)."""
     problems = []
     institutions = config.institutions
     for inst_id, inst in institutions.items():
-        account = inst.account("telegram")
-        if account is None or _DEEP_LINK.fullmatch(inst_id):
+        if _DEEP_LINK.fullmatch(inst_id):
             continue
-        if any(o != inst_id and i.account("telegram") == account for o, i in institutions.items()):
+        for platform in ("telegram", "max"):
+            account = inst.account(platform)
+            if account is None or not any(
+                o != inst_id and i.account(platform) == account for o, i in institutions.items()
+            ):
+                continue
             problems.append(
                 doc.problem(
                     ("institutions", inst_id),
-                    f"{inst_id!r} shares its Telegram bot, so its id is the deep link's start "
+                    f"{inst_id!r} shares its {platform} bot, so its id is the deep link's start "
                     "parameter: use Latin letters, digits, _ and - (at most 64)",
                 )
             )
+            break
     return problems

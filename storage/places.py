@@ -42,3 +42,18 @@ class PlaceRepo:
     async def current(self, platform: str, chat_id: str, among: Sequence[str]) -> str | None:
         found = await self.recent(platform, chat_id, among, limit=1)
         return found[0] if found else None
+
+    async def sender_of(
+        self, platform: str, chat_id: str, message_id: str, among: Sequence[str]
+    ) -> str | None:
+        """Which of ``among`` sent the bot's message ``message_id`` in the chat (a button
+        under it or a reply to it is that institution's, wherever the chat is bound now)."""
+        if not among:
+            return None
+        marks = ",".join("?" * len(among))
+        value = await self._db.fetchval(
+            "SELECT institution FROM sent_messages WHERE platform=? AND chat_id=?"
+            f" AND message_id=? AND institution IN ({marks}) LIMIT 1",
+            (platform, chat_id, message_id, *among),
+        )
+        return str(value) if value is not None else None

@@ -8,10 +8,13 @@ keeps every chat's choice."""
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bots.core.clock import ManualClock
+from handlers.announcements import feature_of
 from runtime.app import App
 from tests.emulators.telegram import Message, TelegramEmulator
 from tests.running import running_app as running
@@ -36,9 +39,14 @@ async def emulator() -> TelegramEmulator:  # type: ignore[misc]
 
 
 def write_config(
-    tmp_path: Path, emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    emulator: TelegramEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    school_extra: str = "",
 ) -> Path:
-    """Two institutions naming the same bot token, each with its own staff chat."""
+    """Two institutions naming the same bot token, each with its own staff chat
+    (``school_extra``: more of the school's settings, indented as they are)."""
     monkeypatch.setenv("TG_DISTRICT", DISTRICT)
     (tmp_path / "faq").mkdir()
     shutil.copy(ROOT / "examples/faq/school.yaml", tmp_path / "faq/school.yaml")
@@ -57,7 +65,7 @@ institutions:
     staff:
       chat: {{platform: telegram, id: {SCHOOL_STAFF}}}
       members: [{{platform: telegram, id: 1111, name: Иванова А. П.}}]
-  polyclinic-3:
+{school_extra}  polyclinic-3:
     name: ОГБУЗ «Городская поликлиника № 3»
     address: г. Курск, ул. Больничная, 5
     working_hours: {{mon-sun: "00:00-23:59"}}
@@ -150,3 +158,73 @@ async def test_search_switching_and_recent(
             "ОГБУЗ «Городская поликлиника № 3»",
             "МБОУ «Средняя школа № 17»",
         ]
+
+
+async def subscribe(emulator: TelegramEmulator, app: App, chat: int) -> None:
+    said = await ask(emulator, app, DISTRICT, chat, "/subscribe")
+    emulator.press(DISTRICT, chat, said[-1].message_id, "Подписаться")
+    await until_said(emulator, app, DISTRICT, chat, lambda m: "подписаны" in m[-1].text)
+
+
+async def test_announcements_go_to_that_institutions_followers_and_say_whose(
+    tmp_path: Path, emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    news = "Родительское собрание в среду в 18:00."
+    announcement = f"""\
+    announcements:
+      - id: meeting
+        at: 2026-09-01T13:00:00+03:00
+        text: {news}
+"""
+    config = write_config(tmp_path, emulator, monkeypatch, school_extra=announcement)
+    clock = ManualClock(datetime(2026, 9, 1, 9, 0, tzinfo=UTC))  # 12:00 in Moscow
+    async with running(config, clock=clock) as app:
+        # A follows the school and the clinic (and stays in the clinic); B only the clinic
+        await say(emulator, app, A, "/start school-17")
+        await subscribe(emulator, app, A)
+        await say(emulator, app, A, "/start polyclinic-3")
+        await subscribe(emulator, app, A)
+        await say(emulator, app, B, "/start polyclinic-3")
+        await subscribe(emulator, app, B)
+        clock.set(datetime(2026, 9, 1, 10, 0, 1, tzinfo=UTC))
+        await feature_of(app).settle()
+        got = emulator.bot_messages(DISTRICT, A)[-1]
+        assert got.text.startswith("📢 «МБОУ «Средняя школа № 17»»") or (
+            "школа № 17" in got.text.split("\n")[0]
+        )
+        assert news in got.text
+        assert not any(news in m.text for m in emulator.bot_messages(DISTRICT, B))
+        # "unsubscribe" under the school's announcement is the school's, though A is in
+        # the clinic now; the clinic's subscription stays
+        before = len(emulator.bot_messages(DISTRICT, A))
+        emulator.press(DISTRICT, A, got.message_id, "Отписаться")
+        said = await until_said(emulator, app, DISTRICT, A, lambda m: len(m) > before)
+        assert "отписались от объявлений" in said[-1].text and "школа № 17" in said[-1].text
+        assert CLINIC_ANSWER in await say(emulator, app, A, CLINIC_Q)  # still in the clinic
+        assert "поликлиника № 3" in await say(emulator, app, A, "/unsubscribe")
+
+
+async def test_a_ticket_stays_its_institutions_after_the_citizen_switches(
+    tmp_path: Path, emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path, emulator, monkeypatch)
+    async with running(config) as app:
+        await say(emulator, app, A, "/start school-17")
+        await say(emulator, app, A, "/operator учительница не отвечает на звонки")
+        card = (await staff_cards(emulator, app, SCHOOL_STAFF, 1))[0]
+        await say(emulator, app, A, "/start polyclinic-3")  # A goes to the clinic meanwhile
+        # the school's staff answer by replying to the card; it reaches A from the school
+        before = len(emulator.bot_messages(DISTRICT, A))
+        emulator.user_says(
+            DISTRICT, SCHOOL_STAFF, "Позвоните завучу.", user_id=1111, reply_to=card.message_id
+        )
+        said = await until_said(emulator, app, DISTRICT, A, lambda m: len(m) > before)
+        answer = said[-1]
+        assert "Позвоните завучу." in answer.text
+        # "Не помогло" under the school's answer goes back to the school's staff, not the clinic's
+        staff_before = len(emulator.bot_messages(DISTRICT, SCHOOL_STAFF))
+        emulator.press(DISTRICT, A, answer.message_id, "Не помогло")
+        await until_said(emulator, app, DISTRICT, SCHOOL_STAFF, lambda m: len(m) > staff_before)
+        assert emulator.bot_messages(DISTRICT, CLINIC_STAFF) == []
+        # and A is still in the clinic
+        assert CLINIC_ANSWER in await say(emulator, app, A, CLINIC_Q)

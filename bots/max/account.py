@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from bots.core.schema import Strict
 
@@ -15,3 +15,5 @@ class MaxAccount(Strict):
     mode: Literal["polling", "webhook"] = "polling"
     ca_bundle: str | None = None
     webhook_secret: SecretStr | None = None
+    #: the bot's name in its link max.ru/<name>, for `priemnaya link`
+    username: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{2,64}$")

@@ -101,33 +101,36 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> MaxGr
     ``services.extra["max"]``: ``poll_timeout`` (seconds)."""
     options: dict[str, Any] = dict(services.extra.get("max") or {})
     platforms: list[MaxPlatform] = []
-    seen: dict[str, str] = {}
+    #: token -> the platform of the first institution naming that bot (config order)
+    first: dict[str, MaxPlatform] = {}
+    shared: dict[str, MaxPlatform] = {}
     for spec in accounts:
         account = spec.account
         token = account.token.get_secret_value()
-        if token in seen:
-            raise ValueError(
-                f"institutions {seen[token]!r} and {spec.institution!r} use the same MAX bot"
-            )
-        seen[token] = spec.institution
+        if token in first:
+            # one bot for several institutions: run it once; the app finds which institution
+            # each update is for (handlers/places/: the bot_started payload, the binding)
+            shared[spec.institution] = first[token]
+            continue
         secret = (
             account.webhook_secret.get_secret_value()
             if account.webhook_secret is not None
             else webhook_secret_for(token)
         )
         client = MaxClient(token, api_url=account.api_url, ca_bundle=account.ca_bundle)
-        platforms.append(
-            MaxPlatform(
-                spec.institution,
-                client,
-                payloads=services.payloads,
-                state=services.state,
-                mode=account.mode,
-                webhook_secret=secret,
-                poll_timeout=int(options.get("poll_timeout", 30)),
-            )
+        platform = MaxPlatform(
+            spec.institution,
+            client,
+            payloads=services.payloads,
+            state=services.state,
+            mode=account.mode,
+            webhook_secret=secret,
+            poll_timeout=int(options.get("poll_timeout", 30)),
         )
+        first[token] = platform
+        platforms.append(platform)
     group = MaxGroup(platforms, public_url=services.public_url)
+    group.platforms.update(shared)  # every institution of a shared bot sends through it
     if any(p.mode == "webhook" for p in platforms):
         if services.web_app is None or not services.public_url:
             raise ValueError(

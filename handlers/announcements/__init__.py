@@ -79,6 +79,7 @@ FEATURE = Feature(
         "subscribe.j2": frozenset({"topics"}),
         "subscribed.j2": frozenset({"topics"}),
         "unsubscribed.j2": frozenset({"was_subscribed"}),
+        "announce_from.j2": frozenset({"text"}),
         "announce_ask.j2": frozenset(),
         "announce_preview.j2": frozenset({"text", "subscribers", "send_at"}),
         "announce_started.j2": frozenset({"send_at"}),

@@ -31,6 +31,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from markupsafe import Markup
+
 from bots.core.background import Pulse
 from bots.core.clock import Clock
 from bots.core.model import Button, ChatRef, Reply, SentMessage
@@ -245,14 +247,31 @@ class Broadcaster:
             found.append((kind, chat_id, "channel"))
         return list(dict.fromkeys(found))
 
-    def _reply(self, b: Broadcast, kind: str) -> Reply:
+    def _reply(self, b: Broadcast, kind: str, platform: str = "") -> Reply:
+        """``kind``: subscriber or channel; ``platform``: the account's kind."""
         if kind == "channel":
             return Reply(text=b.text)
         institution = self.host.institutions.get(b.institution)
         if institution is None:
             return Reply(text=b.text)
-        button = Button(label(institution.texts, "unsubscribe"), callback="sub:off")
-        return Reply(text=b.text, buttons=((button,),))
+        # the institution in the payload: in a shared bot the chat may be bound elsewhere
+        button = Button(
+            label(institution.texts, "unsubscribe"), callback=f"sub:off:{b.institution}"
+        )
+        text = b.text
+        if self._shared(b.institution, platform):  # say whose: a citizen may follow several
+            text = institution.texts.render(
+                "announce_from", text=Markup(b.text)
+            )  # already rendered HTML
+        return Reply(text=text, buttons=((button,),))
+
+    def _shared(self, institution: str, kind: str) -> bool:
+        """Whether ``institution``'s account on ``kind`` serves other institutions too."""
+        group = self.host.groups.get(kind)
+        mine = self.host.platform(institution, kind)
+        if group is None or mine is None:
+            return False
+        return any(p is mine for i, p in group.platforms.items() if i != institution)
 
     async def _send_platform(self, b: Broadcast, kind: str, rows: list[Delivery]) -> None:
         platform = self.host.platform(b.institution, kind)
@@ -267,7 +286,7 @@ class Broadcaster:
             group = [r for r in rows if r.kind == recipient_kind]
             if not group:
                 continue
-            reply = self._reply(b, recipient_kind)
+            reply = self._reply(b, recipient_kind, kind)
             if isinstance(platform, BatchSending):
                 await self._send_batches(b, platform, group, reply)
             else:

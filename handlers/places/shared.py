@@ -2,9 +2,9 @@
 
 Several institutions may name the same account in the config (the same token). The adapter
 then runs that account once and stamps its updates with the first of them in config order;
-the app asks :func:`resolve` which of them the update is really for. Only Telegram runs a
-shared account so far: VK and MAX each tie one community or bot to one institution (see
-docs/admin-guide.ru.md for what their ref / start parameters would allow)."""
+the app asks :func:`resolve` which of them the update is really for. Telegram and MAX run a
+shared account (their deep links carry a ``start`` payload); VK ties one community to one
+institution (docs/admin-guide.ru.md says why)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ from handlers.institution import Institution
 from storage.places import PlaceRepo
 
 #: platforms whose adapters run one account for several institutions
-SHARING_PLATFORMS = frozenset({"telegram"})
+SHARING_PLATFORMS = frozenset({"telegram", "max"})
 #: the button payload that picks an institution: ``place:c:<institution id>``
 CHOOSE = "place:c:"
+#: buttons that name their institution without choosing it (an announcement's
+#: "unsubscribe" is the announcing institution's, wherever the chat is bound now)
+ADDRESSED = ("sub:off:",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +70,10 @@ def chosen_by(event: Event, ids: Sequence[str]) -> str | None:
 
 async def resolve(event: Event, places: PlaceSet, repo: PlaceRepo) -> str:
     """Which institution of a shared account an update is for: a staff chat belongs to the
-    institution that names it; a citizen's chat to what this update chooses, else to its
-    stored binding, else (not chosen yet) to the first, whose picker it then sees."""
+    institution that names it; a citizen's update to what it chooses (deep link, picker
+    button), else to the institution whose message it answers (a button under it, a reply
+    to it), else to the chat's stored binding, else (not chosen yet) to the first, whose
+    picker the citizen then sees."""
     if event.chat_kind is not ChatKind.PRIVATE:
         for inst_id in places.ids:
             if places.institutions[inst_id].is_staff_chat(event.chat):
@@ -77,5 +82,16 @@ async def resolve(event: Event, places: PlaceSet, repo: PlaceRepo) -> str:
     chosen = chosen_by(event, places.ids)
     if chosen is not None:
         return chosen
+    if event.callback is not None:
+        for prefix in ADDRESSED:
+            named = event.callback.data.removeprefix(prefix)
+            if event.callback.data.startswith(prefix) and named in places.ids:
+                return named
+    # a button under, or a reply to, a message of one institution is that institution's
+    answered = event.message_id if event.callback is not None else event.reply_to
+    if answered is not None:
+        sender = await repo.sender_of(event.platform, event.chat.chat_id, answered, places.ids)
+        if sender is not None:
+            return sender
     current = await repo.current(event.platform, event.chat.chat_id, places.ids)
     return current or places.ids[0]

@@ -83,7 +83,7 @@ def run_link(args: argparse.Namespace) -> int:
     every = asyncio.run(_all_links(loaded, ids, args.online))
     for inst_id, links in zip(ids, every, strict=True):
         for kind, link in links.items():
-            shown = link or "the bot's username is unknown: set telegram.username or use --online"
+            shown = link or f"the bot's username is unknown: set {kind}.username or use --online"
             print(f"{inst_id}: {kind}: {shown}")
         target = Path(args.qr) if args.qr else None
         if args.qr_dir:
