@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bots import observability
 from bots.core.clock import ManualClock
+from runtime import observability
 from tests.emulators.telegram import Message, TelegramEmulator
 from tests.faults.rig import (
     ANSWER,
