@@ -12,7 +12,6 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from handlers import texts as texts_module
 from handlers.notify import queue_message
 from storage.times import iso
 
@@ -20,21 +19,6 @@ if TYPE_CHECKING:
     from bots.app import App
 
 log = logging.getLogger(__name__)
-
-texts_module.TEMPLATE_NAMES.setdefault(
-    "delivery_resumed.j2",
-    frozenset(
-        {
-            "platform",
-            "since",
-            "until",
-            "minutes",
-            "citizen_messages",
-            "citizen_chats",
-            "staff_messages",
-        }
-    ),
-)
 
 #: how the platforms are called in the staff's messages
 PLATFORM_NAMES = {"telegram": "Telegram", "vk": "ВКонтакте", "max": "MAX", "ok": "Одноклассники"}

@@ -67,6 +67,17 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
     "staff_ticket_closed.j2": frozenset({"number"}),
     "staff_took.j2": frozenset({"number", "staff"}),
     "staff_closed.j2": frozenset({"number"}),
+    "delivery_resumed.j2": frozenset(
+        {
+            "platform",
+            "since",
+            "until",
+            "minutes",
+            "citizen_messages",
+            "citizen_chats",
+            "staff_messages",
+        }
+    ),
 }
 ANSWER_NAMES = COMMON_NAMES
 
