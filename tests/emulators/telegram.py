@@ -468,7 +468,7 @@ class TelegramEmulator(EmulatorServer):
             await asyncio.sleep(delay)  # an emulated slow server, not synchronisation
         gate = self.held.get(_int_or_none(params.get("chat_id")) or 0)
         if gate is not None:
-            self._changed_soon()  # the call arrived (waiters may look at ``calls``)
+            self._changed()  # the call arrived (waiters may look at ``calls``)
             await gate.wait()
         try:
             self._inject_fault(token, method, params)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
+from bots.core import handover
 from bots.core.adapters import AccountSpec, Services
 from bots.core.clock import SystemClock
 from bots.core.model import Event
@@ -83,7 +84,7 @@ async def test_max_polls_an_unstored_update_again_however_often(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(max_platform, "_BACKOFF", (0.01,))
-    app = Refusing(max_platform.MAX_ATTEMPTS + 5)
+    app = Refusing(handover.MAX_ATTEMPTS + 5)
     async with MaxEmulator() as emulator:
         emulator.add_bot("max-faults-token", 5300, username="school17_bot")
         services = Services(
