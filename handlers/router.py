@@ -46,11 +46,13 @@ async def route(conv: Conversation, features: Features) -> None:
         return
     if event.chat_kind is not ChatKind.PRIVATE:
         return
+    # a shared bot: /start and choosing the institution, before the chat counts as a
+    # citizen of the institution it is not bound to yet (choosing records the chosen one)
+    if await places.intercept(conv):
+        return
     first_contact = await conv.storage.citizens.touch(
         inst.id, event.platform, event.user, event.chat.chat_id, conv.now
     )
-    if await places.intercept(conv):  # a shared bot: /start and choosing the institution
-        return
     if event.callback is not None:
         prefix = event.callback.data.split(":", 1)[0]
         handler = features.callbacks.get(prefix)

@@ -34,6 +34,11 @@ class PrivacyRepo:
                 " AND (user_id=? OR (user_id IS NULL AND chat_id=?))",
                 (institution, platform, user_id, chat_id),
             ),
+            # a shared bot's choice of this institution (it is chosen again by the next visit)
+            "places": await db.execute(
+                "DELETE FROM chat_places WHERE institution=? AND platform=? AND chat_id=?",
+                (institution, platform, chat_id),
+            ),
             # queued messages still go out
             "outbox": await db.execute(
                 "DELETE FROM outbox WHERE institution=? AND platform=? AND chat_id=?"

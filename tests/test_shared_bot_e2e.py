@@ -228,3 +228,36 @@ async def test_a_ticket_stays_its_institutions_after_the_citizen_switches(
         assert emulator.bot_messages(DISTRICT, CLINIC_STAFF) == []
         # and A is still in the clinic
         assert CLINIC_ANSWER in await say(emulator, app, A, CLINIC_Q)
+
+
+async def test_the_picker_pages_through_many_institutions(
+    tmp_path: Path, emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight more schools on the bot (ten institutions): six buttons a page, "Ещё »" for
+    the rest; a search matches words from their start ("школа 7" is not school № 17)."""
+    config = write_config(tmp_path, emulator, monkeypatch)
+    schools = "".join(
+        f"""\
+  school-{n}:
+    name: Школа № {n}
+    faq: faq/school.yaml
+    telegram: {{token: "${{TG_DISTRICT}}", api_server: "{emulator.url}"}}
+"""
+        for n in range(1, 9)
+    )
+    config.write_text(config.read_text(encoding="utf-8") + schools, encoding="utf-8")
+    async with running(config) as app:
+        before = len(emulator.bot_messages(DISTRICT, C))
+        emulator.user_says(DISTRICT, C, "/start")
+        first = (await until_said(emulator, app, DISTRICT, C, lambda m: len(m) > before))[-1]
+        assert len(first.labels) == 7 and first.labels[-1] == ["Ещё »"]
+        before = len(emulator.bot_messages(DISTRICT, C))
+        emulator.press(DISTRICT, C, first.message_id, "Ещё")
+        second = (await until_said(emulator, app, DISTRICT, C, lambda m: len(m) > before))[-1]
+        assert [row[0] for row in second.labels] == [f"Школа № {n}" for n in range(5, 9)]
+        before = len(emulator.bot_messages(DISTRICT, C))
+        emulator.user_says(DISTRICT, C, "школа 7")
+        found = (await until_said(emulator, app, DISTRICT, C, lambda m: len(m) > before))[-1]
+        assert [row[0] for row in found.labels] == ["Школа № 7"]
+        emulator.press(DISTRICT, C, found.message_id, "Школа № 7")
+        await until_said(emulator, app, DISTRICT, C, lambda m: "Школа № 7" in m[-2].text)

@@ -15,6 +15,7 @@ from bots.core.clock import ManualClock
 from bots.core.model import Button, ChatRef, Event, Reply, SentMessage, User
 from storage import Storage
 from storage.announcements import Audience, BroadcastRepo, SubscriptionRepo
+from storage.privacy import PrivacyRepo
 from tests.pg import fresh_schema
 
 BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
@@ -120,6 +121,26 @@ async def test_key_value_state(storage: Storage) -> None:
     await storage.kv.set("vk:1", "ts", "11")
     assert await storage.kv.get("vk:1", "ts") == "11"
     assert await storage.kv.scope("vk:1") == {"ts": "11"}
+
+
+async def test_a_shared_bots_chat_bindings_latest_first(storage: Storage) -> None:
+    """chat_places (migration 0006 in both dialects): the latest choice is the binding,
+    choices of institutions on another account do not count, /forget drops its row."""
+    among = ["school-17", "polyclinic-3"]
+    assert await storage.places.current("telegram", "42", among) is None
+    await storage.places.choose("telegram", "42", "school-17", now(storage).now())
+    now(storage).advance(1)
+    await storage.places.choose("telegram", "42", "polyclinic-3", now(storage).now())
+    now(storage).advance(1)
+    await storage.places.choose("telegram", "42", "elsewhere", now(storage).now())
+    assert await storage.places.recent("telegram", "42", among) == ["polyclinic-3", "school-17"]
+    now(storage).advance(1)
+    await storage.places.choose("telegram", "42", "school-17", now(storage).now())
+    assert await storage.places.current("telegram", "42", among) == "school-17"
+    assert await storage.places.current("telegram", "43", among) is None
+    erased = await PrivacyRepo(storage.db).erase_citizen("school-17", "telegram", "42", "42")
+    assert erased["places"] == 1
+    assert await storage.places.current("telegram", "42", among) == "polyclinic-3"
 
 
 async def test_payloads_are_stored_idempotently(storage: Storage) -> None:
