@@ -52,9 +52,9 @@ UNCOVERED = "мой сын подрался на перемене, прошу р
 ESCALATED = "передал ваш вопрос сотрудникам"
 ANSWER = "Здравствуйте! Классный руководитель свяжется с вами сегодня."
 PLATFORM_NAMES = {"telegram": "Telegram", "vk": "ВКонтакте"}
-TIMEOUT = 15.0
+TIMEOUT = 60.0
 #: a process has to import everything and connect first
-PROCESS_TIMEOUT = 60.0
+PROCESS_TIMEOUT = 240.0
 
 
 # -- the config ----------------------------------------------------------------------------

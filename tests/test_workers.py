@@ -234,7 +234,7 @@ async def test_200_institutions_on_3_workers_survive_a_sigkill(
             for n in range(count):
                 emulator.user_says(token(n), 5001, QUESTION)
             await emulator.wait_until(
-                lambda: all(answers(emulator, n, 5001) >= 1 for n in range(count)), timeout=180
+                lambda: all(answers(emulator, n, 5001) >= 1 for n in range(count)), timeout=400
             )
             await until(lambda: quiet(storage), 60, "the first round to settle")
             twice = {n: c for n in range(count) if (c := answers(emulator, n, 5001)) != 1}
