@@ -18,9 +18,11 @@ from bots import max as max_adapter
 from bots import ok, telegram, vk
 from bots.core.adapters import GroupFactory
 from bots.max.account import MaxAccount
+from bots.max.checks import problems as max_problems
 from bots.max.links import deep_link as max_link
 from bots.max.online import check_online as max_online
 from bots.ok.config import OkAccount
+from bots.ok.config import problems as ok_problems
 from bots.ok.online import check_online as ok_online
 from bots.telegram.account import TelegramAccount
 from bots.telegram.links import deep_link as telegram_link
@@ -30,6 +32,7 @@ from bots.vk.links import deep_link as vk_link
 from bots.vk.online import check_online as vk_online
 
 OnlineCheck = Callable[[Any, str | None], Awaitable[tuple[bool, list[str]]]]
+ConfigCheck = Callable[[Any, Any, str, Any], list[Any]]
 #: ``priemnaya link``: (account, institution id, online) -> the link that opens the chat
 DeepLink = Callable[[Any, str, bool], Awaitable[str | None]]
 
@@ -44,6 +47,9 @@ class PlatformKind:
     create_group: GroupFactory
     #: ``priemnaya check --online``: (account, public_url) -> (fine, lines); None: not yet
     check_online: OnlineCheck | None = None
+    #: the platform's own config rules for one institution (doc, config, id, institution)
+    #: -> problems with file:line, e.g. "MAX webhooks need https"; None: no extra rules
+    config_problems: ConfigCheck | None = None
     #: ``priemnaya link``: the link (and QR code) that opens the institution's chat
     deep_link: DeepLink | None = None
 
@@ -53,11 +59,24 @@ PLATFORMS: dict[str, PlatformKind] = {
     kind.name: kind
     for kind in (
         PlatformKind(
-            "telegram", TelegramAccount, telegram.create_group, telegram_online, telegram_link
+            "telegram",
+            TelegramAccount,
+            telegram.create_group,
+            check_online=telegram_online,
+            deep_link=telegram_link,
         ),
-        PlatformKind("vk", VkAccount, vk.create_group, vk_online, vk_link),
-        PlatformKind("max", MaxAccount, max_adapter.create_group, max_online, max_link),
-        PlatformKind("ok", OkAccount, ok.create_group, ok_online),
+        PlatformKind("vk", VkAccount, vk.create_group, check_online=vk_online, deep_link=vk_link),
+        PlatformKind(
+            "max",
+            MaxAccount,
+            max_adapter.create_group,
+            check_online=max_online,
+            config_problems=max_problems,
+            deep_link=max_link,
+        ),
+        PlatformKind(
+            "ok", OkAccount, ok.create_group, check_online=ok_online, config_problems=ok_problems
+        ),
     )
 }
 

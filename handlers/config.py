@@ -37,8 +37,6 @@ from bots.core.yamlfile import (
     load_yaml,
     validate,
 )
-from bots.max.checks import problems as max_problems
-from bots.ok.config import problems as ok_problems
 from bots.platforms import NAMES, PLATFORMS
 from handlers.faq.checks import synonym_problems
 from handlers.faq.matcher import MatcherSettings
@@ -450,8 +448,9 @@ def load_config(path: str | Path, *, offline: bool = False) -> LoadedConfig:
             )
         loaded.warnings.extend(_staff_warnings(doc, inst_id, inst))
         problems.extend(_staff_problems(doc, inst_id, inst))
-        problems.extend(ok_problems(doc, config, inst_id, inst))
-        problems.extend(max_problems(doc, config, inst_id, inst))
+        for kind in PLATFORMS.values():  # each platform's own rules (bots/<name>/)
+            if kind.config_problems is not None:
+                problems.extend(kind.config_problems(doc, config, inst_id, inst))
     problems.extend(_shared_staff_chat_problems(doc, config))
     problems.extend(_deep_link_problems(doc, config))
     if problems:
