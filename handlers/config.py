@@ -38,9 +38,9 @@ from bots.core.yamlfile import (
     validate,
 )
 from bots.platforms import NAMES, PLATFORMS
-from handlers.faq.checks import synonym_problems
 from handlers.faq.matcher import MatcherSettings
-from handlers.faq.model import LoadedFaq, load_faq
+from handlers.faq.model import LoadedFaq
+from handlers.faq.shelf import FaqShelf
 from handlers.urgency import parse_rule, unknown_removals
 
 InstitutionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -368,12 +368,16 @@ _ValidatedConfig = create_model(
 class LoadedConfig:
     """A validated config with its base folder, resolved paths and loaded FAQs."""
 
-    def __init__(self, path: Path, document: YamlDocument, config: Config):
+    def __init__(
+        self, path: Path, document: YamlDocument, config: Config, shelf: FaqShelf | None = None
+    ):
         self.path = path
         self.base = path.parent
         self.document = document
         self.config = config
         self.faqs: dict[str, LoadedFaq] = {}
+        #: the FAQs and matchers, one per distinct FAQ content, shared by the institutions
+        self.faq_shelf = shelf or FaqShelf()
         #: problems that do not stop the local demo but would stop a real run
         self.warnings: list[Problem] = []
 
@@ -414,13 +418,19 @@ class LoadedConfig:
         return self.document.line_of(loc)
 
 
-def load_config(path: str | Path, *, offline: bool = False) -> LoadedConfig:
+def load_config(
+    path: str | Path, *, offline: bool = False, shelf: FaqShelf | None = None
+) -> LoadedConfig:
     """Load the config and every FAQ it names; ProblemsError lists every problem found.
 
     An environment variable that is not set is one problem among the others, so one run of
     ``check`` shows them all. ``offline=True`` (shell, faq ask, report...: nothing talks to
-    a messenger) tolerates unset variables: the value keeps its ``${VAR}`` text."""
+    a messenger) tolerates unset variables: the value keeps its ``${VAR}`` text. Each FAQ
+    file is loaded once however many institutions name it (``shelf``: a reload passes the
+    running config's successor, so unchanged FAQs are not parsed again). A problem of a
+    shared file is listed once."""
     config_path = Path(path)
+    shelf = shelf or FaqShelf()
     doc = load_yaml(config_path, expand_env=True)
     env_problems = [] if offline else list(doc.unresolved)
     try:
@@ -431,12 +441,12 @@ def load_config(path: str | Path, *, offline: bool = False) -> LoadedConfig:
         raw = doc.data.get("institutions") if isinstance(doc.data, dict) else None
         for inst_id, inst in (raw if isinstance(raw, dict) else {}).items():
             if isinstance(inst, dict) and isinstance(inst.get("faq"), str) and inst["faq"]:
-                _load_faq(doc, config_path.parent, str(inst_id), inst["faq"], problems)
-        raise ProblemsError(problems) from None
-    loaded = LoadedConfig(config_path, doc, config)
+                _load_faq(shelf, doc, config_path.parent, str(inst_id), inst["faq"], problems)
+        raise ProblemsError(_once(problems)) from None
+    loaded = LoadedConfig(config_path, doc, config, shelf)
     problems = env_problems
     for inst_id, inst in config.institutions.items():
-        faq = _load_faq(doc, loaded.base, inst_id, inst.faq, problems)
+        faq = _load_faq(shelf, doc, loaded.base, inst_id, inst.faq, problems)
         if faq is not None:
             loaded.faqs[inst_id] = faq
         folder = loaded.templates_dir(inst_id)
@@ -454,25 +464,35 @@ def load_config(path: str | Path, *, offline: bool = False) -> LoadedConfig:
     problems.extend(_shared_staff_chat_problems(doc, config))
     problems.extend(_deep_link_problems(doc, config))
     if problems:
-        raise ProblemsError(problems)
+        raise ProblemsError(_once(problems))
     return loaded
 
 
 def _load_faq(
-    doc: YamlDocument, base: Path, inst_id: str, relative: str, problems: list[Problem]
+    shelf: FaqShelf,
+    doc: YamlDocument,
+    base: Path,
+    inst_id: str,
+    relative: str,
+    problems: list[Problem],
 ) -> LoadedFaq | None:
     """The institution's FAQ, or None after adding its problems to ``problems``."""
     faq_path = Path(relative) if Path(relative).is_absolute() else base / relative
     try:
-        loaded = load_faq(faq_path)
+        loaded, found = shelf.load(faq_path)
     except ProblemsError as exc:
         for p in exc.problems:
             if p.message == "file not found" and p.file == str(faq_path):
                 p = doc.problem(("institutions", inst_id, "faq"), f"FAQ file not found: {faq_path}")
             problems.append(p)
         return None
-    problems.extend(synonym_problems(loaded))
+    problems.extend(found)
     return loaded
+
+
+def _once(problems: list[Problem]) -> list[Problem]:
+    """Each problem once: an FAQ file shared by many institutions is one file to fix."""
+    return list(dict.fromkeys(problems))
 
 
 def _by_line(problem: Problem) -> tuple[str, int]:

@@ -48,13 +48,13 @@ class Institution:
 def build_institution(
     loaded: LoadedConfig, institution_id: str, *, staff_platform_override: str | None = None
 ) -> Institution:
-    """Assemble an institution from a loaded config (FAQs are already loaded there).
+    """Assemble an institution from a loaded config (FAQs are already loaded there, and
+    their matchers are built once per distinct FAQ on the config's shelf).
 
     ``staff_platform_override`` puts the staff chat and staff on another platform: the shell
     plays every platform locally."""
     config = loaded.config.institutions[institution_id]
-    faq = loaded.faqs[institution_id].faq
-    settings = config.matching
+    faq = loaded.faqs[institution_id]
     staff_chat = None
     if config.staff.chat is not None:
         staff_chat = ChatRef(
@@ -66,8 +66,9 @@ def build_institution(
     return Institution(
         id=institution_id,
         config=config,
-        faq=faq,
-        matcher=FaqMatcher.build(faq, settings),
+        faq=faq.faq,
+        # shared by every institution with the same FAQ content and matcher settings
+        matcher=loaded.faq_shelf.matcher(faq, config.matching),
         texts=Texts(loaded.templates_dir(institution_id), institution=config.template_context()),
         zone=loaded.zone(institution_id),
         working_hours=loaded.working_hours(institution_id),

@@ -72,13 +72,16 @@ def pid_path(database: str | Path) -> Path:
 
 
 def _prepare(
-    config_path: Path, local: bool, templates: Mapping[str, frozenset[str]]
+    old: LoadedConfig, local: bool, templates: Mapping[str, frozenset[str]]
 ) -> tuple[LoadedConfig, dict[str, Institution]]:
-    """Load, check and build everything (runs in a worker thread). Raises ProblemsError."""
+    """Load, check and build everything (runs in a worker thread). Raises ProblemsError.
+
+    FAQ files whose content did not change keep their parsed form and matchers (the old
+    config's FAQ shelf); live institutions keep theirs whatever happens here."""
     # the template environment is cached per folder list and never re-reads a file it has
     # compiled; a reload needs fresh environments (live institutions keep their own)
     texts_module._environment.cache_clear()
-    loaded = load_config(config_path)
+    loaded = load_config(old.path, shelf=old.faq_shelf.successor())
     problems = template_problems(loaded, templates)
     if problems:
         raise ProblemsError(problems)
@@ -91,6 +94,7 @@ def _prepare(
             file = str(loaded.path)
             line = loaded.line_of("institutions", inst_id)
             raise ProblemsError([Problem(file, line, f"{inst_id}: {exc}")]) from exc
+    loaded.faq_shelf.prune()
     return loaded, built
 
 
@@ -138,7 +142,7 @@ class Reloader:
         app = self.app
         old = app.loaded
         try:
-            loaded, built = await asyncio.to_thread(_prepare, old.path, app.local, app.templates)
+            loaded, built = await asyncio.to_thread(_prepare, old, app.local, app.templates)
         except ProblemsError as exc:
             await self._rejected(exc.problems, reason)
             return ReloadResult(False, exc.problems)

@@ -30,6 +30,9 @@ def template_problems(
 ) -> list[Problem]:
     problems: list[Problem] = []
     checked_folders: set[str] = set()
+    #: FAQ answers are checked once per FAQ content and template environment, however many
+    #: institutions share them (a region: one FAQ file, a thousand schools)
+    checked_answers: set[tuple[object, str, str]] = set()
     for inst_id, inst in loaded.config.institutions.items():
         folder = loaded.templates_dir(inst_id)
         try:
@@ -67,6 +70,10 @@ def template_problems(
                 )
                 problems.append(where)
         faq = loaded.faqs[inst_id]
+        answers_key = (texts.env, faq.digest, str(faq.document.path))
+        if answers_key in checked_answers:
+            continue
+        checked_answers.add(answers_key)
         for index, entry in enumerate(faq.faq.entries):
             # template line 1 is the first line of the answer's text
             first_line = (faq.line_of_entry(index, "answer") or 1) - 1

@@ -117,6 +117,32 @@ async def test_a_broken_faq_keeps_the_old_answers_and_tells_log_and_staff(
     assert "7:40" in await ask(local_app, "Во сколько ходит школьный автобус?")
 
 
+async def test_institutions_sharing_an_faq_share_one_index_and_an_edit_reaches_both(
+    local_app: App, example_config: Path
+):
+    """A region's schools answer from one FAQ file: it is indexed once, a reload with
+    nothing changed indexes nothing again, and an edit of the file reaches every school."""
+    rewrite(example_config, "faq: examples/faq/polyclinic.yaml", "faq: examples/faq/school.yaml")
+    assert (await reload(local_app)).ok
+    school, clinic = local_app.institutions["school-17"], local_app.institutions["polyclinic-3"]
+    assert school.matcher is clinic.matcher
+
+    assert (await reload(local_app)).ok  # nothing changed: the index is kept
+    assert local_app.institutions["polyclinic-3"].matcher is school.matcher
+
+    faq = faq_path(example_config)
+    faq.write_text(faq.read_text(encoding="utf-8") + BUS_ENTRY, encoding="utf-8")
+    assert (await reload(local_app)).ok
+    edited = local_app.institutions["school-17"].matcher
+    assert edited is not school.matcher
+    assert local_app.institutions["polyclinic-3"].matcher is edited
+    assert "7:40" in await ask(local_app, "Во сколько ходит школьный автобус?")
+    clinic_chat = local_app.local_platform("polyclinic-3")
+    await clinic_chat.user_says("200", "Во сколько ходит школьный автобус?")
+    await local_app.settle()
+    assert "7:40" in clinic_chat.messages("200")[-1].text
+
+
 async def test_an_edited_template_goes_live(local_app: App, example_config: Path):
     folder = example_config.parent / "tpl"
     folder.mkdir()

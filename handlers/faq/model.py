@@ -8,12 +8,20 @@ templates are compiled by :mod:`handlers.texts` when the institution is assemble
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from bots.core.yamlfile import Problem, ProblemsError, YamlDocument, load_yaml, validate
+from bots.core.yamlfile import (
+    Problem,
+    ProblemsError,
+    YamlDocument,
+    load_yaml,
+    read_text,
+    validate,
+)
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 EntryId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")]
@@ -78,20 +86,32 @@ class LoadedFaq(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
     faq: Faq
     document: YamlDocument
+    #: the file's content hash: FAQs with the same digest are parsed and indexed once
+    #: (handlers/faq/shelf.py)
+    digest: str
 
     def line_of_entry(self, index: int, key: str = "answer") -> int | None:
         """The line where the entry's ``key`` value begins (its text, for a block scalar)."""
         return self.document.content_line_of(("entries", index, key))
 
 
-def load_faq(path: Path) -> LoadedFaq:
-    """Load and validate an FAQ file; raises ProblemsError listing every problem with its line."""
-    doc = load_yaml(path)
+def load_faq(path: Path, text: str | None = None) -> LoadedFaq:
+    """Load and validate an FAQ file; raises ProblemsError listing every problem with its line.
+
+    ``text`` is the file's content when the caller has read it already."""
+    if text is None:
+        text = read_text(path)
+    doc = load_yaml(path, text=text)
     faq = validate(Faq, doc)
     problems = _semantic_problems(faq, doc)
     if problems:
         raise ProblemsError(problems)
-    return LoadedFaq(faq=faq, document=doc)
+    return LoadedFaq(faq=faq, document=doc, digest=content_digest(text))
+
+
+def content_digest(text: str) -> str:
+    """The hash by which identical FAQ files are recognised, whatever their path."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def _semantic_problems(faq: Faq, doc: YamlDocument) -> list[Problem]:
