@@ -2,16 +2,20 @@
 
 Builds the FAQ from the dev FAQs (tests/fixtures/faq-dev): every entry is copied 20 times with
 perturbed questions (dropped and swapped words, typos) and perturbed answers, under new
-ids. Queries are the dev cases. Prints figures only; run with `.venv/bin/python
+ids. Queries are the dev cases. Also prints the memory a built matcher holds (tracemalloc,
+after a first build has filled the per-process word caches), per FAQ entry, for the big
+FAQ and the two dev FAQs. Prints figures only; run with `.venv/bin/python
 bench/faq_match.py`.
 """
 
 from __future__ import annotations
 
+import gc
 import random
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import yaml
@@ -83,6 +87,32 @@ def timed(match, queries: list[str], rounds: int) -> tuple[float, float, float]:
     return len(latencies) / total, p50, p99
 
 
+def matcher_bytes(faq: Faq) -> int:
+    """What one more matcher of ``faq`` holds once built (its index, tables, caches)."""
+    FaqMatcher.build(faq)  # fills the process-wide lemma caches, which are not the index's
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    matcher = FaqMatcher.build(faq)
+    gc.collect()
+    size = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    del matcher
+    return size
+
+
+def print_memory(big: Faq) -> None:
+    faqs = {"1,000-entry": big}
+    for name in ("school", "polyclinic"):
+        faqs[name] = load_faq(DATA / f"{name}.yaml").faq
+    for name, faq in faqs.items():
+        size = matcher_bytes(faq)
+        print(
+            f"matcher memory, {name} FAQ: {size / 1024:.0f} KB, "
+            f"{size / len(faq.entries) / 1024:.1f} KB per entry"
+        )
+
+
 def main() -> None:
     faq, queries = big_faq()
     n_questions = sum(len(e.questions) for e in faq.entries)
@@ -116,6 +146,7 @@ def main() -> None:
     print(f"rapidfuzz build: {plain_build:.3f} s")
     print(f"rapidfuzz match: {p_rate:7.0f} matches/s, p50 {p_p50:.2f} ms, p99 {p_p99:.2f} ms")
     print(f"ratio matcher/rapidfuzz: throughput x{rate / p_rate:.2f}, p99 x{p99 / p_p99:.2f}")
+    print_memory(faq)
 
 
 if __name__ == "__main__":

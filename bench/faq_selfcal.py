@@ -180,10 +180,7 @@ def calibrate(
         if categories[i] == categories[j] and len(set(categories)) > 1:
             continue
         # Neither entry may hold both words: that would be a question about it.
-        if any(
-            {a, b} <= (e.question_terms | e.answer_terms)
-            for e in (index.entries[i], index.entries[j])
-        ):
+        if any({a, b} <= (index.entries[k].question_terms | index.answer_terms(k)) for k in (i, j)):
             continue
         out_probes.append([a, b])
     if foreign:

@@ -385,8 +385,8 @@ def test_a_word_pair_every_entry_shares_does_not_decide() -> None:
     entry apart, while a pair only one entry has still counts in full."""
     matcher = FaqMatcher.build(_kindergarten_faq())
     index = matcher._index
-    assert index.pair_weight[("детский", "сад")] < 0.1
-    assert index.pair_weight[("сменный", "обувь")] == pytest.approx(1.0)
+    assert index.pair_weight(("детский", "сад")) < 0.1
+    assert index.pair_weight(("сменный", "обувь")) == pytest.approx(1.0)
     pair = matcher.match("сколько стоит частный детский сад")
     apart = matcher.match("сколько стоит частный сад детский")
     assert top(pair) == top(apart) == "fee"

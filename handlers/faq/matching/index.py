@@ -16,10 +16,11 @@ A query word the FAQ never uses is related to FAQ words that share a long prefix
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
@@ -40,18 +41,30 @@ class FieldWeights:
     answer_df: float = 0.5  # an answer-only mention as a share of a document, for the IDF
 
 
+#: one question variant: its distinct terms and the sum of their IDF
+VariantTerms = tuple[tuple[str, ...], float]
+#: a posting: (entry, how strongly the entry holds the term, whether in a question)
+Posting = tuple[int, float, bool]
+Pair = tuple[str, str]
+
+
 @dataclass(slots=True)
 class IndexedEntry:
-    """One FAQ entry as sets of terms."""
+    """One FAQ entry as the scoring reads it: its question variants as term sets.
+
+    What else an entry holds (answer and category terms, word pairs) lives in the index's
+    postings only: a region shares one index per FAQ, but an FAQ of a thousand entries
+    is still kept in full, so an entry stores nothing twice."""
 
     entry_id: str
     title: str
-    question_terms: frozenset[str]
-    answer_terms: frozenset[str]
-    variants: list[tuple[str, ...]]
-    bigrams: frozenset[tuple[str, str]] = field(default_factory=frozenset)
-    # Per question variant: its distinct terms and the sum of their IDF (filled by FaqIndex).
-    variant_sets: list[tuple[frozenset[str], float]] = field(default_factory=list)
+    #: per question variant: its distinct terms (a handful, a tuple is smaller than a set)
+    #: and the sum of their IDF
+    variant_sets: tuple[VariantTerms, ...] = ()
+
+    @property
+    def question_terms(self) -> frozenset[str]:
+        return frozenset(t for terms, _ in self.variant_sets for t in terms)
 
 
 @dataclass(slots=True)
@@ -63,7 +76,13 @@ class Relative:
 
 
 class FaqIndex:
-    """Terms, document frequencies and postings over one FAQ."""
+    """Terms, document frequencies and postings over one FAQ.
+
+    Built once per FAQ content and shared read-only (handlers/faq/shelf.py). Its memory
+    goes to the postings of every term and word pair, so those hold tuples (no spare list
+    capacity), and the posting tuples and pair entry lists are shared where equal: an
+    entry's posting is one of three tuples, and a pair only one entry has points to that
+    entry's one-element tuple."""
 
     def __init__(
         self,
@@ -79,71 +98,75 @@ class FaqIndex:
         self.analyzer = TextAnalyzer(faq.synonyms)
         self.entries: list[IndexedEntry] = []
         texts: list[str] = []
-        strengths: list[dict[str, float]] = []
         df: dict[str, float] = defaultdict(float)
-        for entry in faq.entries:
+        postings: dict[str, list[Posting]] = defaultdict(list)
+        pair_postings: dict[Pair, list[int]] = defaultdict(list)
+        variants_of: list[list[tuple[str, ...]]] = []
+        for i, entry in enumerate(faq.entries):
             answer_text = strip_markup(entry.answer)
             texts.extend([*entry.questions, answer_text, entry.category])
             q_seqs = [self.analyzer.terms(q, numbers=True) for q in entry.questions]
             a_seq = self.analyzer.terms(answer_text, numbers=True)
             c_seq = self.analyzer.terms(entry.category, numbers=True)
-            variants = [tuple(t for t in v if not is_number(t)) for v in q_seqs]
-            q_terms = frozenset(t for v in variants for t in v)
-            a_list = [t for t in a_seq if not is_number(t)]
-            c_list = [t for t in c_seq if not is_number(t)]
-            a_terms = frozenset(a_list) - q_terms
-            c_terms = frozenset(c_list) - q_terms - a_terms
-            strength: dict[str, float] = dict.fromkeys(q_terms, 1.0)
-            strength.update(dict.fromkeys(a_terms, fw.answer))
-            strength.update(dict.fromkeys(c_terms, fw.category))
+            variants = [tuple(dict.fromkeys(t for t in v if not is_number(t))) for v in q_seqs]
+            q_terms = {t for v in variants for t in v}
+            a_terms = {t for t in a_seq if not is_number(t)} - q_terms
+            c_terms = {t for t in c_seq if not is_number(t)} - q_terms - a_terms
+            question, answer, category = (
+                (i, 1.0, True),
+                (i, fw.answer, False),
+                (i, fw.category, False),
+            )
             for t in q_terms:
                 df[t] += 1.0
-            for t in a_terms | c_terms:
+                postings[t].append(question)
+            for t in a_terms:
                 df[t] += fw.answer_df
-            bigrams = frozenset(
-                pair for seq in [*q_seqs, a_seq, c_seq] for pair in itertools.pairwise(seq)
-            )
-            self.entries.append(
-                IndexedEntry(entry.id, entry.title, q_terms, a_terms, variants, bigrams)
-            )
-            strengths.append(strength)
+                postings[t].append(answer)
+            for t in c_terms:
+                df[t] += fw.answer_df
+                postings[t].append(category)
+            for pair in {p for seq in [*q_seqs, a_seq, c_seq] for p in itertools.pairwise(seq)}:
+                pair_postings[pair].append(i)
+            self.entries.append(IndexedEntry(entry.id, entry.title))
+            variants_of.append(variants)
         n = len(self.entries)
-        # Postings: term -> (entry, how strongly the entry holds it, whether in a question).
-        self.postings: dict[str, list[tuple[int, float, bool]]] = defaultdict(list)
-        for i, strength in enumerate(strengths):
-            q_terms = self.entries[i].question_terms
-            for t, s in strength.items():
-                self.postings[t].append((i, s, t in q_terms))
-        self.pair_postings: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for i, e in enumerate(self.entries):
-            for pair in e.bigrams:
-                self.pair_postings[pair].append(i)
+        self.postings: dict[str, tuple[Posting, ...]] = {t: tuple(ps) for t, ps in postings.items()}
+        shared: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self.pair_postings: dict[Pair, tuple[int, ...]] = {
+            pair: shared.setdefault(tuple(ids), tuple(ids)) for pair, ids in pair_postings.items()
+        }
         # A pair found in most entries ("детский сад" in a kindergarten's FAQ) tells them
         # apart no better than any other word: its bonus shrinks with its spread, like an IDF.
         rarest = math.log(1.0 + (n - 0.5) / 1.5) if n > 1 else 1.0
-        self.pair_weight: dict[tuple[str, str], float] = {
-            pair: max(0.0, math.log(1.0 + (n - len(ids) + 0.5) / (len(ids) + 0.5)) / rarest)
-            for pair, ids in self.pair_postings.items()
-        }
+        self._pair_weights = [
+            max(0.0, math.log(1.0 + (n - k + 0.5) / (k + 0.5)) / rarest) for k in range(n + 1)
+        ]
         self.idf: dict[str, float] = {
             t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()
         }
-        for e in self.entries:
-            e.variant_sets = [
-                (frozenset(v), sum(self.idf[t] for t in set(v))) for v in e.variants if v
-            ]
+        for e, variants in zip(self.entries, variants_of, strict=True):
+            e.variant_sets = tuple((v, sum(self.idf[t] for t in v)) for v in variants if v)
         self.unknown_idf = math.log(1.0 + (n + 0.5) / 0.5) if n else 1.0
         self.vocabulary = sorted(self.idf)
         self.analyzer.learn_forms(texts, self.idf)
-        self._buckets: dict[str, list[str]] = defaultdict(list)
-        for t in self.vocabulary:
-            if len(t) >= PREFIX_BUCKET:
-                self._buckets[t[:PREFIX_BUCKET]].append(t)
         self._prefix_min = prefix_min
         self._prefix_similarity = prefix_similarity
         self._typo_cutoff = typo_cutoff
         self._typo_similarity = typo_similarity
         self.relatives = lru_cache(maxsize=32768)(self._relatives)
+
+    def pair_weight(self, pair: Pair) -> float:
+        """How much sharing the adjacent word pair tells entries apart (0 when no entry has
+        it, 1 when only one does)."""
+        ids = self.pair_postings.get(pair)
+        return self._pair_weights[len(ids)] if ids else 0.0
+
+    def answer_terms(self, index: int) -> frozenset[str]:
+        """Terms the entry holds in its answer or category only (for analysis scripts)."""
+        return frozenset(
+            t for t, ps in self.postings.items() for i, _, q in ps if i == index and not q
+        )
 
     def terms(self, text: str) -> list[str]:
         """The query's terms, ambiguous and misspelt words read the way this FAQ knows them.
@@ -157,8 +180,8 @@ class FaqIndex:
         found: dict[str, float] = {}
         if word in self.idf:
             found[word] = 1.0
-        if len(word) >= self._prefix_min:
-            for cand in self._buckets.get(word[:PREFIX_BUCKET], ()):
+        if len(word) >= max(self._prefix_min, PREFIX_BUCKET):
+            for cand in self._sharing_prefix(word[:PREFIX_BUCKET]):
                 if cand == word:
                     continue
                 common = _common_prefix(word, cand)
@@ -173,6 +196,13 @@ class FaqIndex:
                 if sim > found.get(cand, 0.0):
                     found[cand] = sim
         return tuple(Relative(t, s) for t, s in sorted(found.items(), key=lambda kv: -kv[1]))
+
+    def _sharing_prefix(self, prefix: str) -> list[str]:
+        """FAQ terms starting with ``prefix``: a range of the sorted vocabulary."""
+        vocabulary = self.vocabulary
+        start = bisect.bisect_left(vocabulary, prefix)
+        end = bisect.bisect_left(vocabulary, prefix + "\U0010ffff", lo=start)
+        return vocabulary[start:end]
 
 
 def _common_prefix(a: str, b: str) -> int:

@@ -92,7 +92,7 @@ def score_entries(
             matched_words.setdefault(i, []).append(word)
     shared_pairs: dict[int, float] = {}
     for pair in set(itertools.pairwise(unique)) | set(itertools.pairwise(seq)):
-        pair_weight = index.pair_weight.get(pair, 0.0)
+        pair_weight = index.pair_weight(pair)
         for i in index.pair_postings.get(pair, ()):
             shared_pairs[i] = shared_pairs.get(i, 0.0) + pair_weight
     results: list[EntryScore] = []
