@@ -98,10 +98,11 @@ class Texts:
     def answer(
         self, entry_id: str, source: str, *, user: str = "", now: datetime | None = None
     ) -> str:
-        """Render an FAQ answer; compiled once per entry and cached."""
+        """Render an FAQ answer; compiled once per answer text and template environment
+        (institutions sharing an FAQ share it), rendered with this institution's values."""
         template = self._answers.get(entry_id)
         if template is None:
-            template = self._answers[entry_id] = self.env.from_string(source)
+            template = self._answers[entry_id] = _compiled(self.env, source)
         return _tidy(
             template.render(institution=self.institution, user=user, now=now, labels=self.labels)
         )
@@ -120,6 +121,13 @@ def _environment(folders: tuple[str, ...]) -> SandboxedEnvironment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+
+
+@lru_cache(maxsize=16384)
+def _compiled(env: SandboxedEnvironment, source: str) -> jinja2.Template:
+    """A compiled answer (about 3.6 KB each): a region's thousand schools on one FAQ
+    would otherwise hold a thousand copies of every answer."""
+    return env.from_string(source)
 
 
 def _tidy(text: str) -> str:

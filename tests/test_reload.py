@@ -126,6 +126,12 @@ async def test_institutions_sharing_an_faq_share_one_index_and_an_edit_reaches_b
     assert (await reload(local_app)).ok
     school, clinic = local_app.institutions["school-17"], local_app.institutions["polyclinic-3"]
     assert school.matcher is clinic.matcher
+    # one index, but each institution's answer names its own address
+    assert "Примерная" in await ask(local_app, "Как записать ребенка в первый класс?")
+    clinic_chat = local_app.local_platform("polyclinic-3")
+    await clinic_chat.user_says("200", "Как записать ребенка в первый класс?")
+    await local_app.settle()
+    assert "Больничная" in clinic_chat.messages("200")[-1].text
 
     assert (await reload(local_app)).ok  # nothing changed: the index is kept
     assert local_app.institutions["polyclinic-3"].matcher is school.matcher
@@ -137,7 +143,6 @@ async def test_institutions_sharing_an_faq_share_one_index_and_an_edit_reaches_b
     assert edited is not school.matcher
     assert local_app.institutions["polyclinic-3"].matcher is edited
     assert "7:40" in await ask(local_app, "Во сколько ходит школьный автобус?")
-    clinic_chat = local_app.local_platform("polyclinic-3")
     await clinic_chat.user_says("200", "Во сколько ходит школьный автобус?")
     await local_app.settle()
     assert "7:40" in clinic_chat.messages("200")[-1].text
