@@ -42,7 +42,8 @@ check: $(STAMP)
 	$(BIN)/priemnaya check -c config.example.yaml
 
 # the benchmarks (bench/ also holds analysis scripts run by hand: faq_fit, faq_semantic)
-BENCHES := bench/faq_match.py bench/pipeline.py bench/broadcast.py bench/workers.py
+BENCHES := bench/faq_match.py bench/pipeline.py bench/broadcast.py bench/workers.py \
+	bench/report_unanswered.py bench/check_many.py
 
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

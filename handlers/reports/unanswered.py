@@ -4,18 +4,13 @@ answer a citizen marked "не помогло", grouped into clusters of similar 
 Similarity uses the FAQ matcher's own analysis (tokens, lemmas, colloquialisms, the FAQ's
 synonyms: :class:`handlers.faq.matching.analysis.TextAnalyzer`), so "справку в бассейн"
 and "справка для бассейна" meet on the same terms. Each question becomes a TF-IDF vector
-over its terms; clusters are built bottom-up with average linkage (two groups merge while
-their questions are, on average, at least ``threshold`` cosine-similar). Average linkage
-does not chain unrelated questions through one shared word the way single linkage would,
-and needs no number of clusters given in advance.
-
-Only pairs that share a term have a similarity, so the pairs are sparse and the merging is
-driven by a heap: fast enough for the few thousand questions a month an institution gets.
+over its terms; handlers/reports/clustering.py groups the vectors bottom-up with average
+linkage over their second-order similarity (two groups merge while their questions are,
+on average, at least ``threshold`` similar).
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +19,7 @@ from typing import Any
 
 from handlers.faq.matcher import FaqMatcher
 from handlers.faq.matching.analysis import TextAnalyzer
+from handlers.reports.clustering import cluster_vectors
 from storage import Storage
 from storage.reports import ReportQueries
 from storage.times import iso
@@ -152,88 +148,6 @@ def _vectors(
     return vectors
 
 
-def _similarities(vectors: list[dict[str, float]]) -> dict[tuple[int, int], float]:
-    """Cosine of every pair that shares a term (i < j)."""
-    postings: dict[str, list[int]] = {}
-    for i, vec in enumerate(vectors):
-        for term in vec:
-            postings.setdefault(term, []).append(i)
-    sims: dict[tuple[int, int], float] = {}
-    for term, docs in postings.items():
-        for a_pos, a in enumerate(docs):
-            wa = vectors[a][term]
-            for b in docs[a_pos + 1 :]:
-                sims[(a, b)] = sims.get((a, b), 0.0) + wa * vectors[b][term]
-    return sims
-
-
-def second_order(sims: dict[tuple[int, int], float], n: int) -> dict[tuple[int, int], float]:
-    """Similarity of the questions' neighbourhoods: the cosine of their rows of the
-    similarity matrix. Two paraphrases that share no word ("где стол находок?", "сын
-    забыл сменку, никто не находил?") are still alike when they resemble the same others."""
-    rows: list[dict[int, float]] = [{i: 1.0} for i in range(n)]
-    for (a, b), s in sims.items():
-        rows[a][b] = s
-        rows[b][a] = s
-    postings: dict[int, list[tuple[int, float]]] = {}
-    for i, row in enumerate(rows):
-        norm = math.sqrt(sum(w * w for w in row.values()))
-        for k, w in row.items():
-            postings.setdefault(k, []).append((i, w / norm))
-    result: dict[tuple[int, int], float] = {}
-    for column in postings.values():
-        for pos, (a, wa) in enumerate(column):
-            for b, wb in column[pos + 1 :]:
-                key = (a, b) if a < b else (b, a)
-                result[key] = result.get(key, 0.0) + wa * wb
-    return result
-
-
-def cluster_indices(
-    sims: dict[tuple[int, int], float], n: int, threshold: float
-) -> list[list[int]]:
-    """Average-linkage agglomerative clustering over sparse pair similarities (missing
-    pairs count 0); clusters of indices, largest first."""
-    members: dict[int, list[int]] = {i: [i] for i in range(n)}
-    # total similarity between clusters (sum over member pairs); average = total / (|A||B|)
-    links: dict[int, dict[int, float]] = {i: {} for i in members}
-    for (a, b), s in sims.items():
-        links[a][b] = s
-        links[b][a] = s
-    # cluster ids are never reused, so a queued pair is current while both ids are alive
-    heap: list[tuple[float, int, int]] = []
-
-    def push(a: int, b: int) -> None:
-        avg = links[a][b] / (len(members[a]) * len(members[b]))
-        if avg >= threshold:
-            heapq.heappush(heap, (-avg, min(a, b), max(a, b)))
-
-    for a in links:
-        for b in links[a]:
-            if a < b:
-                push(a, b)
-    next_id = n
-    while heap:
-        _, a, b = heapq.heappop(heap)
-        if a not in members or b not in members:
-            continue
-        c = next_id
-        next_id += 1
-        members[c] = members.pop(a) + members.pop(b)
-        merged: dict[int, float] = {}
-        for old in (a, b):
-            for other, total in links.pop(old).items():
-                if other in (a, b):
-                    continue
-                merged[other] = merged.get(other, 0.0) + total
-                links[other].pop(old, None)
-        links[c] = merged
-        for other, total in merged.items():
-            links[other][c] = total
-            push(c, other)
-    return sorted(members.values(), key=lambda m: (-len(m), min(m)))
-
-
 def build_report(
     institution: str,
     since: datetime,
@@ -248,8 +162,7 @@ def build_report(
     usable = [(q, t) for q, t in usable if t]
     vectors = _vectors([t for _, t in usable], _domain_prior(matcher, usable))
     report = UnansweredReport(institution, since, len(questions))
-    sims = second_order(_similarities(vectors), len(vectors))
-    for indices in cluster_indices(sims, len(vectors), threshold):
+    for indices in cluster_vectors(vectors, threshold):
         group = [usable[i][0] for i in indices]
         weights: Counter[str] = Counter()
         for i in indices:
