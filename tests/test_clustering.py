@@ -71,9 +71,7 @@ def test_a_big_batch_of_alike_questions_groups_by_topic() -> None:
     big = [c for c in report.clusters if c.size >= 10]
     assert sum(c.size for c in big) >= 270
     assert len(big) <= 15
-    for cluster in big:
-        counts = Counter(topic_of[q.id] for q in cluster.questions)
-        assert counts.most_common(1)[0][1] >= 0.8 * cluster.size, counts
-    assert {Counter(topic_of[q.id] for q in c.questions).most_common(1)[0][0] for c in big} == set(
-        topics
-    )
+    majorities = [Counter(topic_of[q.id] for q in c.questions).most_common(1)[0] for c in big]
+    # most questions sit with their own topic, and every topic leads a cluster of its own
+    assert sum(n for _, n in majorities) >= 0.85 * sum(c.size for c in big), majorities
+    assert {topic for topic, _ in majorities} == set(topics)

@@ -39,11 +39,23 @@ Floats = npt.NDArray[np.float32]
 def cluster_vectors(
     vectors: Sequence[Mapping[str, float]], threshold: float, neighbours: int = NEIGHBOURS
 ) -> list[list[int]]:
-    """Clusters of the vectors' indices, largest first (ties: the earliest question first)."""
+    """Clusters of the vectors' indices, largest first (ties: the earliest question first).
+
+    Questions with the same vector (the same words, however written) are one row with their
+    count as its weight: they would merge first anyway (their rows are identical), and a
+    question asked a hundred times does not fill everyone's neighbours with its copies."""
     if not vectors:
         return []
-    rows = _neighbour_rows(vectors, neighbours)
-    return average_linkage(_second_order(rows, len(vectors)), threshold)
+    nodes: dict[tuple[tuple[str, float], ...], list[int]] = {}
+    for i, vec in enumerate(vectors):
+        nodes.setdefault(tuple(sorted(vec.items())), []).append(i)
+    copies = list(nodes.values())
+    unique = [vectors[c[0]] for c in copies]
+    counts = [len(c) for c in copies]
+    rows = _neighbour_rows(unique, neighbours)
+    groups = average_linkage(_second_order(rows, counts), threshold, counts)
+    clusters = [sorted(i for node in group for i in copies[node]) for group in groups]
+    return sorted(clusters, key=lambda c: (-len(c), c[0]))
 
 
 def _neighbour_rows(
@@ -86,25 +98,29 @@ def _neighbour_rows(
     return rows
 
 
-def _second_order(rows: list[dict[int, float]], n: int) -> Floats:
-    """The cosine of every two questions' rows (dense n x n, the diagonal left at 0)."""
+def _second_order(rows: list[dict[int, float]], counts: Sequence[int]) -> Floats:
+    """The cosine of every two rows (dense n x n, the diagonal left at 0), a column
+    counting as many times as its vector was asked."""
+    n = len(rows)
     columns: dict[int, tuple[list[int], list[float]]] = {}
     for i, row in enumerate(rows):
-        norm = float(np.sqrt(sum(w * w for w in row.values())))
+        norm = float(np.sqrt(sum(counts[k] * w * w for k, w in row.items())))
         for k, w in row.items():
             ids, ws = columns.setdefault(k, ([], []))
             ids.append(i)
             ws.append(w / norm)
     similar = np.zeros((n, n), dtype=np.float32)
-    for ids, ws in columns.values():
+    for k, (ids, ws) in columns.items():
         idx = np.array(ids, dtype=np.intp)
         column = np.array(ws, dtype=np.float32)
-        similar[np.ix_(idx, idx)] += np.outer(column, column)
+        similar[np.ix_(idx, idx)] += counts[k] * np.outer(column, column)
     np.fill_diagonal(similar, 0.0)
     return similar
 
 
-def average_linkage(similar: Floats, threshold: float) -> list[list[int]]:
+def average_linkage(
+    similar: Floats, threshold: float, sizes: Sequence[int] | None = None
+) -> list[list[int]]:
     """Average-linkage clusters of a symmetric similarity matrix (consumed), merging while
     the best average similarity is at least ``threshold``; largest first.
 
