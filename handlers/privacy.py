@@ -102,8 +102,7 @@ async def scrub_files(storage: Storage) -> None:
 async def purge(storage: Storage, now: datetime, retention: timedelta) -> dict[str, int]:
     """Delete what is older than ``retention``: messages, feedback, delivered messages and
     handled updates. Citizens' rows stay (subscriptions and counts need them)."""
-    async with storage.transaction():
-        counts = await PrivacyRepo(storage.db).purge(iso(now - retention))
+    counts = await PrivacyRepo(storage.db).purge(iso(now - retention))  # in short batches
     if any(counts.values()):
         await scrub_files(storage)
     return counts

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,8 @@ from bots.core.clock import ManualClock
 from bots.core.model import Button, ChatRef, Event, Reply, SentMessage, User
 from storage import Storage
 from storage.announcements import Audience, BroadcastRepo, SubscriptionRepo
-from storage.privacy import PrivacyRepo
+from storage.privacy import PrivacyRepo, purge_statements
+from storage.times import iso
 from tests.pg import fresh_schema
 
 BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
@@ -291,3 +292,64 @@ async def test_a_broadcast_occurrence_and_its_deliveries_are_created_once(
     assert (await repo.counts(created[0])).sent == 5
     assert await repo.finish(created[0], t) is True
     assert await repo.finish(created[0], t) is False
+
+
+async def test_the_retention_purge_deletes_old_rows_in_batches_and_keeps_new_ones(
+    storage: Storage,
+) -> None:
+    clock = now(storage)
+    old = clock.now()
+    citizen = {"institution": "school", "platform": "telegram", "user_id": "42"}
+
+    async def message(text: str, when: datetime) -> int:
+        return await storage.log.add(**citizen, chat_id="42", direction="in", text=text, now=when)
+
+    async def mark(question: int, helpful: bool, when: datetime) -> None:
+        await storage.log.add_feedback(
+            **citizen, entry_id="e", question_id=question, helpful=helpful, now=when
+        )
+
+    old_ids = [await message(f"старый {n}", old) for n in range(7)]
+    await mark(old_ids[0], False, old)
+    chat = ChatRef("telegram", "42")
+    sent = await storage.outbox.enqueue(
+        institution="school", chat=chat, reply=Reply("ушло"), dedup_key="o:1", now=old
+    )
+    assert sent is not None
+    await storage.outbox.mark_sent(sent, old)
+    waiting = await storage.outbox.enqueue(
+        institution="school", chat=chat, reply=Reply("ждёт"), dedup_key="o:2", now=old
+    )
+    for key in ("1", "2", "3", "4"):
+        await storage.inbox.accept(event(key), old)
+        await storage.inbox.done(event(key))
+    clock.advance(timedelta(days=200))
+    new_id = await message("новый", clock.now())
+    await mark(old_ids[1], True, clock.now())  # a new mark on an old question: kept
+    await storage.inbox.accept(event("5"), clock.now())
+    await storage.inbox.done(event("5"))
+
+    cutoff = iso(clock.now() - timedelta(days=180))
+    counts = await PrivacyRepo(storage.db).purge(cutoff, batch=3)
+
+    # 7 messages and 4 updates take several batches of 3: none is left behind
+    assert counts == {"messages": 7, "feedback": 1, "outbox": 1, "inbox": 4}
+    assert [await storage.log.get(i) for i in old_ids] == [None] * 7
+    assert await storage.log.get(new_id) is not None
+    assert await storage.db.fetchval("SELECT COUNT(*) FROM feedback WHERE helpful=1") == 1
+    assert await storage.outbox.get(sent) is None
+    assert waiting is not None and await storage.outbox.get(waiting) is not None
+    assert await storage.inbox.accept(event("5"), clock.now()) is False  # still known as done
+
+
+async def test_each_purge_step_finds_its_rows_by_an_index(tmp_path: Path) -> None:
+    clock = ManualClock()
+    opened = await Storage.open(str(tmp_path / "t.sqlite3"), clock.now)
+    try:
+        for name, statement in purge_statements():
+            plan = await opened.db.fetchall(f"EXPLAIN QUERY PLAN {statement}", ("2026", 500))
+            details = [row["detail"] for row in plan]
+            assert not [d for d in details if d.startswith("SCAN")], (name, details)
+            assert any("USING" in d and "INDEX" in d for d in details), (name, details)
+    finally:
+        await opened.close()
