@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from handlers.faq.matcher import FaqMatcher
 from runtime.cli.common import add_config_argument, load_or_report, pick_institution
 
 
@@ -26,6 +25,6 @@ def run_ask(args: argparse.Namespace) -> int:
     if inst_id is None:
         return 2
     inst = loaded.config.institutions[inst_id]
-    matcher = FaqMatcher.build(loaded.faqs[inst_id].faq, inst.matching)
+    matcher = loaded.faq_shelf.matcher(loaded.faqs[inst_id], inst.matching)
     print(matcher.explain(args.text))
     return 0

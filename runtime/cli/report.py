@@ -11,7 +11,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from handlers.config import LoadedConfig
-from handlers.faq.matcher import FaqMatcher
 from handlers.reports import render
 from handlers.reports.overview import Overview, build_overview
 from handlers.reports.page import render_page
@@ -108,7 +107,7 @@ async def _unanswered(
     loaded: LoadedConfig, inst_id: str, since: datetime, threshold: float
 ) -> UnansweredReport:
     inst = loaded.config.institutions[inst_id]
-    matcher = FaqMatcher.build(loaded.faqs[inst_id].faq, inst.matching)
+    matcher = loaded.faq_shelf.matcher(loaded.faqs[inst_id], inst.matching)
     storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
     try:
         questions = await unanswered_questions(storage, inst_id, since)
@@ -243,7 +242,7 @@ async def _overviews(
                 until=until,
             )
             questions = await unanswered_questions(storage, inst_id, since)
-            matcher = FaqMatcher.build(faq, inst.matching)
+            matcher = loaded.faq_shelf.matcher(loaded.faqs[inst_id], inst.matching)
             overview.unanswered = await asyncio.to_thread(
                 build_report, inst_id, since, questions, matcher
             )
