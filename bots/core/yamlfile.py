@@ -71,6 +71,55 @@ class YamlDocument:
         return Problem(str(self.path), self.line_of(loc), message)
 
 
+#: a config or FAQ larger than this is a mistake (the biggest real FAQ is ~100 KB)
+MAX_BYTES = 2_000_000
+#: values a file may hold once its aliases (``*name``) are expanded: a 1 KB file of aliases
+#: to aliases ("billion laughs") would otherwise expand to billions and hang ``check`` and ``run``
+MAX_VALUES = 200_000
+
+
+class _TooBig(Exception):
+    def __init__(self, line: int | None, message: str):
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class _CountingLoader(yaml.SafeLoader):
+    """Composes as SafeLoader does, and knows how many values each node stands for once its
+    aliases are expanded (an alias is the anchored node again, so its count is known when the
+    alias is met): a file that would expand past MAX_VALUES is stopped while it is read, and
+    an alias inside the value it names (a loop) is an error."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            line = self.peek_event().start_mark.line + 1
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:
+                raise _TooBig(line, "an alias (*name) refers to the value that contains it")
+            return node
+        node = super().compose_node(parent, index)
+        if node is None:
+            return None
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size += sum(self._sizes[id(item)] for item in node.value)
+        if size > MAX_VALUES:
+            raise _TooBig(
+                node.start_mark.line + 1,
+                f"this value holds more than {MAX_VALUES} values once its aliases (*name) are"
+                " expanded; write the values out instead of repeating aliases of aliases",
+            )
+        self._sizes[id(node)] = size
+        return node
+
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -82,13 +131,19 @@ def load_yaml(path: Path, *, expand_env: bool = False) -> YamlDocument:
     beside every other problem in one pass, and offline commands do not need it at all.
     """
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            message = f"the file is {size} bytes long, more than the {MAX_BYTES} a file may have"
+            raise ProblemsError([Problem(str(path), None, message)])
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProblemsError([Problem(str(path), None, "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProblemsError([Problem(str(path), None, f"cannot read: {exc}")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_CountingLoader)
+    except _TooBig as exc:
+        raise ProblemsError([Problem(str(path), exc.line, exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
