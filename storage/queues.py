@@ -289,19 +289,24 @@ class Outbox:
         return parse(value) if value else None
 
     async def replace_replies(
-        self, institution: str, ref_kinds: Sequence[str], ref_ids: Sequence[str], reply: Reply
+        self,
+        institution: str,
+        ref_kinds: Sequence[str],
+        ref_ids: Sequence[str] | None,
+        reply: Reply,
     ) -> int:
         """Overwrite the stored reply of every outbox row (sent or not) that refers to one
-        of ``ref_ids`` by one of ``ref_kinds``: /forget blanks ticket cards and forwards."""
-        if not ref_kinds or not ref_ids:
+        of ``ref_ids`` (None: to anything) by one of ``ref_kinds``: /forget blanks ticket
+        cards, forwards and the staff chat's copies."""
+        if not ref_kinds or (ref_ids is not None and not ref_ids):
             return 0
         kinds = ",".join("?" * len(ref_kinds))
-        ids = ",".join("?" * len(ref_ids))
-        return await self._db.execute(
-            f"UPDATE outbox SET reply=? WHERE institution=? AND ref_kind IN ({kinds})"
-            f" AND ref_id IN ({ids})",
-            (reply_to_json(reply), institution, *ref_kinds, *ref_ids),
-        )
+        sql = f"UPDATE outbox SET reply=? WHERE institution=? AND ref_kind IN ({kinds})"
+        params: list[object] = [reply_to_json(reply), institution, *ref_kinds]
+        if ref_ids is not None:
+            sql += f" AND ref_id IN ({','.join('?' * len(ref_ids))})"
+            params.extend(ref_ids)
+        return await self._db.execute(sql, params)
 
     async def last_message_number(self, institution: str, platform: str) -> int:
         """The highest numeric message id sent on ``platform`` (the local platform numbers
