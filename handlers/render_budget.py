@@ -49,12 +49,17 @@ SECONDS = 1.0
 MAX_OUTPUT = 50_000
 #: characters all the values a render builds may add up to
 MAX_WORK = 2_000_000
-#: a number given to a filter or method (a width, a count) may not exceed this
+#: a width given to a filter or method that pads or repeats (center, indent...) may not
+#: exceed this; other numbers (a sum in an announcement's data) are not limited
 MAX_NUMBER = 100_000
 #: bits an integer computed by ``**`` or ``*`` may have
 MAX_BITS = 100_000
-#: a width or precision written into a format string: six digits or more
-_BIG_FORMAT_NUMBER = re.compile(r"\d{6,}")
+#: a width or precision of six digits or more in a format string: ``%1000000d``,
+#: ``%.1000000f``, ``{:>1000000}`` (a plain number in the text, an INN, is not one)
+_BIG_FORMAT_NUMBER = re.compile(r"%[-+ #0]*(\d{6,}|\d*\.\d{6,})|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}")
+#: filters and str methods whose number argument sets the size of what C code builds
+_WIDTH_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate"})
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 
 
 class RenderBudgetExceeded(Exception):
@@ -221,7 +226,8 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     def bounded(*args: Any, **kwargs: Any) -> Any:
         value = args[skip - 1] if len(args) >= skip else None
         rest = args[skip:]
-        _check_arguments(rest, kwargs)
+        if name in _WIDTH_FILTERS:
+            _check_arguments(rest, kwargs)
         if name == "format":
             _check_format(value)
         elif name == "join":
@@ -264,11 +270,12 @@ class BudgetedEnvironment(SandboxedEnvironment):
         return _measure(_BINOPS[operator_](left, right))
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        _check_arguments(args, kwargs)
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
             method = getattr(__obj, "__name__", "")
-            if method == "join" and args:
+            if method in _WIDTH_METHODS:
+                _check_arguments(args, kwargs)
+            elif method == "join" and args:
                 _check_product(len(owner), _size(args[0]))
             elif method == "replace" and len(args) > 1:
                 _check_product(len(owner), _size(args[1]))

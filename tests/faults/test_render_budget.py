@@ -36,7 +36,11 @@ BROKEN = {
         "at most 50000",
     ),
     "wide-field": ("{{ 'x'|center(1000000000) }}", "too big"),
+    "wide-method": ("{{ 'x'.ljust(1000000000) }}", "too big"),
+    "wide-format": ("{{ '%.1000000f'|format(1) }}", "too wide a field"),
 }
+#: numbers an answer may well show: not sizes, so not limited
+BIG_NUMBERS = "Бюджет {{ '{:,}'.format(1500000) }} руб., ИНН 4632012345: {{ '%d' % 10**7 }}"
 #: first-grade-enrollment's answer in examples/faq/school.yaml: its `answer: |` is on line 9
 FIRST_ANSWER = "      Приём заявлений в 1 класс для детей"
 ANSWER_LINE = 9
@@ -66,6 +70,12 @@ def test_check_refuses_an_answer_that_fails_on_every_use_with_its_line(
     print(f"{kind}: check took {took:.2f} s: {[str(p) for p in problems]}")
     assert [(p.file, p.line) for p in problems] == [(str(faq), ANSWER_LINE)]
     assert "first-grade-enrollment" in problems[0].message and says in problems[0].message
+
+
+def test_big_numbers_in_an_answer_are_not_refused(example_config: Path) -> None:
+    break_first_answer(example_config, BIG_NUMBERS)
+    problems, _ = check_all(str(example_config), TEMPLATES)
+    assert problems == []
 
 
 def test_check_refuses_a_template_override_over_budget(example_config: Path) -> None:
