@@ -105,6 +105,8 @@ class Texts:
         self.env = _environment(tuple(folders))
         self.institution = institution or {}
         self._answers: dict[str, jinja2.Template] = {}
+        #: entry id -> why its answer ran over the render budget
+        self._over_budget: dict[str, str] = {}
         self.labels = Labels(module_of(self.env, "labels.j2"))
 
     def render(
@@ -123,7 +125,14 @@ class Texts:
         self, entry_id: str, source: str, *, user: str = "", now: datetime | None = None
     ) -> str:
         """Render an FAQ answer; compiled once per entry and cached. Raises RenderFailed
-        whatever went wrong, so the caller can hand the question to staff instead."""
+        whatever went wrong, so the caller can hand the question to staff instead.
+
+        An answer that ran over its budget once is refused at once afterwards (until the
+        next reload builds new Texts): each try would stall every chat for up to a second,
+        and a citizen could repeat the question that triggers it."""
+        spent = self._over_budget.get(entry_id)
+        if spent is not None:
+            raise RenderFailed(f"{spent} (earlier; not rendered again until a reload)")
         try:
             with budget():
                 template = self._answers.get(entry_id)
@@ -135,7 +144,10 @@ class Texts:
                     )
                 )
         except Exception as exc:  # RecursionError too
-            raise RenderFailed(RenderFailed.describe(exc)) from None
+            reason = RenderFailed.describe(exc)
+            if isinstance(exc, RenderBudgetExceeded):
+                self._over_budget[entry_id] = reason
+            raise RenderFailed(reason) from None
 
     def label(self, name: str) -> str:
         return str(getattr(self.labels, name))

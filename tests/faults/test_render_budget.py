@@ -112,7 +112,7 @@ async def test_hot_reload_refuses_the_nested_loop_answer_and_keeps_the_old(
 
 
 async def test_an_answer_over_budget_at_run_time_goes_to_staff_and_others_are_answered(
-    example_config: Path,
+    example_config: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # the app starts with the broken FAQ (start does not render answers; reload and check do)
     break_first_answer(example_config, NESTED)
@@ -131,6 +131,9 @@ async def test_an_answer_over_budget_at_run_time_goes_to_staff_and_others_are_an
         cards = school.messages("-1001234567890")
         assert sum(QUESTION in m.text for m in cards) == 2
         assert "+7 (4712) 11-11-11" in clinic.last("200").text
+        # the answer ran over its budget once; the second citizen's question did not run it
+        refused = [r.getMessage() for r in caplog.records if "cannot be rendered" in r.getMessage()]
+        assert len(refused) == 2 and "not rendered again" in refused[1], refused
     finally:
         await app.stop()
 
