@@ -94,7 +94,9 @@ class Conversation:
             ref_kind=ref_kind,
             ref_id=ref_id,
         )
-        if log and chat == self.event.chat:
+        # the log is the citizens' conversation (reports, retention, export, /forget): what
+        # the bot says in the staff chat (/ticket N, /tickets quote citizens) is not logged
+        if log and chat == self.event.chat and not self.institution.is_staff_chat(chat):
             await self.storage.log.add(
                 institution=self.institution.id,
                 platform=chat.platform,

@@ -47,7 +47,8 @@ async def queue_edit(
     dedup_key: str,
     now: datetime,
 ) -> int | None:
-    """Edit the latest message sent (or queued) under (ref_kind, ref_id); None if none."""
+    """Edit the latest message sent (or queued) under (ref_kind, ref_id); None if none.
+    An edit of it still waiting to be sent takes this text instead (the latest wins)."""
     item = await storage.outbox.latest_for_ref(ref_kind, ref_id)
     if item is None:
         return None

@@ -27,7 +27,7 @@ from bots.core.background import Periodic
 from bots.core.model import Button
 from handlers.conversation import Conversation, ForgetHook
 from handlers.feature import Feature, Host
-from handlers.texts import Labels
+from handlers.texts import Labels, module_of
 from storage import Storage
 from storage.port import Database
 from storage.privacy import PrivacyRepo
@@ -41,7 +41,7 @@ RETENTION_PERIOD = timedelta(days=1)
 
 
 def _labels(conv: Conversation) -> Labels:
-    return Labels(conv.institution.texts.env.get_template("privacy_labels.j2").module)
+    return Labels(module_of(conv.institution.texts.env, "privacy_labels.j2"))
 
 
 async def forget(conv: Conversation, args: str) -> None:

@@ -22,6 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 import bots
+from handlers.render_budget import BudgetedEnvironment, RenderBudgetExceeded, budget
 
 _PACKAGED = Path(bots.__file__).parent / "default_templates"
 _SOURCE_TREE = Path(bots.__file__).parent.parent / "templates"
@@ -58,6 +59,21 @@ class TemplateProblem:
     message: str
 
 
+class RenderFailed(Exception):
+    """A template (an FAQ answer) failed: over its budget (handlers/render_budget.py), a
+    forbidden attribute, a missing include, a runaway macro... The message says which."""
+
+    @staticmethod
+    def describe(exc: BaseException) -> str:
+        if isinstance(exc, RecursionError):
+            return "a macro calls itself without end"
+        if isinstance(exc, RenderBudgetExceeded):
+            return str(exc)
+        if isinstance(exc, jinja2.TemplateNotFound):
+            return f"no template {exc.name!r} to include"
+        return f"{type(exc).__name__}: {exc}"
+
+
 class Labels:
     """Button labels, from the macros in labels.j2: ``labels.helpful`` -> "👍 Помогло"."""
 
@@ -68,7 +84,14 @@ class Labels:
         macro = getattr(self._module, name, None)
         if macro is None:
             raise AttributeError(f"labels.j2 has no macro {name!r}")
-        return str(macro()).strip()
+        with budget():
+            return str(macro()).strip()
+
+
+def module_of(env: SandboxedEnvironment, name: str) -> Any:
+    """A template's macros (labels files), built under the render budget."""
+    with budget():
+        return env.get_template(name).module
 
 
 class Texts:
@@ -82,30 +105,51 @@ class Texts:
         self.env = _environment(tuple(folders))
         self.institution = institution or {}
         self._answers: dict[str, jinja2.Template] = {}
-        self.labels = Labels(self.env.get_template("labels.j2").module)
+        #: entry id -> why its answer ran over the render budget
+        self._over_budget: dict[str, str] = {}
+        self.labels = Labels(module_of(self.env, "labels.j2"))
 
     def render(
         self, name: str, *, user: str = "", now: datetime | None = None, **context: Any
     ) -> str:
         """Render ``name`` (``"start"`` or ``"start.j2"``) to the HTML subset Reply.text uses."""
         template = self.env.get_template(name if name.endswith(".j2") else f"{name}.j2")
-        return _tidy(
-            template.render(
-                institution=self.institution, user=user, now=now, labels=self.labels, **context
+        with budget():
+            return _tidy(
+                template.render(
+                    institution=self.institution, user=user, now=now, labels=self.labels, **context
+                )
             )
-        )
 
     def answer(
         self, entry_id: str, source: str, *, user: str = "", now: datetime | None = None
     ) -> str:
         """Render an FAQ answer; compiled once per answer text and template environment
-        (institutions sharing an FAQ share it), rendered with this institution's values."""
-        template = self._answers.get(entry_id)
-        if template is None:
-            template = self._answers[entry_id] = _compiled(self.env, source)
-        return _tidy(
-            template.render(institution=self.institution, user=user, now=now, labels=self.labels)
-        )
+        (institutions sharing an FAQ share it), rendered with this institution's values.
+        Raises RenderFailed whatever went wrong, so the caller can hand the question to
+        staff instead.
+
+        An answer that ran over its budget once is refused at once afterwards (until the
+        next reload builds new Texts): each try would stall every chat for up to a second,
+        and a citizen could repeat the question that triggers it."""
+        spent = self._over_budget.get(entry_id)
+        if spent is not None:
+            raise RenderFailed(f"{spent} (earlier; not rendered again until a reload)")
+        try:
+            with budget():
+                template = self._answers.get(entry_id)
+                if template is None:
+                    template = self._answers[entry_id] = _compiled(self.env, source)
+                return _tidy(
+                    template.render(
+                        institution=self.institution, user=user, now=now, labels=self.labels
+                    )
+                )
+        except Exception as exc:  # RecursionError too
+            reason = RenderFailed.describe(exc)
+            if isinstance(exc, RenderBudgetExceeded):
+                self._over_budget[entry_id] = reason
+            raise RenderFailed(reason) from None
 
     def label(self, name: str) -> str:
         return str(getattr(self.labels, name))
@@ -113,7 +157,7 @@ class Texts:
 
 @lru_cache(maxsize=256)
 def _environment(folders: tuple[str, ...]) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    return BudgetedEnvironment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(f) for f in folders]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,

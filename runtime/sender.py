@@ -264,7 +264,9 @@ class Sender:
             self._failing.setdefault((item.institution, item.platform), self._clock.now())
             return await self._retry_later(item, exc, None)
         now = self._clock.now()
-        await self._record([partial(outbox.mark_sent, item.id, now)])
+        # an edit whose row got a newer text while this one was in flight stays pending
+        newer = None if item.kind != "edit" else item.stored_reply
+        await self._record([partial(outbox.mark_sent, item.id, now, newer)])
         metrics.REPLIES.inc(institution=item.institution, platform=item.platform)
         await self._account_works(item.institution, item.platform, now)
         return True

@@ -1,16 +1,28 @@
 """Full validation of a config and everything it refers to: the config itself, every FAQ,
-every template override and every FAQ answer template. Used by ``priemnaya check`` and by
-hot reload, which must refuse exactly what check refuses."""
+every template override and every FAQ answer template, each also rendered (answers with
+the context a citizen gets, templates with a sample; handlers/render_check.py), so an
+answer that fails on every use or runs over the render budget is refused here. Used by
+``priemnaya check`` and by hot reload, which must refuse exactly what check refuses."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 
 from bots.core.yamlfile import Problem, ProblemsError
-from handlers.config import LoadedConfig, load_config
-from handlers.texts import ANSWER_NAMES, Texts, check_template_source, check_templates
+from handlers.config import AnnouncementConfig, LoadedConfig, load_config
+from handlers.render_check import answer_problem, template_problem
+from handlers.texts import (
+    ANSWER_NAMES,
+    DEFAULT_TEMPLATES,
+    Texts,
+    check_template_source,
+    check_templates,
+)
 
 
 def check_all(
@@ -33,7 +45,9 @@ def template_problems(
     #: FAQ answers are checked once per FAQ content and template environment, however many
     #: institutions share them (a region: one FAQ file, a thousand schools)
     checked_answers: set[tuple[object, str, str]] = set()
+    rendered_folders: set[str | None] = set()
     for inst_id, inst in loaded.config.institutions.items():
+        now = datetime.now(ZoneInfo(inst.timezone or loaded.config.timezone))
         folder = loaded.templates_dir(inst_id)
         try:
             texts = Texts(folder, institution=inst.template_context())
@@ -69,6 +83,14 @@ def template_problems(
                     ),
                 )
                 problems.append(where)
+        key = None if folder is None else str(folder)
+        if key not in rendered_folders:
+            rendered_folders.add(key)
+            # a template with a problem already found is not rendered (the same problem twice)
+            known = {Path(p.file).name for p in problems if folder and p.file.startswith(key or "")}
+            problems.extend(
+                _render_problems(texts, folder, templates, inst.announcements, now, known)
+            )
         faq = loaded.faqs[inst_id]
         answers_key = (texts.env, faq.digest, str(faq.document.path))
         if answers_key in checked_answers:
@@ -77,8 +99,37 @@ def template_problems(
         for index, entry in enumerate(faq.faq.entries):
             # template line 1 is the first line of the answer's text
             first_line = (faq.line_of_entry(index, "answer") or 1) - 1
-            for p in check_template_source(
+            found = check_template_source(
                 texts.env, entry.answer, ANSWER_NAMES, str(faq.document.path), first_line
-            ):
+            )
+            for p in found:
                 problems.append(Problem(p.file, p.line, f"entry {entry.id!r}: {p.message}"))
+            if not found:
+                failure = answer_problem(texts, entry.id, entry.answer, now)
+                if failure is not None:
+                    line = faq.document.line_of(("entries", index, "answer"))
+                    faq_file = str(faq.document.path)
+                    problems.append(Problem(faq_file, line, f"entry {entry.id!r}: {failure}"))
+    return problems
+
+
+def _render_problems(
+    texts: Texts,
+    folder: Path | None,
+    templates: Mapping[str, frozenset[str]],
+    announcements: Sequence[AnnouncementConfig],
+    now: datetime,
+    skip: set[str],
+) -> list[Problem]:
+    """Render every template the bot uses (and the announcements' own) with a sample."""
+    own = {a.template: frozenset({"data"}) for a in announcements if a.template is not None}
+    problems = []
+    for name, names in sorted({**templates, **own}.items()):
+        if name in skip:
+            continue
+        failure = template_problem(texts, name, names, now)
+        if failure is not None:
+            path = folder / name if folder is not None and (folder / name).exists() else None
+            where = str(path or DEFAULT_TEMPLATES / name)
+            problems.append(Problem(where, None, failure))
     return problems

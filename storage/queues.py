@@ -139,6 +139,9 @@ class OutboxItem:
     parts_sent: int
     attempts: int
     next_attempt_at: datetime
+    #: the reply as stored: an edit is marked sent only if the row still holds what was
+    #: sent (a later state may have replaced it meanwhile, see Outbox.enqueue_edit)
+    stored_reply: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +172,25 @@ class Outbox:
         ref_kind: str | None = None,
         ref_id: str | None = None,
     ) -> int | None:
-        """Queue a message; None when ``dedup_key`` was queued before (nothing is added)."""
+        """Queue a message; None when ``dedup_key`` was queued before (nothing is added).
+
+        An edit (``kind="edit"``) of a message that already has an edit waiting replaces that
+        edit's text and returns its row: at most one pending edit per message. An edit
+        replaces the whole message, so its latest state is all that matters, and a citizen's
+        flood of follow-ups costs the staff chat one card edit, not one each (the next
+        citizen's card would otherwise wait behind them at the group's 20 a minute)."""
+        if kind == "edit" and ref_kind is not None and ref_id is not None:
+            pending = await self._db.fetchval(
+                "SELECT MIN(id) FROM outbox WHERE status='pending' AND kind='edit'"
+                " AND institution=? AND ref_kind=? AND ref_id=?",
+                (institution, ref_kind, ref_id),
+            )
+            if pending is not None:
+                await self._db.execute(
+                    "UPDATE outbox SET reply=?, parts_sent=0 WHERE id=? AND status='pending'",
+                    (reply_to_json(reply), pending),
+                )
+                return int(pending)
         new_id = await self._db.execute(
             "INSERT INTO outbox(institution, platform, chat_id, thread_id, kind, reply, dedup_key,"
             " ref_kind, ref_id, status, next_attempt_at, created_at)"
@@ -268,19 +289,24 @@ class Outbox:
         return parse(value) if value else None
 
     async def replace_replies(
-        self, institution: str, ref_kinds: Sequence[str], ref_ids: Sequence[str], reply: Reply
+        self,
+        institution: str,
+        ref_kinds: Sequence[str],
+        ref_ids: Sequence[str] | None,
+        reply: Reply,
     ) -> int:
         """Overwrite the stored reply of every outbox row (sent or not) that refers to one
-        of ``ref_ids`` by one of ``ref_kinds``: /forget blanks ticket cards and forwards."""
-        if not ref_kinds or not ref_ids:
+        of ``ref_ids`` (None: to anything) by one of ``ref_kinds``: /forget blanks ticket
+        cards, forwards and the staff chat's copies."""
+        if not ref_kinds or (ref_ids is not None and not ref_ids):
             return 0
         kinds = ",".join("?" * len(ref_kinds))
-        ids = ",".join("?" * len(ref_ids))
-        return await self._db.execute(
-            f"UPDATE outbox SET reply=? WHERE institution=? AND ref_kind IN ({kinds})"
-            f" AND ref_id IN ({ids})",
-            (reply_to_json(reply), institution, *ref_kinds, *ref_ids),
-        )
+        sql = f"UPDATE outbox SET reply=? WHERE institution=? AND ref_kind IN ({kinds})"
+        params: list[object] = [reply_to_json(reply), institution, *ref_kinds]
+        if ref_ids is not None:
+            sql += f" AND ref_id IN ({','.join('?' * len(ref_ids))})"
+            params.extend(ref_ids)
+        return await self._db.execute(sql, params)
 
     async def last_message_number(self, institution: str, platform: str) -> int:
         """The highest numeric message id sent on ``platform`` (the local platform numbers
@@ -331,11 +357,21 @@ class Outbox:
                 (part + 1, item.id, part + 1),
             )
 
-    async def mark_sent(self, item_id: int, now: datetime) -> None:
-        await self._db.execute(
-            "UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE id=?",
-            (iso(now), item_id),
-        )
+    async def mark_sent(self, item_id: int, now: datetime, stored_reply: str | None = None) -> bool:
+        """With ``stored_reply``: only if the row still holds it (an edit replaced while it
+        was in flight stays pending and goes again, with the latest text)."""
+        if stored_reply is None:
+            changed = await self._db.execute(
+                "UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE id=?",
+                (iso(now), item_id),
+            )
+        else:
+            changed = await self._db.execute(
+                "UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE id=?"
+                " AND reply=?",
+                (iso(now), item_id, stored_reply),
+            )
+        return changed > 0
 
     async def mark_retry(self, item_id: int, error: str, next_at: datetime) -> None:
         await self._db.execute(
@@ -419,6 +455,7 @@ def _item(r: Any) -> OutboxItem:
         parts_sent=r["parts_sent"],
         attempts=r["attempts"],
         next_attempt_at=parse(r["next_attempt_at"]),
+        stored_reply=r["reply"],
     )
 
 

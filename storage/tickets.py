@@ -269,6 +269,11 @@ class TicketRepo:
             await self._db.execute(
                 "DELETE FROM ticket_messages WHERE ticket_id=? AND author='citizen'", (ticket_id,)
             )
+            # staff answers quote and name the citizen: the rows stay (who answered, when)
+            await self._db.execute(
+                "UPDATE ticket_messages SET text=? WHERE ticket_id=?",
+                ("[удалено по просьбе гражданина]", ticket_id),
+            )
         return len(ids)
 
 

@@ -71,6 +71,12 @@ class YamlDocument:
         return Problem(str(self.path), self.line_of(loc), message)
 
 
+#: a config or FAQ larger than this is a mistake (the biggest real FAQ is ~100 KB)
+MAX_BYTES = 2_000_000
+#: values a file may hold once its aliases (``*name``) are expanded: a 1 KB file of aliases
+#: to aliases ("billion laughs") would otherwise expand to billions and hang ``check`` and ``run``
+MAX_VALUES = 200_000
+
 #: libyaml's loader when PyYAML was built with it: the same nodes and line marks, several
 #: times faster on a region's config of a thousand institutions
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -83,6 +89,56 @@ def _compose(text: str) -> yaml.Node | None:
         return yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.MarkedYAMLError:
         return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+def _expansion_problem(root: yaml.Node) -> tuple[int, str] | None:
+    """(line, message) when the tree would expand past MAX_VALUES or contains an alias of a
+    value inside that value; else None.
+
+    Composing does not expand aliases (an alias is the anchored node object again), so the
+    tree is a graph; counting each distinct node once, with its size remembered, is linear in
+    the file while the expansion the builder would do is exponential."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    # an explicit stack: a deeply nested file must not hit Python's recursion limit
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        pairs = _children(node)
+        if not children_done:
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            for line, child in pairs:
+                if id(child) in open_nodes:
+                    return line, "an alias (*name) refers to the value that contains it"
+                if id(child) not in sizes:
+                    stack.append((child, False))
+            continue
+        open_nodes.discard(id(node))
+        size = 1 + sum(sizes[id(child)] for _, child in pairs)
+        if size > MAX_VALUES:
+            return node.start_mark.line + 1, (
+                f"this value holds more than {MAX_VALUES} values once its aliases (*name) are"
+                " expanded; write the values out instead of repeating aliases of aliases"
+            )
+        sizes[id(node)] = size
+    return None
+
+
+def _children(node: yaml.Node) -> list[tuple[int, yaml.Node]]:
+    """A node's direct children, each with the line where it is referred to."""
+    if isinstance(node, yaml.MappingNode):
+        out: list[tuple[int, yaml.Node]] = []
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            out.append((line, key))
+            out.append((line, value))
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [(item.start_mark.line + 1, item) for item in node.value]
+    return []
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -105,6 +161,9 @@ def load_yaml(path: Path, *, expand_env: bool = False, text: str | None = None) 
         line = mark.line + 1 if mark else None
         reason = exc.problem or str(exc)
         raise ProblemsError([Problem(str(path), line, f"YAML syntax error: {reason}")]) from None
+    too_big = None if node is None else _expansion_problem(node)
+    if too_big is not None:
+        raise ProblemsError([Problem(str(path), *too_big)])
     doc = YamlDocument(path, None, {})
     problems: list[Problem] = []
     if node is not None:
@@ -115,8 +174,13 @@ def load_yaml(path: Path, *, expand_env: bool = False, text: str | None = None) 
 
 
 def read_text(path: Path) -> str:
-    """The file's text; ProblemsError naming the file when it is missing or unreadable."""
+    """The file's text; ProblemsError naming the file when it is missing, unreadable or
+    larger than MAX_BYTES."""
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            message = f"the file is {size} bytes long, more than the {MAX_BYTES} a file may have"
+            raise ProblemsError([Problem(str(path), None, message)])
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProblemsError([Problem(str(path), None, "file not found")]) from None

@@ -33,6 +33,7 @@ from handlers.announcements.schedule import (
     trigger_for,
 )
 from handlers.config import AnnouncementConfig, LoadedConfig
+from handlers.render_budget import budget
 from storage import Storage
 from storage.announcements import Audience, BroadcastRepo, SubscriptionRepo
 from storage.times import iso, parse
@@ -61,9 +62,10 @@ def render_announcement(institution: Any, ann: AnnouncementConfig, moment: datet
         return str(texts.render(ann.template, now=local, data=ann.data))
     assert ann.text is not None
     template = texts.env.from_string(ann.text)
-    rendered = template.render(
-        institution=texts.institution, user="", now=local, labels=texts.labels, data=ann.data
-    )
+    with budget():
+        rendered = template.render(
+            institution=texts.institution, user="", now=local, labels=texts.labels, data=ann.data
+        )
     return "\n".join(line.rstrip() for line in rendered.strip().splitlines())
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.render_budget import budget
+from handlers.texts import module_of
+
 LABELS_TEMPLATE = "announce_labels.j2"
 
 
 def label(texts: Any, name: str) -> str:
-    module = texts.env.get_template(LABELS_TEMPLATE).module
+    module = module_of(texts.env, LABELS_TEMPLATE)
     macro = getattr(module, name, None)
     if macro is None:
         raise AttributeError(f"{LABELS_TEMPLATE} has no macro {name!r}")
-    return str(macro()).strip()
+    with budget():
+        return str(macro()).strip()

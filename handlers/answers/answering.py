@@ -16,6 +16,7 @@ from handlers import escalation
 from handlers.conversation import Conversation
 from handlers.faq.matcher import Decision, MatchResult
 from handlers.faq.model import FaqEntry
+from handlers.texts import RenderFailed
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,29 @@ async def _set_outcome(
 
 
 async def send_answer(conv: Conversation, entry: FaqEntry) -> None:
+    """The entry's answer, or, when its template fails (over the render budget, a forbidden
+    attribute...: ``check`` refuses those, but one may fail only for some names or dates),
+    the question goes to staff, so the citizen still gets a reply and a person."""
     texts = conv.institution.texts
-    body = texts.answer(
-        entry.id,
-        entry.answer,
-        user=conv.user_name,
-        now=conv.institution.local_time(conv.now),
-    )
+    try:
+        body = texts.answer(
+            entry.id,
+            entry.answer,
+            user=conv.user_name,
+            now=conv.institution.local_time(conv.now),
+        )
+    except RenderFailed as exc:
+        log.warning(
+            "faq answer %s of %s cannot be rendered (%s): escalated",
+            entry.id,
+            conv.institution.id,
+            exc,
+        )
+        metrics.ESCALATIONS.inc(institution=conv.institution.id, reason="answer_failed")
+        await escalation.escalate(
+            conv, reason="answer_failed", question=conv.event.text or entry.title
+        )
+        return
     rows: list[list[Button]] = []
     for button in entry.buttons:
         if button.url is not None:

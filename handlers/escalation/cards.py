@@ -15,6 +15,10 @@ FORWARD = "ticket_msg"
 TOPIC = "topic"
 #: sent-message references that identify a ticket when staff reply to them
 TICKET_REFS = (CARD, FORWARD, TOPIC)
+#: the staff chat's /ticket N answer (a ticket's history) and /tickets answer (a list):
+#: copies of citizens' words that /forget blanks in the outbox
+HISTORY = "ticket_history"
+LIST = "tickets_list"
 
 
 def ticket_view(ticket: Ticket, inst: Institution, now: datetime) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """/forget for tickets: the ticket stays for statistics, the citizen's words and name go,
-from the database (tickets, their messages, the stored card and forward payloads) and
-from the card in the staff chat (an edit is queued). The citizen's tickets end for good:
+from the database (tickets, their messages and the staff answers that quote them, the
+stored card, forward, /ticket N and /tickets payloads) and from the card in the staff chat
+(an edit is queued). The citizen's tickets end for good:
 each is closed as forgotten and never reopened, so a question written after /forget starts
 a new ticket instead of joining an anonymised one."""
 
@@ -33,9 +34,12 @@ async def anonymise_tickets(
                 closed_at=ticket.closed_at or now,
                 closed_by=FORGOTTEN,
             )
-    await storage.outbox.replace_replies(
-        institution, (cards.CARD, cards.FORWARD, cards.TOPIC), ids, Reply(text=REMOVED)
-    )
+    removed = Reply(text=REMOVED)
+    refs = (cards.CARD, cards.FORWARD, cards.TOPIC, cards.HISTORY)
+    await storage.outbox.replace_replies(institution, refs, ids, removed)
+    # a /tickets answer lists several citizens' tickets: its stored copy goes whole (the
+    # staff chat still shows the message; nothing reads the copy once it is sent)
+    await storage.outbox.replace_replies(institution, (cards.LIST,), None, removed)
     for ticket_id in ids:
         await queue_edit(
             storage,

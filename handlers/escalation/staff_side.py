@@ -196,7 +196,7 @@ async def close_command(conv: Conversation, args: str) -> None:
 async def list_command(conv: Conversation, args: str) -> None:
     tickets = await conv.storage.tickets.find(conv.institution.id, ACTIVE, limit=30)
     views = [cards.ticket_view(t, conv.institution, conv.now) for t in tickets]
-    await conv.reply(conv.render("tickets_list", tickets=views))
+    await conv.reply(conv.render("tickets_list", tickets=views), ref_kind=cards.LIST)
 
 
 async def show_command(conv: Conversation, args: str) -> None:
@@ -217,7 +217,9 @@ async def show_command(conv: Conversation, args: str) -> None:
                 }
                 for m in history
             ],
-        )
+        ),
+        ref_kind=cards.HISTORY,
+        ref_id=str(ticket.id),
     )
 
 
