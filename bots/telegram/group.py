@@ -38,6 +38,7 @@ from bots.core.platform import EventHandler, NotStored, Platform
 from bots.telegram.convert import callback_event, membership_event, message_event
 from bots.telegram.pacing import TelegramRates
 from bots.telegram.platform import TelegramPlatform, make_bot
+from bots.telegram.session import BotSession, make_session
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class TelegramGroup:
         self._stopping = asyncio.Event()
         self._skipped: set[tuple[int, int]] = set()
         self._attempts: Counter[tuple[int, int]] = Counter()
+        #: HTTP sessions shared by the bots (one per Bot API server), closed by ``stop``
+        self.sessions: list[BotSession] = []
 
     # -- the group protocol ----------------------------------------------------------------
     async def start(self, on_event: EventHandler) -> None:
@@ -94,6 +97,8 @@ class TelegramGroup:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await asyncio.gather(*(p.stop() for p in self._bots.values()))
+        for session in self.sessions:
+            await session.close()
 
     def attach(self, app: web.Application) -> None:
         """Add the webhook route; must happen before the web server starts."""
@@ -333,6 +338,7 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> Teleg
     #: bot id -> the platform of the first institution naming that bot (config order)
     first: dict[str, TelegramPlatform] = {}
     shared: dict[str, TelegramPlatform] = {}
+    sessions = _sessions(accounts)
     for spec in accounts:
         account = spec.account
         token = account.token.get_secret_value()
@@ -349,11 +355,12 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> Teleg
         )
         platform = TelegramPlatform(
             spec.institution,
-            make_bot(token, account.api_server),
+            make_bot(token, account.api_server, session=sessions[account.api_server]),
             payloads=services.payloads,
             rates=rates,
             mode=account.mode,
             webhook_secret=secret,
+            owns_session=False,
         )
         first[bot_id] = platform
         platforms.append(platform)
@@ -363,6 +370,7 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> Teleg
         poll_timeout=int(options.get("poll_timeout", 25)),
     )
     group.platforms.update(shared)  # every institution of a shared bot sends through it
+    group.sessions = list(sessions.values())
     if any(p.mode == "webhook" for p in platforms):
         if services.web_app is None or not services.public_url:
             raise ValueError(
@@ -370,3 +378,15 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> Teleg
             )
         group.attach(services.web_app)
     return group
+
+
+def _sessions(accounts: list[AccountSpec]) -> dict[str | None, BotSession]:
+    """One HTTP session per Bot API server, its pool sized for the bots polling through it
+    (a long poll holds a connection); a shared token polls once."""
+    polls: dict[str | None, set[str]] = {}
+    for spec in accounts:
+        account = spec.account
+        bots = polls.setdefault(account.api_server, set())
+        if account.mode == "polling":
+            bots.add(account.token.get_secret_value().split(":", 1)[0])
+    return {server: make_session(server, long_polls=len(ids)) for server, ids in polls.items()}
