@@ -345,6 +345,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
         for side in sides:
             await wait_started(side, tmp / f"{side.name}.log", args.start_timeout)
         await quiet(sides)
+        print("started; idle, then the steady load", flush=True)
         rss_start = {s.name: rss_mb(s.pid) for s in sides}
         files = {s.name: open_files(s.pid) for s in sides}
         cpu0 = {s.name: cpu_seconds(s.pid) for s in sides}
