@@ -41,8 +41,9 @@ fmt: $(STAMP)
 check: $(STAMP)
 	$(BIN)/priemnaya check -c config.example.yaml
 
-# the benchmarks (bench/ also holds analysis scripts run by hand: faq_fit, faq_semantic)
-BENCHES := bench/faq_match.py bench/pipeline.py bench/broadcast.py bench/workers.py
+# the benchmarks (bench/ also holds analysis scripts run by hand: faq_fit, faq_semantic);
+# bench/scale.py runs small here (20 institutions), a region by flags: --n 1000 --mode webhook
+BENCHES := bench/faq_match.py bench/pipeline.py bench/broadcast.py bench/workers.py bench/scale.py
 
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done

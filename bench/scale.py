@@ -372,7 +372,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
 
     updates = int(args.rate * args.seconds)
     for line in read(tmp / "app.log").splitlines():
-        if "open-file" in line or "открытых файлов" in line:
+        if "open-file" in line or "открытых файлов" in line or "heap frozen" in line:
             print("app log:", line)
     print(
         "start until every bot answered: "

@@ -8,6 +8,7 @@ by a factor, and optionally profiled.
 from __future__ import annotations
 
 import cProfile
+import logging
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from runtime.cli.run import serve  # noqa: E402
 def main(argv: list[str]) -> int:
     config, scale = argv[0], float(argv[1])
     logs.setup("WARNING", "human")
+    logging.getLogger("runtime.heap").setLevel(logging.INFO)  # the freeze's pause, printed
     loaded = load_or_report(config, offline=False)
     if loaded is None:
         return 1
