@@ -1,7 +1,7 @@
 """One Telegram bot as a Platform: sending, editing and answering button presses.
 
-Receiving is the group's job (bots/telegram/group.py): one Dispatcher serves all bots and
-hands each update to the platform of the bot that received it. Outgoing calls wait for the
+Receiving is the group's job (bots/telegram/group.py): it hands each update to the platform
+of the bot that received it, and gives every bot the one HTTP session (session.py). Outgoing calls wait for the
 bot's pace (pacing.py) and translate failures (errors.py); they never retry, the outbox does.
 """
 
