@@ -66,6 +66,53 @@ class ReloadResult:
     restart_needed: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class WatchSet:
+    """The folders to watch and the files in them that matter, as strings in both the
+    configured and the resolved spelling (watch events name paths under the watched
+    folders). The database, its -wal, -shm and -journal and the pid file are never
+    relevant, even when they sit beside the config."""
+
+    folders: frozenset[Path]
+    files: frozenset[str]
+    template_dirs: frozenset[str]
+    ignored: frozenset[str]
+
+    @classmethod
+    def of(cls, loaded: LoadedConfig, database: Path) -> WatchSet:
+        files: set[Path] = {loaded.path}
+        template_dirs: set[Path] = set()
+        for inst_id, inst in loaded.config.institutions.items():
+            files.add(loaded.resolve(inst.faq))
+            folder = loaded.templates_dir(inst_id)
+            if folder is not None:
+                template_dirs.add(folder)
+        resolved_files = {f.resolve() for f in files}
+        resolved_dirs = {d.resolve() for d in template_dirs}
+        folders = {f.parent for f in resolved_files} | resolved_dirs
+        db = database.resolve() if loaded.config.storage.url is None else None
+        ignored: set[Path] = set()
+        if db is not None:
+            ignored = {db, pid_path(db)} | {
+                db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal")
+            }
+        return cls(
+            folders=frozenset(f for f in folders if f.is_dir()),
+            files=frozenset(map(str, (files | resolved_files) - ignored)),
+            template_dirs=frozenset(map(str, template_dirs | resolved_dirs)),
+            ignored=frozenset(map(str, ignored)),
+        )
+
+    def relevant(self, path: str | Path) -> bool:
+        """A config, FAQ or template override: yes; the database or anything else: no."""
+        text = str(path)
+        if text in self.ignored:
+            return False
+        if text in self.files:
+            return True
+        return text.endswith(".j2") and os.path.dirname(text) in self.template_dirs
+
+
 def pid_path(database: str | Path) -> Path:
     """Where ``run`` writes its pid: next to the database (data/priemnaya.pid)."""
     return Path(database).with_suffix(".pid")
@@ -129,6 +176,8 @@ class Reloader:
         self.changed = asyncio.Condition()
         self._watch_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        #: the config the watch set was computed for, and that set
+        self._watch: tuple[LoadedConfig, WatchSet] | None = None
 
     async def reload(self, reason: str = "requested") -> ReloadResult:
         async with self._lock:
@@ -245,23 +294,17 @@ class Reloader:
             app.sender.wake()
 
     # -- watching ------------------------------------------------------------------------
-    def watched(self) -> tuple[set[Path], set[Path], set[Path]]:
-        """(folders to watch, files that matter, template folders whose .j2 files matter)."""
+    def watch_set(self) -> WatchSet:
+        """What to watch for the config now live, computed once per config (a watch event
+        is checked against it in a set lookup: the database's -wal beside the config
+        changes on every write)."""
         loaded = self.app.loaded
-        files = {loaded.path.resolve()}
-        template_dirs: set[Path] = set()
-        for inst_id, inst in loaded.config.institutions.items():
-            files.add(loaded.resolve(inst.faq).resolve())
-            folder = loaded.templates_dir(inst_id)
-            if folder is not None:
-                template_dirs.add(folder.resolve())
-        folders = {f.parent for f in files} | template_dirs
-        return {f for f in folders if f.is_dir()}, files, template_dirs
+        if self._watch is None or self._watch[0] is not loaded:
+            self._watch = (loaded, WatchSet.of(loaded, _database(self.app)))
+        return self._watch[1]
 
     def relevant(self, path: str | Path) -> bool:
-        _, files, template_dirs = self.watched()
-        p = Path(path).resolve()
-        return p in files or (p.suffix == ".j2" and p.parent in template_dirs)
+        return self.watch_set().relevant(path)
 
     async def on_changes(self, changes: Iterable[tuple[Any, str]]) -> ReloadResult | None:
         """Handle one batch of watch events: reload when a file that matters changed."""
@@ -275,18 +318,17 @@ class Reloader:
         """Watch the files until :meth:`stop_watching`; re-aims after a reload that moved them."""
 
         while not self._stop.is_set():
-            folders, _, _ = self.watched()
-            aimed = folders
+            aimed = self.watch_set().folders
             try:
                 async for changes in awatch(
-                    *folders,
+                    *aimed,
                     stop_event=self._stop,
                     recursive=False,
                     watch_filter=lambda _change, path: self.relevant(path),
                     debounce=400,
                 ):
                     await self.on_changes(changes)
-                    if self.watched()[0] != aimed:
+                    if self.watch_set().folders != aimed:
                         break  # the config now names other folders
             except Exception:
                 log.exception("file watcher failed; hot reload on file change is off")

@@ -4,6 +4,7 @@ and a broken edit never goes live."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from watchfiles import Change
 
+from handlers.config import load_config
 from runtime.app import App
 from runtime.cli import main
 from runtime.reload import pid_path, reload, reloader
@@ -40,6 +42,11 @@ def rewrite(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def real(path: Path) -> str:
+    """The path as the watcher reports it: absolute, symlinks resolved."""
+    return os.path.realpath(path)
 
 
 def faq_path(config: Path) -> Path:
@@ -211,3 +218,36 @@ def test_the_reload_command_refuses_broken_files(example_config: Path, capsys):
     assert main(["reload", "-c", str(example_config)]) == 1
     out = capsys.readouterr()
     assert "school.yaml:" in out.out and "nothing reloaded" in out.err
+
+
+async def test_the_database_beside_the_config_never_triggers_a_reload(example_config: Path, clock):
+    """SQLite's -wal changes on every write; with the database in the config's folder each
+    write was a watch event that resolved every institution's paths."""
+    folder = example_config.parent
+    app = App(load_config(example_config), clock=clock, local=True, database=str(folder / "bot.db"))
+    await app.start()
+    try:
+        watcher = reloader(app)
+        found = watcher.watch_set()
+        assert Path(real(folder)) in found.folders
+        for name in ("bot.db", "bot.db-wal", "bot.db-shm", "bot.db-journal", "bot.pid"):
+            assert not watcher.relevant(Path(real(folder)) / name)
+        assert await watcher.on_changes([(Change.modified, str(folder / "bot.db-wal"))]) is None
+        assert watcher.generation == 0
+        # the config and the FAQs still count, in the spelling the watcher reports them
+        config = real(example_config)
+        assert watcher.relevant(config)
+        assert watcher.relevant(real(faq_path(example_config)))
+        result = await watcher.on_changes([(Change.modified, config)])
+        assert result is not None and result.ok and watcher.generation == 1
+    finally:
+        await app.stop()
+
+
+async def test_the_watched_paths_are_computed_once_per_config(local_app: App):
+    watcher = reloader(local_app)
+    first = watcher.watch_set()
+    assert watcher.watch_set() is first  # every event reuses it
+    assert (await reload(local_app)).ok  # a reload brings a new config: computed anew
+    assert watcher.watch_set() is not first
+    assert watcher.watch_set().files == first.files

@@ -3,7 +3,8 @@
 Each adapter package (bots/telegram/, bots/vk/, ...) exposes, and bots/platforms.py lists,
 ``async def create_group(accounts: list[AccountSpec], services: Services) -> AdapterGroup``.
 A group owns all accounts of one platform kind, because some platforms serve many accounts
-best from one loop (aiogram polls all bots from one Dispatcher) or one web server (webhooks).
+best from one HTTP session (Telegram's bots share one connection pool and SSL context) or
+one web server (webhooks).
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
-"""All Telegram bots of the process: one aiogram Dispatcher, one polling loop per bot or a
-webhook route per bot on the app's web server.
+"""All Telegram bots of the process: one polling loop per bot or a webhook route per bot on
+the app's web server, and one HTTP session per Bot API server shared by all bots.
+
+Updates go straight from aiogram's parsed ``Update`` to the translation into an Event
+(convert.py), not through aiogram's Dispatcher: it only routed three kinds of update to
+three translators, and its middlewares, router propagation and ``Update.event_type`` (an
+``lru_cache`` keyed on the update, which compares pydantic models field by field) cost a
+tenth of the app's CPU per update at 100 bots.
 
 Why not ``Dispatcher.start_polling``: aiogram moves the getUpdates offset past an update as
 soon as its handler was *started* (by default as a background task) and logs and forgets a
 handler's exception, so an update whose handling failed or was cut short by a crash is
 confirmed to Telegram and lost. Here each bot has its own loop that feeds a batch through
-``Dispatcher.feed_update`` and confirms it (the next getUpdates ``offset``) only after
+to the app and confirms it (the next getUpdates ``offset``) only after
 ``on_event`` returned for every update in it. Within a batch, updates of different chats are
 handled concurrently and those of one chat in order. A failed update is fetched again after
 a pause, with everything after it (the app's inbox skips what it already has); the pauses
@@ -25,9 +31,8 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import Dispatcher, Router
 from aiogram.methods import GetUpdates
-from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
+from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -38,6 +43,7 @@ from bots.core.platform import EventHandler, NotStored, Platform
 from bots.telegram.convert import callback_event, membership_event, message_event
 from bots.telegram.pacing import TelegramRates
 from bots.telegram.platform import TelegramPlatform, make_bot
+from bots.telegram.session import BotSession, make_session
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +72,12 @@ class TelegramGroup:
         self.public_url = public_url.rstrip("/") if public_url else None
         self.poll_timeout = poll_timeout
         self.max_attempts = max_attempts
-        self.dispatcher = Dispatcher()
-        self.dispatcher.include_router(_router())
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._skipped: set[tuple[int, int]] = set()
         self._attempts: Counter[tuple[int, int]] = Counter()
+        #: HTTP sessions shared by the bots (one per Bot API server), closed by ``stop``
+        self.sessions: list[BotSession] = []
 
     # -- the group protocol ----------------------------------------------------------------
     async def start(self, on_event: EventHandler) -> None:
@@ -94,6 +100,8 @@ class TelegramGroup:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await asyncio.gather(*(p.stop() for p in self._bots.values()))
+        for session in self.sessions:
+            await session.close()
 
     def attach(self, app: web.Application) -> None:
         """Add the webhook route; must happen before the web server starts."""
@@ -172,7 +180,7 @@ class TelegramGroup:
         if key in self._skipped:
             return True
         try:
-            await self.dispatcher.feed_update(platform.bot, update, platform=platform)
+            await _deliver(platform, await _translate(platform, update))
         except NotStored:
             log.warning(
                 "telegram bot %s: update %s not stored; it will be fetched again",
@@ -275,36 +283,17 @@ def _chat_key(update: Update) -> Any:
     return ("update", update.update_id)
 
 
-def _router() -> Router:
-    """Handlers that only translate: each turns its update into an Event for the app."""
-    router = Router(name="priemnaya-telegram")
-
-    @router.message()
-    async def on_message(
-        message: Message, event_update: Update, platform: TelegramPlatform
-    ) -> None:
-        await _deliver(
-            platform, message_event(platform.institution, event_update.update_id, message)
+async def _translate(platform: TelegramPlatform, update: Update) -> Event | None:
+    """The update as an Event for the app; None for kinds the bot does not handle."""
+    if update.message is not None:
+        return message_event(platform.institution, update.update_id, update.message)
+    if update.callback_query is not None:
+        return await callback_event(
+            platform.institution, update.update_id, update.callback_query, platform.payloads
         )
-
-    @router.callback_query()
-    async def on_callback(
-        query: CallbackQuery, event_update: Update, platform: TelegramPlatform
-    ) -> None:
-        event = await callback_event(
-            platform.institution, event_update.update_id, query, platform.payloads
-        )
-        await _deliver(platform, event)
-
-    @router.my_chat_member()
-    async def on_member(
-        change: ChatMemberUpdated, event_update: Update, platform: TelegramPlatform
-    ) -> None:
-        await _deliver(
-            platform, membership_event(platform.institution, event_update.update_id, change)
-        )
-
-    return router
+    if update.my_chat_member is not None:
+        return membership_event(platform.institution, update.update_id, update.my_chat_member)
+    return None
 
 
 async def _deliver(platform: TelegramPlatform, event: Event | None) -> None:
@@ -333,6 +322,7 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> Teleg
     #: bot id -> the platform of the first institution naming that bot (config order)
     first: dict[str, TelegramPlatform] = {}
     shared: dict[str, TelegramPlatform] = {}
+    sessions = _sessions(accounts)
     for spec in accounts:
         account = spec.account
         token = account.token.get_secret_value()
@@ -349,11 +339,12 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> Teleg
         )
         platform = TelegramPlatform(
             spec.institution,
-            make_bot(token, account.api_server),
+            make_bot(token, account.api_server, session=sessions[account.api_server]),
             payloads=services.payloads,
             rates=rates,
             mode=account.mode,
             webhook_secret=secret,
+            owns_session=False,
         )
         first[bot_id] = platform
         platforms.append(platform)
@@ -363,6 +354,7 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> Teleg
         poll_timeout=int(options.get("poll_timeout", 25)),
     )
     group.platforms.update(shared)  # every institution of a shared bot sends through it
+    group.sessions = list(sessions.values())
     if any(p.mode == "webhook" for p in platforms):
         if services.web_app is None or not services.public_url:
             raise ValueError(
@@ -370,3 +362,15 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> Teleg
             )
         group.attach(services.web_app)
     return group
+
+
+def _sessions(accounts: list[AccountSpec]) -> dict[str | None, BotSession]:
+    """One HTTP session per Bot API server, its pool sized for the bots polling through it
+    (a long poll holds a connection); a shared token polls once."""
+    polls: dict[str | None, set[str]] = {}
+    for spec in accounts:
+        account = spec.account
+        bots = polls.setdefault(account.api_server, set())
+        if account.mode == "polling":
+            bots.add(account.token.get_secret_value().split(":", 1)[0])
+    return {server: make_session(server, long_polls=len(ids)) for server, ids in polls.items()}

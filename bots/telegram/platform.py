@@ -1,7 +1,7 @@
 """One Telegram bot as a Platform: sending, editing and answering button presses.
 
-Receiving is the group's job (bots/telegram/group.py): one Dispatcher serves all bots and
-hands each update to the platform of the bot that received it. Outgoing calls wait for the
+Receiving is the group's job (bots/telegram/group.py): it hands each update to the platform
+of the bot that received it, and gives every bot the one HTTP session (session.py). Outgoing calls wait for the
 bot's pace (pacing.py) and translate failures (errors.py); they never retry, the outbox does.
 """
 
@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
 
@@ -26,6 +25,7 @@ from bots.core.text import html_to_plain, split_text
 from bots.telegram.convert import PLATFORM, keyboard
 from bots.telegram.errors import is_not_modified, is_stale_callback, translate
 from bots.telegram.pacing import Pacer, TelegramRates
+from bots.telegram.session import make_session
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,18 @@ TELEGRAM_LIMITS = PlatformLimits(
 STOP_GRACE = 10.0
 
 
-def make_bot(token: str, api_server: str | None, *, timeout: float = 60.0) -> Bot:
-    """An aiogram Bot with its own HTTP session, talking to ``api_server`` when given (a
-    self-hosted Bot API server, a proxy, or an emulator in tests)."""
-    session = (
-        AiohttpSession(api=TelegramAPIServer.from_base(api_server), timeout=timeout)
-        if api_server
-        else AiohttpSession(timeout=timeout)
-    )
+def make_bot(
+    token: str,
+    api_server: str | None,
+    *,
+    timeout: float = 60.0,
+    session: AiohttpSession | None = None,
+) -> Bot:
+    """An aiogram Bot talking to ``api_server`` when given (a self-hosted Bot API server, a
+    proxy, or an emulator in tests), through ``session`` (shared by the group's bots) or a
+    session of its own."""
+    if session is None:
+        session = make_session(api_server, timeout=timeout)
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -68,8 +72,12 @@ class TelegramPlatform(Platform):
         rates: TelegramRates | None = None,
         mode: str = "polling",
         webhook_secret: str | None = None,
+        owns_session: bool = True,
     ) -> None:
+        """``owns_session=False``: the session is shared and its owner (the group) closes
+        it; ``stop`` leaves it open."""
         self.institution = institution
+        self.owns_session = owns_session
         self.bot = bot
         self.mode = mode
         self.webhook_secret = webhook_secret
@@ -89,7 +97,8 @@ class TelegramPlatform(Platform):
         self.on_event = on_event
 
     async def stop(self) -> None:
-        """Refuse new calls, let the ones in flight finish, close the HTTP session."""
+        """Refuse new calls, let the ones in flight finish, close the HTTP session (when
+        it is the bot's own)."""
         self._closed = True
         self.on_event = None
         if not await self._in_flight.drain(STOP_GRACE):
@@ -98,7 +107,8 @@ class TelegramPlatform(Platform):
                 self.bot_id,
                 self._in_flight.count,
             )
-        await self.bot.session.close()
+        if self.owns_session:
+            await self.bot.session.close()
 
     async def send(self, chat: ChatRef, reply: Reply, *, dedup_key: str) -> list[SentMessage]:
         """Send ``reply``, split at paragraph or sentence boundaries to 4096 characters;

@@ -11,11 +11,18 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
+from handlers.config import LoadedConfig
+from runtime import heap, limits
 from runtime.app import App
 from runtime.cli.common import add_config_argument, load_or_report
 
 log = logging.getLogger("priemnaya")
+
+#: freeze the start-up heap (runtime/heap.py); PRIEMNAYA_GC_FREEZE=0 turns it off, for
+#: measuring what it does (bench/scale.py --no-freeze)
+FREEZE = os.environ.get("PRIEMNAYA_GC_FREEZE", "1") != "0"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +60,7 @@ def run_app(args: argparse.Namespace) -> int:
     if args.worker_id is not None and loaded.config.storage.url is None:
         print(f"{args.config}: --worker-id needs PostgreSQL: set storage.url (see README)")
         return 1
-    code = asyncio.run(_serve(App(loaded, worker_id=args.worker_id, lease_seconds=args.lease)))
+    code = serve(loaded, worker_id=args.worker_id, lease_seconds=args.lease)
     # Everything is closed by now. Tearing down the interpreter frees the FAQ indexes and
     # dictionaries object by object, which took 2-3 s on a loaded machine (measured after a
     # stop with 500 messages queued): skip it, so the process ends within shutdown_timeout.
@@ -61,6 +68,22 @@ def run_app(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def serve(
+    loaded: LoadedConfig,
+    *,
+    worker_id: str | None = None,
+    lease_seconds: float | None = None,
+    services_extra: dict[str, Any] | None = None,
+) -> int:
+    """Serve until a signal; the exit code. ``services_extra`` tunes the adapters
+    (bench/scale.py scales Telegram's pace)."""
+    limits.ensure_open_files(loaded)
+    app = App(
+        loaded, worker_id=worker_id, lease_seconds=lease_seconds, services_extra=services_extra
+    )
+    return asyncio.run(_serve(app))
 
 
 async def _serve(app: App) -> int:
@@ -74,6 +97,9 @@ async def _serve(app: App) -> int:
         log.exception("start failed")
         await app.stop()
         return 1
+    if FREEZE:
+        heap.freeze()  # what start-up built lives on: out of the collector's sight
+        app.on_reload.append(heap.refreeze)
     log.warning("Priemnaya is running; stop with Ctrl+C or SIGTERM")
     await stop.wait()
     log.warning("stopping")
