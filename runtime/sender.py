@@ -30,6 +30,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Literal
 
 from bots.core import metrics
 from bots.core.background import Pulse
@@ -49,6 +50,9 @@ UnreachableHook = Callable[[str, ChatRef, str], Awaitable[None]]
 #: (institution, platform, outage began, outage ended)
 RecoveryHook = Callable[[str, str, datetime, datetime], Awaitable[None]]
 Write = Callable[[], Awaitable[object]]
+#: a row claimed for sending (Sender._claim): it and its platform; None: done with it;
+#: False: not this worker's to send now
+Claim = tuple[OutboxItem, Platform] | Literal[False] | None
 
 
 class _Interrupted(Exception):
@@ -78,6 +82,9 @@ class Sender:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._stop = asyncio.Event()
+        #: a look at the due rows is in flight; the last one left a chat for later
+        self._looking = False
+        self._skipped = False
         #: deliveries that happened but could not be recorded yet (storage unavailable),
         #: written first when storage is back
         self._unrecorded: list[Write] = []
@@ -147,8 +154,7 @@ class Sender:
                     if not await self.watch.wait(self._stop):
                         break
                     await self._write_unrecorded()
-                await self._launch_due()
-                due = await self._storage.outbox.next_attempt_after(self._clock.now())
+                due = await self._launch_due()
             except StorageUnavailable as exc:
                 self.watch.failed(exc)  # the next round waits for storage
                 continue
@@ -173,19 +179,46 @@ class Sender:
             self._unrecorded.pop(0)
         log.info("outbox: deliveries made while storage was unavailable are recorded")
 
-    async def _launch_due(self) -> None:
+    async def _launch_due(self) -> datetime | None:
+        """Start a lane for each chat with due rows and none in flight; returns when the
+        next retry is due. What storage has to say is one unit of work (one hop to
+        SQLite's thread): the due rows, each new lane's first row claimed, the next retry."""
         now = self._clock.now()
+        busy = set(self._lanes)
+        self._looking = True
+        try:
+            plan, self._skipped, due = await self._storage.unit(
+                partial(self._look, now, busy, self._max_lanes - len(busy)),
+                "outbox.due",
+                atomic=False,
+            )
+        finally:
+            self._looking = False
+        for key, chat_items, first in plan:
+            self._lanes[key] = asyncio.create_task(self._lane(key, chat_items, first))
+        return due
+
+    async def _look(
+        self, now: datetime, busy: set[tuple[str, str, str]], room: int
+    ) -> tuple[list[tuple[tuple[str, str, str], list[OutboxItem], Claim]], bool, datetime | None]:
+        """The lanes to start (chat, its due rows, the first one claimed), whether a chat
+        with due rows was left for later (its lane is busy, or no room), the next retry."""
         items = await self._storage.outbox.due_all(now, limit=1000)
         by_chat: dict[tuple[str, str, str], list[OutboxItem]] = {}
+        skipped = False
         for item in items:
             key = (item.institution, item.platform, item.chat.chat_id)
-            if key in self._lanes:
+            if key in busy:
+                skipped = True
                 continue
             by_chat.setdefault(key, []).append(item)
+        plan: list[tuple[tuple[str, str, str], list[OutboxItem], Claim]] = []
         for key, chat_items in by_chat.items():
-            if len(self._lanes) >= self._max_lanes:
+            if len(plan) >= room:
+                skipped = True
                 break
-            self._lanes[key] = asyncio.create_task(self._lane(key, chat_items))
+            plan.append((key, chat_items, await self._claim(chat_items[0], reread=False, now=now)))
+        return plan, skipped, await self._storage.outbox.next_attempt_after(now)
 
     async def _sleep_until(self, moment: datetime) -> None:
         """The one retry timer: it runs whatever lanes are in flight (a hung send must not
@@ -194,49 +227,52 @@ class Sender:
         that passed meanwhile is not slept twice."""
         await self._clock.sleep(max(0.0, (moment - self._clock.now()).total_seconds()))
 
-    async def _lane(self, key: tuple[str, str, str], items: list[OutboxItem]) -> None:
+    async def _lane(self, key: tuple[str, str, str], items: list[OutboxItem], first: Claim) -> None:
+        """Deliver a chat's due rows in order (the first was claimed when it was launched).
+        When it ends the loop looks again only if something may wait: a row of this chat
+        that came while it ran, a row left for lack of room, a retry to time, a failure.
+        Otherwise new rows wake the loop themselves (App._handle), and a quiet lane costs
+        no further look."""
+        finished = False
         try:
-            for item in items:
+            for number, item in enumerate(items):
                 if self._stopping or not self.watch.healthy:
                     break
-                if not await self._deliver(item):
+                if not await self._deliver(item, (first,) if number == 0 else None):
                     break  # keep this chat's order: later messages wait for the retry
+            else:
+                finished = True
         except StorageUnavailable as exc:
             self.watch.failed(exc)  # the sender stops and resumes when storage is back
         except Exception:
             log.exception("outbox lane %s:%s failed", key[1], key[2])
         finally:
             self._lanes.pop(key, None)
-            self._wake.set()
+            if self._looking or self._skipped or not finished:
+                self._wake.set()
             await self._notify()
 
-    async def _deliver(self, item: OutboxItem) -> bool:
+    async def _deliver(self, item: OutboxItem, claimed_first: tuple[Claim] | None = None) -> bool:
         """Send one item; True when done with it (sent, unreachable or failed for good).
         StorageUnavailable propagates: the lane stops and so does the sender."""
         outbox = self._storage.outbox
-        # The row as it is now: the list this lane got may be stale (a lane of the same chat
-        # that finished while the list was being read has sent it already; so may another
-        # worker have), and parts_sent may have moved on.
-        fresh = await outbox.get(item.id)
-        if fresh is None or fresh.status != "pending":
+        if claimed_first is not None:
+            claimed = claimed_first[0]
+        else:
+            claimed = await self._storage.unit(partial(self._claim, item), "outbox.claim")
+        if claimed is None:
             return True
-        item = fresh
-        platform = self._platforms(item.institution, item.platform)
-        if not self._may_send(item):
+        if claimed is False:
             return False
-        if platform is None:
-            await outbox.mark_failed(item.id, f"no {item.platform} account for {item.institution}")
-            log.error("outbox %s: no %s account for %s", item.id, item.platform, item.institution)
-            return True
-        if not await outbox.begin_attempt(item.id, self._clock.now()):
-            return True
+        item, platform = claimed
         try:
             if item.kind == "edit":
-                await self._edit(platform, item)
+                marked = await self._edit(platform, item)
             elif item.kind == "topic":
                 await self._create_topic(platform, item)
+                marked = False
             else:
-                await self._send(platform, item)
+                marked = await self._send(platform, item)
         except _Interrupted:
             return False
         except StorageUnavailable:
@@ -264,10 +300,49 @@ class Sender:
             self._failing.setdefault((item.institution, item.platform), self._clock.now())
             return await self._retry_later(item, exc, None)
         now = self._clock.now()
-        await self._record([partial(outbox.mark_sent, item.id, now)])
+        if not marked:
+            await self._record([partial(outbox.mark_sent, item.id, now)])
         metrics.REPLIES.inc(institution=item.institution, platform=item.platform)
         await self._account_works(item.institution, item.platform, now)
         return True
+
+    async def _claim(
+        self, item: OutboxItem, reread: bool = True, now: datetime | None = None
+    ) -> Claim:
+        """One unit of work before a send: the row as it is now, and the attempt written
+        (nothing leaves while storage cannot record it). The row as it is now, since the
+        list this lane got may be stale (a lane of the same chat that finished while the
+        list was being read has sent it already; so may another worker have), and
+        parts_sent may have moved on; ``reread`` False: it was read in this unit (at
+        ``now``, which the attempt is stamped with: so it is no retry to come). None:
+        done with the row (sent meanwhile, no longer pending, no account for it); False:
+        not this worker's to send now."""
+        outbox = self._storage.outbox
+        fresh = await outbox.get(item.id) if reread else item
+        if fresh is None or fresh.status != "pending":
+            return None
+        platform = self._platforms(fresh.institution, fresh.platform)
+        if not self._may_send(fresh):
+            return False
+        if platform is None:
+            await outbox.mark_failed(
+                fresh.id, f"no {fresh.platform} account for {fresh.institution}"
+            )
+            log.error(
+                "outbox %s: no %s account for %s", fresh.id, fresh.platform, fresh.institution
+            )
+            return None
+        if not await outbox.begin_attempt(fresh.id, now or self._clock.now()):
+            return None
+        return fresh, platform
+
+    async def _finish(
+        self, item: OutboxItem, index: int, sent: list[SentMessage], now: datetime
+    ) -> None:
+        """The last part went out: its record and the row marked sent, in one unit."""
+        for message in sent:
+            await self._storage.outbox.record_part(item, index, message, now)
+        await self._storage.outbox.mark_sent(item.id, now)
 
     async def _record(self, writes: list[Write]) -> None:
         """Write what a delivery changed; when storage refuses, keep the rest in memory
@@ -351,7 +426,9 @@ class Sender:
         thread = records[-1].message.message_id if records else None
         return ChatRef(chat.platform, chat.chat_id, thread)
 
-    async def _send(self, platform: Platform, item: OutboxItem) -> None:
+    async def _send(self, platform: Platform, item: OutboxItem) -> bool:
+        """Send the parts not sent yet; True: the row is marked sent (with the last part's
+        record, in one unit of work)."""
         reply = item.reply
         chat = await self._resolve_thread(item.chat)
         parts = split_text(reply.text, platform.limits.max_text)
@@ -367,17 +444,23 @@ class Sender:
                 raise _Interrupted
             sent = await platform.send(chat, part, dedup_key=f"{item.dedup_key}#{index}")
             now = self._clock.now()
+            if last:
+                finish = partial(self._finish, item, index, list(sent), now)
+                await self._record([partial(self._storage.unit, finish, "outbox.record")])
+                return True
             await self._record(
                 [partial(self._storage.outbox.record_part, item, index, m, now) for m in sent]
             )
+        return False
 
-    async def _edit(self, platform: Platform, item: OutboxItem) -> None:
+    async def _edit(self, platform: Platform, item: OutboxItem) -> bool:
+        """True: marked sent already (see _send)."""
         assert item.ref_kind is not None and item.ref_id is not None
         if not platform.limits.supports_edit:  # OK: the new version goes as a new message,
-            await self._send(platform, item)  # recorded under the ref (replies, next edit)
-            return
+            return await self._send(platform, item)  # recorded under the ref (replies, edits)
         records = await self._storage.outbox.sent_for_ref(item.ref_kind, item.ref_id)
         if not records:
             raise PermanentSendError(f"nothing sent under {item.ref_kind}:{item.ref_id} to edit")
         target = records[-1].message
         await platform.edit(target, item.reply)
+        return False

@@ -105,11 +105,32 @@ class Inbox:
         return changed > 0
 
     async def done(self, event: Event) -> None:
-        await self._db.execute(
+        await self._mark_done(event, "")
+
+    async def _mark_done(self, event: Event, only: str) -> int:
+        """Mark the update done (``only``: an extra condition); the changed row count."""
+        return await self._db.execute(
             "UPDATE inbox SET status='done', event='' WHERE institution=? AND platform=?"
-            " AND update_key=?",
+            " AND update_key=?" + only,
             (event.institution, event.platform, event.update_key),
         )
+
+    async def take(self, event: Event, now: datetime) -> bool:
+        """Call first inside the unit of work that handles the update: stores it as done
+        (it commits together with everything its handling produced, or not at all: then
+        the platform, which was not acknowledged, delivers it again). False when it was
+        handled before (a redelivery) or by another worker meanwhile: on PostgreSQL the new
+        row stays locked until commit, so a second worker waits here and then skips it. A
+        row left pending (accepted apart from its handling) is taken the same way. One
+        statement for a new update, where accept + claim + done took three."""
+        inserted = await self._db.execute(
+            "INSERT INTO inbox(institution, platform, update_key, status, event, received_at)"
+            " VALUES (?,?,?,'done','',?) ON CONFLICT DO NOTHING",
+            (event.institution, event.platform, event.update_key, iso(now)),
+        )
+        if inserted:
+            return True
+        return await self._mark_done(event, " AND status='pending'") > 0
 
     async def pending(self, limit: int = 1000) -> list[Event]:
         rows = await self._db.fetchall(
