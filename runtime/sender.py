@@ -53,6 +53,8 @@ Write = Callable[[], Awaitable[object]]
 #: a row claimed for sending (Sender._claim): it and its platform; None: done with it;
 #: False: not this worker's to send now
 Claim = tuple[OutboxItem, Platform] | Literal[False] | None
+#: a lane's chat: (institution, platform, chat id)
+Chat = tuple[str, str, str]
 
 
 class _Interrupted(Exception):
@@ -82,8 +84,7 @@ class Sender:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._stop = asyncio.Event()
-        #: a look at the due rows is in flight; the last one left a chat for later
-        self._looking = False
+        #: the last look at the due rows left a chat for later (its lane busy, no room)
         self._skipped = False
         #: deliveries that happened but could not be recorded yet (storage unavailable),
         #: written first when storage is back
@@ -182,43 +183,43 @@ class Sender:
     async def _launch_due(self) -> datetime | None:
         """Start a lane for each chat with due rows and none in flight; returns when the
         next retry is due. What storage has to say is one unit of work (one hop to
-        SQLite's thread): the due rows, each new lane's first row claimed, the next retry."""
+        SQLite's thread, one statement when rows are due): the due rows with their
+        attempts written, the next retry."""
         now = self._clock.now()
         busy = set(self._lanes)
-        self._looking = True
-        try:
-            plan, self._skipped, due = await self._storage.unit(
-                partial(self._look, now, busy, self._max_lanes - len(busy)),
-                "outbox.due",
-                atomic=False,
-            )
-        finally:
-            self._looking = False
+        plan, left, no_room, due = await self._storage.unit(
+            partial(self._look, now, busy, self._max_lanes - len(busy)),
+            "outbox.due",
+            atomic=False,
+        )
+        self._skipped = bool(left) or no_room
         for key, chat_items, first in plan:
             self._lanes[key] = asyncio.create_task(self._lane(key, chat_items, first))
+        if any(key not in self._lanes for key in left):
+            self._wake.set()  # a lane that was busy finished while storage was asked
         return due
 
     async def _look(
-        self, now: datetime, busy: set[tuple[str, str, str]], room: int
-    ) -> tuple[list[tuple[tuple[str, str, str], list[OutboxItem], Claim]], bool, datetime | None]:
-        """The lanes to start (chat, its due rows, the first one claimed), whether a chat
-        with due rows was left for later (its lane is busy, or no room), the next retry."""
-        items = await self._storage.outbox.due_all(now, limit=1000)
-        by_chat: dict[tuple[str, str, str], list[OutboxItem]] = {}
-        skipped = False
+        self, now: datetime, busy: set[Chat], room: int
+    ) -> tuple[list[tuple[Chat, list[OutboxItem], Claim]], set[Chat], bool, datetime | None]:
+        """The lanes to start (chat, its due rows, the first one claimed), the chats with
+        due rows left to their busy lanes, whether some were left for lack of room, the
+        next retry."""
+        items, due = await self._storage.outbox.claim_due(now, limit=1000)
+        by_chat: dict[Chat, list[OutboxItem]] = {}
+        left: set[Chat] = set()
         for item in items:
             key = (item.institution, item.platform, item.chat.chat_id)
             if key in busy:
-                skipped = True
+                left.add(key)
                 continue
             by_chat.setdefault(key, []).append(item)
-        plan: list[tuple[tuple[str, str, str], list[OutboxItem], Claim]] = []
+        plan: list[tuple[Chat, list[OutboxItem], Claim]] = []
         for key, chat_items in by_chat.items():
             if len(plan) >= room:
-                skipped = True
-                break
-            plan.append((key, chat_items, await self._claim(chat_items[0], reread=False, now=now)))
-        return plan, skipped, await self._storage.outbox.next_attempt_after(now)
+                return plan, left, True, due
+            plan.append((key, chat_items, await self._claim(chat_items[0], claimed=True)))
+        return plan, left, False, due
 
     async def _sleep_until(self, moment: datetime) -> None:
         """The one retry timer: it runs whatever lanes are in flight (a hung send must not
@@ -230,7 +231,8 @@ class Sender:
     async def _lane(self, key: tuple[str, str, str], items: list[OutboxItem], first: Claim) -> None:
         """Deliver a chat's due rows in order (the first was claimed when it was launched).
         When it ends the loop looks again only if something may wait: a row of this chat
-        that came while it ran, a row left for lack of room, a retry to time, a failure.
+        that came while it ran, a row left for lack of room, a retry to time, a failure
+        (a lane that ends while a look is under way: see _launch_due).
         Otherwise new rows wake the loop themselves (App._handle), and a quiet lane costs
         no further look."""
         finished = False
@@ -248,7 +250,7 @@ class Sender:
             log.exception("outbox lane %s:%s failed", key[1], key[2])
         finally:
             self._lanes.pop(key, None)
-            if self._looking or self._skipped or not finished:
+            if self._skipped or not finished:
                 self._wake.set()
             await self._notify()
 
@@ -306,19 +308,16 @@ class Sender:
         await self._account_works(item.institution, item.platform, now)
         return True
 
-    async def _claim(
-        self, item: OutboxItem, reread: bool = True, now: datetime | None = None
-    ) -> Claim:
+    async def _claim(self, item: OutboxItem, claimed: bool = False) -> Claim:
         """One unit of work before a send: the row as it is now, and the attempt written
         (nothing leaves while storage cannot record it). The row as it is now, since the
         list this lane got may be stale (a lane of the same chat that finished while the
         list was being read has sent it already; so may another worker have), and
-        parts_sent may have moved on; ``reread`` False: it was read in this unit (at
-        ``now``, which the attempt is stamped with: so it is no retry to come). None:
-        done with the row (sent meanwhile, no longer pending, no account for it); False:
-        not this worker's to send now."""
+        parts_sent may have moved on. ``claimed``: the row was read and its attempt
+        written in this unit (Outbox.claim_due). None: done with the row (sent meanwhile,
+        no longer pending, no account for it); False: not this worker's to send now."""
         outbox = self._storage.outbox
-        fresh = await outbox.get(item.id) if reread else item
+        fresh = item if claimed else await outbox.get(item.id)
         if fresh is None or fresh.status != "pending":
             return None
         platform = self._platforms(fresh.institution, fresh.platform)
@@ -332,17 +331,9 @@ class Sender:
                 "outbox %s: no %s account for %s", fresh.id, fresh.platform, fresh.institution
             )
             return None
-        if not await outbox.begin_attempt(fresh.id, now or self._clock.now()):
+        if not claimed and not await outbox.begin_attempt(fresh.id, self._clock.now()):
             return None
         return fresh, platform
-
-    async def _finish(
-        self, item: OutboxItem, index: int, sent: list[SentMessage], now: datetime
-    ) -> None:
-        """The last part went out: its record and the row marked sent, in one unit."""
-        for message in sent:
-            await self._storage.outbox.record_part(item, index, message, now)
-        await self._storage.outbox.mark_sent(item.id, now)
 
     async def _record(self, writes: list[Write]) -> None:
         """Write what a delivery changed; when storage refuses, keep the rest in memory
@@ -445,8 +436,10 @@ class Sender:
             sent = await platform.send(chat, part, dedup_key=f"{item.dedup_key}#{index}")
             now = self._clock.now()
             if last:
-                finish = partial(self._finish, item, index, list(sent), now)
-                await self._record([partial(self._storage.unit, finish, "outbox.record")])
+                finish = partial(self._storage.outbox.finish, item, index, list(sent), now)
+                await self._record(
+                    [partial(self._storage.unit, finish, "outbox.record", atomic=False)]
+                )
                 return True
             await self._record(
                 [partial(self._storage.outbox.record_part, item, index, m, now) for m in sent]

@@ -207,6 +207,25 @@ class AioSqliteDatabase(SqliteCatalog):
     async def transaction(self) -> AsyncIterator[None]:
         """Everything the current task runs inside commits together or not at all; opened
         on the loop it costs a hop per statement (units of work cost one in all)."""
+        if self._unit_thread is not None and self._unit_thread == threading.get_ident():
+            conn = self._aio._conn
+            if conn.in_transaction:
+                yield  # inside a unit of work: part of its transaction
+                return
+            with translated():  # inside a unit with atomic=False: a transaction of its own
+                conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                rollback(conn)
+                raise
+            try:
+                with translated():
+                    conn.execute("COMMIT")
+            except BaseException:
+                rollback(conn)
+                raise
+            return
         if self._inside():
             yield  # nested: part of the outer transaction
             return

@@ -6,9 +6,10 @@ that spans repositories (an update, its log rows and its outgoing messages) triv
 that opens ``transaction()`` owns the connection until it commits; other tasks wait on the
 lock. Statements outside a transaction commit on their own.
 
-Why statements run on the event loop's thread (the stdlib ``sqlite3``) rather than through
-aiosqlite's worker thread: our statements are point reads and single-row writes on indexed
-tables, 3-13 µs each in WAL mode with synchronous=NORMAL, while a hop to aiosqlite's thread
+This engine runs statements on the event loop's thread (``storage.sqlite: loop``); the
+default runs them on aiosqlite's thread in units of work (storage/aio.py), since a
+stalling disk here stalls the loop. Why this one existed: our statements are point reads
+and single-row writes on indexed tables, 3-13 µs each in WAL mode with synchronous=NORMAL, while a hop to aiosqlite's thread
 and back costs 160-200 µs (measured on this machine, 5,000 statements each way). An update
 takes about twenty statements, so the hops alone capped the whole pipeline at ~200
 updates/s. Anything long (a VACUUM, a bulk purge) goes through :meth:`SqliteDatabase.run_blocking`,

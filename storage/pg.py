@@ -90,15 +90,23 @@ def _translated() -> Iterator[None]:
 
 
 class _Current:
-    """The connection a task's transaction holds; only that task may use it (a task the
-    transaction spawns inherits the contextvar but must not share the connection)."""
+    """The connection a task's transaction (or unit of work) holds; only that task may use
+    it (a task the transaction spawns inherits the contextvar but must not share the
+    connection). ``in_transaction`` False: a unit with ``atomic=False``."""
 
-    __slots__ = ("conn", "db", "task")
+    __slots__ = ("conn", "db", "in_transaction", "task")
 
-    def __init__(self, db: PgDatabase, conn: asyncpg.Connection, task: asyncio.Task[Any] | None):
+    def __init__(
+        self,
+        db: PgDatabase,
+        conn: asyncpg.Connection,
+        task: asyncio.Task[Any] | None,
+        in_transaction: bool = True,
+    ):
         self.db = db
         self.conn = conn
         self.task = task
+        self.in_transaction = in_transaction
 
 
 _in_transaction: contextvars.ContextVar[_Current | None] = contextvars.ContextVar(
@@ -367,26 +375,40 @@ class PgDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """Everything the current task runs inside commits together or not at all."""
-        if self._current() is not None:
+        current = self._current()
+        if current is not None and current.in_transaction:
             yield  # nested: part of the outer transaction
             return
         with _translated():
+            if current is not None:  # inside a unit with atomic=False: on its connection
+                current.in_transaction = True
+                try:
+                    async with self._transaction_on(current.conn):
+                        yield
+                finally:
+                    current.in_transaction = False
+                return
             async with self._pool.acquire() as conn:
-                tx = conn.transaction()
-                await tx.start()
                 token = _in_transaction.set(_Current(self, conn, asyncio.current_task()))
                 try:
-                    yield
-                except BaseException:
-                    try:
-                        await tx.rollback()
-                    except Exception as exc:  # the connection broke: the server rolls back
-                        log.warning("rollback failed: %s", type(exc).__name__)
-                    raise
-                else:
-                    await tx.commit()
+                    async with self._transaction_on(conn):
+                        yield
                 finally:
                     _in_transaction.reset(token)
+
+    @asynccontextmanager
+    async def _transaction_on(self, conn: asyncpg.Connection) -> AsyncIterator[None]:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            yield
+        except BaseException:
+            try:
+                await tx.rollback()
+            except Exception as exc:  # the connection broke: the server rolls back
+                log.warning("rollback failed: %s", type(exc).__name__)
+            raise
+        await tx.commit()
 
     async def unit(
         self, work: Callable[[], Awaitable[T]], what: str = "unit", *, atomic: bool = True
@@ -402,7 +424,9 @@ class PgDatabase:
                     return await work()
             with _translated():
                 async with self._pool.acquire() as conn:
-                    token = _in_transaction.set(_Current(self, conn, asyncio.current_task()))
+                    token = _in_transaction.set(
+                        _Current(self, conn, asyncio.current_task(), in_transaction=False)
+                    )
                     try:
                         return await work()
                     finally:
