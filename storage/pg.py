@@ -417,20 +417,25 @@ class PgDatabase:
         False: on one connection, without BEGIN and COMMIT (two round trips fewer)."""
         if self._current() is not None:
             return await work()
+        if atomic:
+            async with self.transaction():
+                return await self._timed(work, what)
+        with _translated():
+            async with self._pool.acquire() as conn:
+                token = _in_transaction.set(
+                    _Current(self, conn, asyncio.current_task(), in_transaction=False)
+                )
+                try:
+                    return await self._timed(work, what)
+                finally:
+                    _in_transaction.reset(token)
+
+    async def _timed(self, work: Callable[[], Awaitable[T]], what: str) -> T:
+        """Time ``work`` on its connection (waiting for a pool connection is not the
+        server's slowness, so it is left out)."""
         started = time.perf_counter()
         try:
-            if atomic:
-                async with self.transaction():
-                    return await work()
-            with _translated():
-                async with self._pool.acquire() as conn:
-                    token = _in_transaction.set(
-                        _Current(self, conn, asyncio.current_task(), in_transaction=False)
-                    )
-                    try:
-                        return await work()
-                    finally:
-                        _in_transaction.reset(token)
+            return await work()
         finally:
             timed(what, time.perf_counter() - started, self.slow_call_seconds)
 
@@ -441,12 +446,12 @@ class PgDatabase:
             if current is not None:
                 yield current.conn
             else:
-                started = time.perf_counter()
-                try:
-                    async with self._pool.acquire() as conn:
+                async with self._pool.acquire() as conn:
+                    started = time.perf_counter()
+                    try:
                         yield conn
-                finally:
-                    timed(what_of(sql), time.perf_counter() - started, self.slow_call_seconds)
+                    finally:
+                        timed(what_of(sql), time.perf_counter() - started, self.slow_call_seconds)
 
     def _sql(self, sql: str) -> tuple[str, str, bool]:
         found = self._translated.get(sql)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 
 from bots.core import metrics
 
@@ -34,9 +36,33 @@ def what_of(sql: str) -> str:
     return f"{verb} {table}".strip()
 
 
+#: at most one log line per kind of call in this many seconds (an overload would flood the
+#: log); the counter on /metrics counts every one
+LOG_EVERY = 10.0
+_lock = threading.Lock()
+_logged_at: dict[str, float] = {}
+_unlogged: dict[str, int] = {}
+
+
 def timed(what: str, seconds: float, threshold: float) -> None:
     """Count a storage call; report it when it took ``threshold`` seconds or more."""
     metrics.STORAGE_CALLS.inc()
-    if seconds >= threshold:
-        metrics.STORAGE_SLOW.inc(what=what)
+    if seconds < threshold:
+        return
+    metrics.STORAGE_SLOW.inc(what=what)
+    now = time.monotonic()
+    with _lock:
+        if now - _logged_at.get(what, -LOG_EVERY) < LOG_EVERY:
+            _unlogged[what] = _unlogged.get(what, 0) + 1
+            return
+        _logged_at[what] = now
+        more = _unlogged.pop(what, 0)
+    if more:
+        log.warning(
+            "slow storage call: %s took %.0f ms (and %d more since the last report)",
+            what,
+            seconds * 1000,
+            more,
+        )
+    else:
         log.warning("slow storage call: %s took %.0f ms", what, seconds * 1000)

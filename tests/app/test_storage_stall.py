@@ -23,6 +23,7 @@ from bots.core import metrics
 from bots.core.model import Event
 from runtime import observability
 from runtime.app import App
+from storage import timing
 from storage.aio import AioSqliteDatabase
 from storage.queues import Inbox
 
@@ -37,6 +38,7 @@ async def test_a_stalled_write_leaves_the_event_loop_serving(
     db = local_app.storage.db
     assert isinstance(db, AioSqliteDatabase), "the default engine runs off the loop"
     db.slow_call_seconds = 0.0  # every call is "slow": the report is checked, not a time
+    monkeypatch.setattr(timing, "LOG_EVERY", 0.0)  # each one logged
     stalled, release = threading.Event(), threading.Event()
     take = Inbox.take
 
