@@ -2,6 +2,12 @@
 real aiogram, the Telegram adapter, the app (inbox, router, FAQ matcher, outbox, sender)
 and SQLite in a temporary folder, all started from a config file.
 
+Storage side by side in one run (``--engines``): SQLite on aiosqlite's thread ("thread",
+the default engine), SQLite on the event loop's thread ("loop"), and PostgreSQL ("pg",
+with ``--postgres URL``: a fresh schema, dropped afterwards). For each: the figures below,
+hops to SQLite's thread per update (an instrumented counter in storage/aio.py) or round
+trips to PostgreSQL per update (a counting asyncpg connection in storage/pg.py).
+
 Two figures:
 - throughput: a backlog of questions from distinct (already greeted) citizens is put into
   the emulator at once; updates/s = questions / seconds until the last answer arrived.
@@ -25,6 +31,9 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -48,12 +57,12 @@ QUESTIONS = [
 ]
 
 
-def write_config(folder: Path, api_server: str) -> Path:
+def write_config(folder: Path, api_server: str, storage: str) -> Path:
     shutil.copy(ROOT / "examples/faq/school.yaml", folder / "school.yaml")
     config = folder / "config.yaml"
     config.write_text(
         f"""\
-storage: {{path: bench.sqlite3}}
+storage: {storage}
 timezone: Europe/Moscow
 institutions:
   school-17:
@@ -160,9 +169,60 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[index]
 
 
-async def main(args: argparse.Namespace) -> None:
-    rates = TelegramRates().scaled(args.rate_scale)
+def calls(app: App) -> int:
+    """Hops to SQLite's thread, or round trips to PostgreSQL, so far."""
+    assert app.storage is not None
+    db: Any = app.storage.db
+    return int(getattr(db, "round_trips", None) or db.hops)
 
+
+async def run_engine(
+    engine: str, args: argparse.Namespace, url: str, ask: Any, first_chat: int, target: str
+) -> dict[str, float]:
+    rates = TelegramRates().scaled(args.rate_scale)
+    storage = target if engine == "pg" else f"{{path: bench.sqlite3, sqlite: {engine}}}"
+    with tempfile.TemporaryDirectory() as tmp:
+        app = App(
+            load_config(write_config(Path(tmp), url, storage)),
+            services_extra={"telegram": {"rates": rates, "poll_timeout": 25}},
+        )
+        await app.start()
+        try:
+            backlog = range(first_chat, first_chat + args.updates)
+            steady_first = first_chat + args.updates
+            steady = range(steady_first, steady_first + int(args.rate * args.seconds))
+            await ask("greet", backlog)
+            await ask("greet", steady)
+            await app.settle()
+            before = calls(app)
+            rate = await ask("backlog", backlog)
+            await app.settle()
+            backlog_calls = (calls(app) - before) / len(backlog)
+            before = calls(app)
+            kinds = dict(getattr(app.storage.db, "hops_by_what", {}))
+            delays = await ask("steady", steady, args.rate)
+            await app.settle()
+            steady_calls = (calls(app) - before) / len(steady)
+            if args.verbose and kinds:
+                after = getattr(app.storage.db, "hops_by_what", {})
+                print(
+                    "hops per update at the steady rate, by what:",
+                    {k: round((n - kinds.get(k, 0)) / len(steady), 2) for k, n in after.items()},
+                )
+        finally:
+            await app.stop()
+    return {
+        "rate": rate,
+        "p50": statistics.median(delays),
+        "p90": percentile(delays, 90),
+        "p99": percentile(delays, 99),
+        "max": delays[-1],
+        "backlog_calls": backlog_calls,
+        "steady_calls": steady_calls,
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
     conn, child_conn = multiprocessing.Pipe()
     child = multiprocessing.get_context("spawn").Process(
         target=citizens, args=(child_conn,), daemon=True
@@ -173,35 +233,54 @@ async def main(args: argparse.Namespace) -> None:
         conn.send((command, chats, argument))
         return await asyncio.to_thread(conn.recv)
 
+    results: dict[str, dict[str, float]] = {}
     try:
         url = await asyncio.to_thread(conn.recv)
-        with tempfile.TemporaryDirectory() as tmp:
-            app = App(
-                load_config(write_config(Path(tmp), url)),
-                services_extra={"telegram": {"rates": rates, "poll_timeout": 25}},
-            )
-            await app.start()
-            try:
-                backlog = range(10_000, 10_000 + args.updates)
-                steady = range(50_000, 50_000 + int(args.rate * args.seconds))
-                await ask("greet", backlog)
-                await ask("greet", steady)
-                await app.settle()
-                rate = await ask("backlog", backlog)
-                await app.settle()
-                delays = await ask("steady", steady, args.rate)
-                await app.settle()
-            finally:
-                await app.stop()
+        for round_ in range(args.rounds):
+            for number, engine in enumerate(args.engines.split(",")):
+                first = 100_000 * (1 + number + round_ * 10)
+                if engine == "pg":
+                    async with fresh_schema(args.postgres) as target:
+                        found = await run_engine(engine, args, url, ask, first, target)
+                else:
+                    found = await run_engine(engine, args, url, ask, first, "")
+                results[f"{engine}#{round_ + 1}"] = found
+                print_result(f"{engine}#{round_ + 1}", found, args.rate, flush=True)
     finally:
         conn.send(("stop", range(0), 0.0))
         child.join(10)
-    print(f"throughput: {rate:.0f} updates/s ({args.updates} questions, target >= 300)")
+    loop_rates = [r["rate"] for k, r in results.items() if k.startswith("loop#")]
+    thread_rates = [r["rate"] for k, r in results.items() if k.startswith("thread#")]
+    if loop_rates and thread_rates:
+        ratio = statistics.median(thread_rates) / statistics.median(loop_rates)
+        print(f"thread / loop throughput (medians over rounds): {ratio:.2f} (target >= 0.80)")
+
+
+def print_result(name: str, r: dict[str, float], rate: float, flush: bool = False) -> None:
+    unit = "round trips" if name.startswith("pg") else "hops"
     print(
-        f"latency at {args.rate:.0f} updates/s over {len(delays)} questions: "
-        f"p50 {statistics.median(delays):.1f} ms, p90 {percentile(delays, 90):.1f} ms, "
-        f"p99 {percentile(delays, 99):.1f} ms, max {delays[-1]:.1f} ms (target p99 <= 50 ms)"
+        f"{name:9} throughput {r['rate']:5.0f} updates/s, {unit} per update"
+        f" {r['backlog_calls']:.2f} | at {rate:.0f}/s: p50 {r['p50']:.1f} ms,"
+        f" p90 {r['p90']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max']:.1f} ms,"
+        f" {unit} per update {r['steady_calls']:.2f}",
+        flush=flush,
     )
+
+
+@asynccontextmanager
+async def fresh_schema(server: str) -> AsyncIterator[str]:
+    """A ``storage:`` section naming a fresh PostgreSQL schema, dropped afterwards."""
+    import asyncpg
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        joined = f"{server}{'&' if '?' in server else '?'}search_path={schema}"
+        yield f'{{url: "{joined}"}}'
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
 
 
 if __name__ == "__main__":
@@ -210,6 +289,13 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=50.0, help="updates/s for latency")
     parser.add_argument("--seconds", type=float, default=10.0, help="latency run length")
     parser.add_argument("--rate-scale", type=float, default=100.0, help="x Telegram limits")
+    parser.add_argument(
+        "--engines", default="loop,thread", help="comma-separated: loop, thread, pg"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the engines, interleaved")
+    parser.add_argument(
+        "--postgres", default="postgresql://root@127.0.0.1:5432/test", help="server for pg"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the app's process")
     arguments = parser.parse_args()

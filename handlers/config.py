@@ -93,6 +93,10 @@ IdText = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) e
 class StorageConfig(Strict):
     #: SQLite file; relative to the config file
     path: str = "data/priemnaya.sqlite3"
+    #: where SQLite's statements run: "thread" (aiosqlite's, off the event loop, one hop
+    #: per unit of work) or "loop" (the event loop's own thread: no hops, but a stalling
+    #: disk stalls every bot); see storage/aio.py
+    sqlite: Literal["thread", "loop"] = "thread"
     #: PostgreSQL instead of SQLite, for several worker processes (runtime/workers.py):
     #: postgresql://user:password@host:5432/db, given as "${VAR}" since it may hold a password
     url: SecretStr | None = None

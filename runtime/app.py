@@ -13,6 +13,8 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Sequence
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -100,7 +102,9 @@ class App:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         path = self._database or self.loaded.database_target
-        self.storage = await Storage.open(path, self.clock.now)
+        self.storage = await Storage.open(
+            path, self.clock.now, sqlite=self.loaded.config.storage.sqlite
+        )
         self._stopping.clear()
         self.storage_watch = StorageWatch(self._probe_storage, self.clock)
         if self.storage.dialect == "postgresql" and not self.local:
@@ -261,17 +265,8 @@ class App:
         assert self.storage_watch is not None
         event = clean_event(event)
         async with self._inflight.track():
-            counted = False
             while True:
                 try:
-                    if not await self.storage.inbox.accept(event, self.clock.now()):
-                        log.info(
-                            "duplicate update %s on %s ignored", event.update_key, event.platform
-                        )
-                        return
-                    if not counted:
-                        metrics.UPDATES.inc(institution=event.institution, platform=event.platform)
-                        counted = True
                     await self._handle(event)
                     return
                 except StorageUnavailable as exc:
@@ -282,45 +277,72 @@ class App:
                         raise
 
     async def _handle(self, event: Event) -> None:
+        """Store the update, route it and keep everything it produced: one unit of work
+        (one transaction; one hop to SQLite's thread, see storage/aio.py), so the update
+        is either handled with all its effects or not stored at all (and, not being
+        acknowledged, delivered again). What touches the event loop (waking the sender,
+        answering the callback query, the after-commit hooks) runs after it."""
         assert self.storage is not None and self.sender is not None
+        storage = self.storage
         places = self._places(event)
-        if places is not None:  # a shared account: which of its institutions is it for
-            chosen = await resolve(event, places, self.storage.places)
-            event = dataclasses.replace(event, institution=chosen)
-        institution = self.institutions.get(event.institution)
-        if institution is None:
-            log.error("event for unknown institution %s", event.institution)
-            await self.storage.inbox.done(event)
-            return
-        conv = self._conversation(event, institution)
+        received = self.clock.now()
+
+        async def handle() -> Conversation | bool:
+            if not await storage.inbox.take(event, received):
+                return False  # handled before
+            routed = event
+            if places is not None:  # a shared account: which of its institutions is it for
+                chosen = await resolve(event, places, storage.places)
+                routed = dataclasses.replace(event, institution=chosen)
+            institution = self.institutions.get(routed.institution)
+            if institution is None:
+                log.error("event for unknown institution %s", routed.institution)
+                return True
+            conv = self._conversation(routed, institution)
+            await route(conv, self.features)
+            return conv
+
         try:
-            async with self.storage.transaction():
-                if not await self.storage.inbox.claim(event):
-                    return  # another worker handled it meanwhile
-                await route(conv, self.features)
-                await self.storage.inbox.done(event)
+            conv = await storage.unit(handle, "update")
         except StorageUnavailable:
             raise  # nothing was stored: on_event waits for storage and handles it again
         except Exception:
             log.exception("handling update %s from %s failed", event.update_key, event.chat.key)
-            conv = self._conversation(event, institution)
-            conv._counter = 1000  # distinct dedup keys from the failed attempt's
-            async with self.storage.transaction():
-                if event.chat_kind == "private":
-                    await conv.reply(conv.render("error"), log=False)
-                if event.callback is not None:
-                    conv.answer_callback()
-                await self.storage.inbox.done(event)
+            conv = await storage.unit(partial(self._apologise, event, received), "update")
+        if conv is False:
+            log.info("duplicate update %s on %s ignored", event.update_key, event.platform)
+            return
+        metrics.UPDATES.inc(institution=event.institution, platform=event.platform)
+        if not isinstance(conv, Conversation):
+            return
         self.sender.wake()
         for after_commit in conv.extras.get("after_commit", ()):  # e.g. /forget's WAL scrub
             await after_commit()
-        if event.callback is not None and conv.callback_answer is not None:
-            platform = self.platform(event.institution, event.platform)
+        routed = conv.event
+        if routed.callback is not None and conv.callback_answer is not None:
+            platform = self.platform(routed.institution, routed.platform)
             if platform is not None:
                 try:
-                    await platform.answer_callback(event, conv.callback_answer or None)
+                    await platform.answer_callback(routed, conv.callback_answer or None)
                 except Exception as exc:  # the button spinner stops by itself; not worth more
-                    log.warning("answering callback on %s failed: %s", event.platform, exc)
+                    log.warning("answering callback on %s failed: %s", routed.platform, exc)
+
+    async def _apologise(self, event: Event, received: datetime) -> Conversation | bool:
+        """After a handler failed (a bug; its unit rolled back): the update is taken and
+        the citizen told that something went wrong, in a unit of its own."""
+        assert self.storage is not None
+        if not await self.storage.inbox.take(event, received):
+            return False
+        institution = self.institutions.get(event.institution)
+        if institution is None:
+            return True
+        conv = self._conversation(event, institution)
+        conv._counter = 1000  # distinct dedup keys from the failed attempt's
+        if event.chat_kind == "private":
+            await conv.reply(conv.render("error"), log=False)
+        if event.callback is not None:
+            conv.answer_callback()
+        return conv
 
     def _conversation(self, event: Event, institution: Institution) -> Conversation:
         assert self.storage is not None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -107,15 +108,54 @@ async def _adapters_ok(app: Observed) -> dict[str, bool]:
     return status
 
 
+#: how long /healthz waits for its database probe before answering from the last one
+PROBE_WAIT = 0.02
+#: a probe still unanswered after this long means the database is stalled: unhealthy
+PROBE_STALLED = 5.0
+
+
+class _DatabaseProbe:
+    """The database check of /healthz: a small write, awaited for at most PROBE_WAIT.
+    A slow disk must not make /healthz slow (storage runs off the loop, storage/aio.py),
+    so a probe that takes longer keeps going in the background and /healthz answers from
+    the last finished one; one still unanswered after PROBE_STALLED answers unhealthy."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[bool] | None = None
+        self.started = 0.0
+        self.last = True
+
+    async def ok(self, storage: Storage) -> bool:
+        loop = asyncio.get_running_loop()
+        if self.task is None:
+            self.started = loop.time()
+            self.task = asyncio.create_task(self._probe(storage))
+        task = self.task
+        await asyncio.wait({task}, timeout=PROBE_WAIT)
+        if task.done():
+            self.task = None
+            self.last = task.result()
+            return self.last
+        return self.last and loop.time() - self.started < PROBE_STALLED
+
+    @staticmethod
+    async def _probe(storage: Storage) -> bool:
+        try:
+            await storage.kv.set("health", "probe", "ok")
+        except Exception as exc:
+            log.warning("health: database write failed: %s", exc)
+            return False
+        return True
+
+
+_probes: weakref.WeakKeyDictionary[Storage, _DatabaseProbe] = weakref.WeakKeyDictionary()
+
+
 async def _database_ok(app: Observed) -> bool:
     if app.storage is None:
         return False
-    try:
-        await asyncio.wait_for(app.storage.kv.set("health", "probe", "ok"), timeout=5)
-    except Exception as exc:
-        log.warning("health: database write failed: %s", exc)
-        return False
-    return True
+    probe = _probes.setdefault(app.storage, _DatabaseProbe())
+    return await probe.ok(app.storage)
 
 
 async def health(app: Observed) -> tuple[bool, dict[str, Any]]:

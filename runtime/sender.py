@@ -30,6 +30,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Literal
 
 from bots.core import metrics
 from bots.core.background import Pulse
@@ -49,6 +50,11 @@ UnreachableHook = Callable[[str, ChatRef, str], Awaitable[None]]
 #: (institution, platform, outage began, outage ended)
 RecoveryHook = Callable[[str, str, datetime, datetime], Awaitable[None]]
 Write = Callable[[], Awaitable[object]]
+#: a row claimed for sending (Sender._claim): it and its platform; None: done with it;
+#: False: not this worker's to send now
+Claim = tuple[OutboxItem, Platform] | Literal[False] | None
+#: a lane's chat: (institution, platform, chat id)
+Chat = tuple[str, str, str]
 
 
 class _Interrupted(Exception):
@@ -78,6 +84,8 @@ class Sender:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._stop = asyncio.Event()
+        #: the last look at the due rows left a chat for later (its lane busy, no room)
+        self._skipped = False
         #: deliveries that happened but could not be recorded yet (storage unavailable),
         #: written first when storage is back
         self._unrecorded: list[Write] = []
@@ -147,8 +155,7 @@ class Sender:
                     if not await self.watch.wait(self._stop):
                         break
                     await self._write_unrecorded()
-                await self._launch_due()
-                due = await self._storage.outbox.next_attempt_after(self._clock.now())
+                due = await self._launch_due()
             except StorageUnavailable as exc:
                 self.watch.failed(exc)  # the next round waits for storage
                 continue
@@ -173,19 +180,46 @@ class Sender:
             self._unrecorded.pop(0)
         log.info("outbox: deliveries made while storage was unavailable are recorded")
 
-    async def _launch_due(self) -> None:
+    async def _launch_due(self) -> datetime | None:
+        """Start a lane for each chat with due rows and none in flight; returns when the
+        next retry is due. What storage has to say is one unit of work (one hop to
+        SQLite's thread, one statement when rows are due): the due rows with their
+        attempts written, the next retry."""
         now = self._clock.now()
-        items = await self._storage.outbox.due_all(now, limit=1000)
-        by_chat: dict[tuple[str, str, str], list[OutboxItem]] = {}
+        busy = set(self._lanes)
+        plan, left, no_room, due = await self._storage.unit(
+            partial(self._look, now, busy, self._max_lanes - len(busy)),
+            "outbox.due",
+            atomic=False,
+        )
+        self._skipped = bool(left) or no_room
+        for key, chat_items, first in plan:
+            self._lanes[key] = asyncio.create_task(self._lane(key, chat_items, first))
+        if any(key not in self._lanes for key in left):
+            self._wake.set()  # a lane that was busy finished while storage was asked
+        return due
+
+    async def _look(
+        self, now: datetime, busy: set[Chat], room: int
+    ) -> tuple[list[tuple[Chat, list[OutboxItem], Claim]], set[Chat], bool, datetime | None]:
+        """The lanes to start (chat, its due rows, the first one claimed), the chats with
+        due rows left to their busy lanes, whether some were left for lack of room, the
+        next retry."""
+        items, due = await self._storage.outbox.claim_due(now, limit=1000)
+        by_chat: dict[Chat, list[OutboxItem]] = {}
+        left: set[Chat] = set()
         for item in items:
             key = (item.institution, item.platform, item.chat.chat_id)
-            if key in self._lanes:
+            if key in busy:
+                left.add(key)
                 continue
             by_chat.setdefault(key, []).append(item)
+        plan: list[tuple[Chat, list[OutboxItem], Claim]] = []
         for key, chat_items in by_chat.items():
-            if len(self._lanes) >= self._max_lanes:
-                break
-            self._lanes[key] = asyncio.create_task(self._lane(key, chat_items))
+            if len(plan) >= room:
+                return plan, left, True, due
+            plan.append((key, chat_items, await self._claim(chat_items[0], claimed=True)))
+        return plan, left, False, due
 
     async def _sleep_until(self, moment: datetime) -> None:
         """The one retry timer: it runs whatever lanes are in flight (a hung send must not
@@ -194,49 +228,53 @@ class Sender:
         that passed meanwhile is not slept twice."""
         await self._clock.sleep(max(0.0, (moment - self._clock.now()).total_seconds()))
 
-    async def _lane(self, key: tuple[str, str, str], items: list[OutboxItem]) -> None:
+    async def _lane(self, key: tuple[str, str, str], items: list[OutboxItem], first: Claim) -> None:
+        """Deliver a chat's due rows in order (the first was claimed when it was launched).
+        When it ends the loop looks again only if something may wait: a row of this chat
+        that came while it ran, a row left for lack of room, a retry to time, a failure
+        (a lane that ends while a look is under way: see _launch_due).
+        Otherwise new rows wake the loop themselves (App._handle), and a quiet lane costs
+        no further look."""
+        finished = False
         try:
-            for item in items:
+            for number, item in enumerate(items):
                 if self._stopping or not self.watch.healthy:
                     break
-                if not await self._deliver(item):
+                if not await self._deliver(item, (first,) if number == 0 else None):
                     break  # keep this chat's order: later messages wait for the retry
+            else:
+                finished = True
         except StorageUnavailable as exc:
             self.watch.failed(exc)  # the sender stops and resumes when storage is back
         except Exception:
             log.exception("outbox lane %s:%s failed", key[1], key[2])
         finally:
             self._lanes.pop(key, None)
-            self._wake.set()
+            if self._skipped or not finished:
+                self._wake.set()
             await self._notify()
 
-    async def _deliver(self, item: OutboxItem) -> bool:
+    async def _deliver(self, item: OutboxItem, claimed_first: tuple[Claim] | None = None) -> bool:
         """Send one item; True when done with it (sent, unreachable or failed for good).
         StorageUnavailable propagates: the lane stops and so does the sender."""
         outbox = self._storage.outbox
-        # The row as it is now: the list this lane got may be stale (a lane of the same chat
-        # that finished while the list was being read has sent it already; so may another
-        # worker have), and parts_sent may have moved on.
-        fresh = await outbox.get(item.id)
-        if fresh is None or fresh.status != "pending":
+        if claimed_first is not None:
+            claimed = claimed_first[0]
+        else:
+            claimed = await self._storage.unit(partial(self._claim, item), "outbox.claim")
+        if claimed is None:
             return True
-        item = fresh
-        platform = self._platforms(item.institution, item.platform)
-        if not self._may_send(item):
+        if claimed is False:
             return False
-        if platform is None:
-            await outbox.mark_failed(item.id, f"no {item.platform} account for {item.institution}")
-            log.error("outbox %s: no %s account for %s", item.id, item.platform, item.institution)
-            return True
-        if not await outbox.begin_attempt(item.id, self._clock.now()):
-            return True
+        item, platform = claimed
         try:
             if item.kind == "edit":
-                await self._edit(platform, item)
+                marked = await self._edit(platform, item)
             elif item.kind == "topic":
                 await self._create_topic(platform, item)
+                marked = False
             else:
-                await self._send(platform, item)
+                marked = await self._send(platform, item)
         except _Interrupted:
             return False
         except StorageUnavailable:
@@ -264,12 +302,40 @@ class Sender:
             self._failing.setdefault((item.institution, item.platform), self._clock.now())
             return await self._retry_later(item, exc, None)
         now = self._clock.now()
-        # an edit whose row got a newer text while this one was in flight stays pending
-        newer = None if item.kind != "edit" else item.stored_reply
-        await self._record([partial(outbox.mark_sent, item.id, now, newer)])
+        if not marked:
+            # an edit whose row got a newer text while this one was in flight stays pending
+            newer = None if item.kind != "edit" else item.stored_reply
+            await self._record([partial(outbox.mark_sent, item.id, now, newer)])
         metrics.REPLIES.inc(institution=item.institution, platform=item.platform)
         await self._account_works(item.institution, item.platform, now)
         return True
+
+    async def _claim(self, item: OutboxItem, claimed: bool = False) -> Claim:
+        """One unit of work before a send: the row as it is now, and the attempt written
+        (nothing leaves while storage cannot record it). The row as it is now, since the
+        list this lane got may be stale (a lane of the same chat that finished while the
+        list was being read has sent it already; so may another worker have), and
+        parts_sent may have moved on. ``claimed``: the row was read and its attempt
+        written in this unit (Outbox.claim_due). None: done with the row (sent meanwhile,
+        no longer pending, no account for it); False: not this worker's to send now."""
+        outbox = self._storage.outbox
+        fresh = item if claimed else await outbox.get(item.id)
+        if fresh is None or fresh.status != "pending":
+            return None
+        platform = self._platforms(fresh.institution, fresh.platform)
+        if not self._may_send(fresh):
+            return False
+        if platform is None:
+            await outbox.mark_failed(
+                fresh.id, f"no {fresh.platform} account for {fresh.institution}"
+            )
+            log.error(
+                "outbox %s: no %s account for %s", fresh.id, fresh.platform, fresh.institution
+            )
+            return None
+        if not claimed and not await outbox.begin_attempt(fresh.id, self._clock.now()):
+            return None
+        return fresh, platform
 
     async def _record(self, writes: list[Write]) -> None:
         """Write what a delivery changed; when storage refuses, keep the rest in memory
@@ -353,7 +419,9 @@ class Sender:
         thread = records[-1].message.message_id if records else None
         return ChatRef(chat.platform, chat.chat_id, thread)
 
-    async def _send(self, platform: Platform, item: OutboxItem) -> None:
+    async def _send(self, platform: Platform, item: OutboxItem) -> bool:
+        """Send the parts not sent yet; True: the row is marked sent (with the last part's
+        record, in one unit of work)."""
         reply = item.reply
         chat = await self._resolve_thread(item.chat)
         parts = split_text(reply.text, platform.limits.max_text)
@@ -369,17 +437,25 @@ class Sender:
                 raise _Interrupted
             sent = await platform.send(chat, part, dedup_key=f"{item.dedup_key}#{index}")
             now = self._clock.now()
+            if last:
+                finish = partial(self._storage.outbox.finish, item, index, list(sent), now)
+                await self._record(
+                    [partial(self._storage.unit, finish, "outbox.record", atomic=False)]
+                )
+                return True
             await self._record(
                 [partial(self._storage.outbox.record_part, item, index, m, now) for m in sent]
             )
+        return False
 
-    async def _edit(self, platform: Platform, item: OutboxItem) -> None:
+    async def _edit(self, platform: Platform, item: OutboxItem) -> bool:
+        """True: marked sent already (see _send)."""
         assert item.ref_kind is not None and item.ref_id is not None
         if not platform.limits.supports_edit:  # OK: the new version goes as a new message,
-            await self._send(platform, item)  # recorded under the ref (replies, next edit)
-            return
+            return await self._send(platform, item)  # recorded under the ref (replies, edits)
         records = await self._storage.outbox.sent_for_ref(item.ref_kind, item.ref_id)
         if not records:
             raise PermanentSendError(f"nothing sent under {item.ref_kind}:{item.ref_id} to edit")
         target = records[-1].message
         await platform.edit(target, item.reply)
+        return False

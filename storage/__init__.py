@@ -8,11 +8,13 @@ storage contract suite in tests/contract/test_storage.py runs against each.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Literal, TypeVar
 
+from storage.aio import AioSqliteDatabase
 from storage.citizens import CitizenRepo
 from storage.db import SqliteDatabase, StorageError, StorageUnavailable
 from storage.messages import MessageLog
@@ -23,6 +25,11 @@ from storage.state import KeyValue, PayloadRepo
 from storage.tickets import TicketRepo
 
 __all__ = ["Database", "Storage", "StorageError", "StorageUnavailable", "is_database_url"]
+
+T = TypeVar("T")
+#: where SQLite's statements run: on aiosqlite's thread (storage/aio.py, the default) or on
+#: the event loop's thread (storage/db.py; kept to compare them in bench/pipeline.py)
+SqliteEngine = Literal["thread", "loop"]
 
 
 def is_database_url(target: object) -> bool:
@@ -45,13 +52,17 @@ class Storage:
         self.places = PlaceRepo(db)
 
     @classmethod
-    async def open(cls, path: str | Path, now: Callable[[], datetime]) -> Storage:
+    async def open(
+        cls, path: str | Path, now: Callable[[], datetime], sqlite: SqliteEngine = "thread"
+    ) -> Storage:
         """``path``: a SQLite file (or ``:memory:``), or a ``postgresql://`` URL."""
         if is_database_url(path):
             from storage.pg import PgDatabase  # asyncpg is imported only when used
 
             return cls(await PgDatabase.open(str(path)), now)
-        return cls(await SqliteDatabase.open(path), now)
+        if sqlite == "loop":
+            return cls(await SqliteDatabase.open(path), now)
+        return cls(await AioSqliteDatabase.open(path), now)
 
     @property
     def dialect(self) -> str:
@@ -62,6 +73,12 @@ class Storage:
     async def transaction(self) -> AsyncIterator[None]:
         async with self.db.transaction():
             yield
+
+    async def unit(
+        self, work: Callable[[], Awaitable[T]], what: str = "unit", *, atomic: bool = True
+    ) -> T:
+        """``work`` as one unit of work (storage/port.py: one transaction, one hop)."""
+        return await self.db.unit(work, what, atomic=atomic)
 
     async def close(self) -> None:
         await self.db.close()

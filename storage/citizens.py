@@ -38,7 +38,11 @@ class CitizenRepo:
     ) -> bool:
         """Record that ``user`` wrote; returns True on their first contact with this institution.
 
-        Writing again makes a citizen reachable again."""
+        Writing again makes a citizen reachable again. The update comes first: a citizen
+        who wrote before (most updates) costs one statement; a first contact two (three if
+        a concurrent worker inserted the same citizen in between)."""
+        if await self._refresh(institution, platform, user, chat_id, now):
+            return False
         created = await self._db.execute(
             "INSERT INTO citizens(institution, platform, user_id, chat_id, first_name, last_name,"
             " username, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?)"
@@ -57,7 +61,14 @@ class CitizenRepo:
         )
         if created:
             return True
-        await self._db.execute(
+        await self._refresh(institution, platform, user, chat_id, now)
+        return False
+
+    async def _refresh(
+        self, institution: str, platform: str, user: User, chat_id: str, now: datetime
+    ) -> bool:
+        """A known citizen wrote: their names and chat as now, reachable again."""
+        changed = await self._db.execute(
             "UPDATE citizens SET chat_id=?, first_name=?, last_name=?, username=?, last_seen=?,"
             " unreachable_at=NULL, unreachable_reason=NULL"
             " WHERE institution=? AND platform=? AND user_id=?",
@@ -72,7 +83,7 @@ class CitizenRepo:
                 user.id,
             ),
         )
-        return False
+        return changed > 0
 
     async def get(self, institution: str, platform: str, user_id: str) -> Citizen | None:
         row = await self._db.fetchone(

@@ -6,9 +6,10 @@ that spans repositories (an update, its log rows and its outgoing messages) triv
 that opens ``transaction()`` owns the connection until it commits; other tasks wait on the
 lock. Statements outside a transaction commit on their own.
 
-Why statements run on the event loop's thread (the stdlib ``sqlite3``) rather than through
-aiosqlite's worker thread: our statements are point reads and single-row writes on indexed
-tables, 3-13 µs each in WAL mode with synchronous=NORMAL, while a hop to aiosqlite's thread
+This engine runs statements on the event loop's thread (``storage.sqlite: loop``); the
+default runs them on aiosqlite's thread in units of work (storage/aio.py), since a
+stalling disk here stalls the loop. Why this one existed: our statements are point reads
+and single-row writes on indexed tables, 3-13 µs each in WAL mode with synchronous=NORMAL, while a hop to aiosqlite's thread
 and back costs 160-200 µs (measured on this machine, 5,000 statements each way). An update
 takes about twenty statements, so the hops alone capped the whole pipeline at ~200
 updates/s. Anything long (a VACUUM, a bulk purge) goes through :meth:`SqliteDatabase.run_blocking`,
@@ -24,7 +25,7 @@ import importlib.resources
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,7 +70,7 @@ def unavailable(exc: BaseException) -> bool:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
+def translated() -> Iterator[None]:
     """sqlite3's "storage unavailable" errors as StorageUnavailable; others unchanged."""
     try:
         yield
@@ -95,152 +96,26 @@ def migrations(folder_name: str = "migrations") -> list[tuple[int, str, str]]:
     return found
 
 
-class SqliteDatabase:
-    """The SQLite backend of the storage port (storage/port.py)."""
-
-    dialect = "sqlite"
-
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
-        self._conn = conn
-        self.path = path
-        self._lock = asyncio.Lock()
-
-    @classmethod
-    async def open(cls, path: str | Path) -> SqliteDatabase:
-        """Open (creating folders and file as needed) and migrate to the newest schema."""
-        target = str(path)
-        if target != ":memory:":
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = _connect(target)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open database {target}: {exc}") from exc
-        db = cls(conn, target)
-        await db._migrate()
-        return db
-
-    async def revive(self) -> None:
-        """Open the connection anew. SQLite opens a file read-only when the file system is
-        read-only at that moment, and such a connection stays read-only after a remount;
-        the storage probe calls this when a write failed. A connection put in query_only
-        on purpose is kept."""
-        async with self._lock:
-            with contextlib.suppress(sqlite3.ProgrammingError):  # closed by a failed revive
-                if self._conn.execute("PRAGMA query_only").fetchone()[0]:
-                    return
-            # close first: a new connection opened beside the old one would share its
-            # read-only view of the WAL index
-            self._conn.close()
-            with _translated():
-                self._conn = _connect(self.path)
-
-    async def close(self) -> None:
-        async with self._lock:
-            self._conn.close()
-
-    async def _migrate(self) -> None:
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-            " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
-        )
-        row = self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
-        current = int(row[0]) if row else 0
-        known = migrations()
-        newest = known[-1][0] if known else 0
-        if current > newest:
-            raise StorageError(
-                f"database {self.path} has schema {current}, newer than this program's {newest}: "
-                "upgrade Priemnaya or restore a backup"
-            )
-        for number, name, sql in known:
-            if number <= current:
-                continue
-            log.info("applying migration %s", name)
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _statements(sql):
-                    self._conn.execute(statement)
-                self._conn.execute(
-                    "INSERT INTO schema_version(version, name) VALUES (?, ?)", (number, name)
-                )
-                self._conn.execute("COMMIT")
-            except Exception as exc:
-                self._conn.execute("ROLLBACK")
-                raise StorageError(f"migration {name} failed: {exc}") from exc
-
-    async def schema_version(self) -> int:
-        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
-        return int(row["v"]) if row else 0
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """Everything the current task runs inside commits together or not at all."""
-        if _in_transaction.get() is self:
-            yield  # nested: part of the outer transaction
-            return
-        async with self._lock:
-            with _translated():
-                self._conn.execute("BEGIN IMMEDIATE")
-            token = _in_transaction.set(self)
-            try:
-                yield
-            except BaseException:
-                self._rollback()
-                raise
-            else:
-                try:
-                    with _translated():
-                        self._conn.execute("COMMIT")
-                except BaseException:
-                    self._rollback()  # a failed COMMIT (disk full) leaves it open
-                    raise
-            finally:
-                _in_transaction.reset(token)
-
-    def _rollback(self) -> None:
-        """Roll back if a transaction is still open: SQLite itself rolls back on some
-        errors (disk full, I/O), and a second ROLLBACK would hide the first error."""
-        if self._conn.in_transaction:
-            try:
-                self._conn.execute("ROLLBACK")
-            except sqlite3.Error as exc:
-                log.warning("rollback failed: %s", exc)
-
-    @asynccontextmanager
-    async def _use(self) -> AsyncIterator[sqlite3.Connection]:
-        if _in_transaction.get() is self:
-            with _translated():
-                yield self._conn
-        else:
-            async with self._lock:
-                with _translated():
-                    yield self._conn
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement; returns lastrowid for INSERT, else the changed row count."""
-        async with self._use() as conn:
-            cursor = conn.execute(sql, params)
-            if sql.lstrip()[:6].upper() == "INSERT":
-                return int(cursor.lastrowid or 0) if cursor.rowcount > 0 else 0
-            return int(cursor.rowcount)
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        async with self._use() as conn:
-            conn.executemany(sql, rows)
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self._use() as conn:
-            row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
-            return row
+class SqliteCatalog:
+    """The catalog and file methods of the port (storage/port.py), in SQLite's terms, for
+    both SQLite engines (this module's and storage/aio.py's)."""
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._use() as conn:
-            return list(conn.execute(sql, params).fetchall())
+        raise NotImplementedError
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        raise NotImplementedError
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
+        return int(row["v"]) if row else 0
 
     async def tables(self) -> list[str]:
         rows = await self.fetchall(
@@ -263,6 +138,121 @@ class SqliteDatabase:
         row = await self.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
         return bool(row is not None and row[0])
 
+
+class SqliteDatabase(SqliteCatalog):
+    """The SQLite backend of the storage port (storage/port.py), on the event loop's thread."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+        #: thread hops so far: none here, statements run on the loop (bench/pipeline.py)
+        self.hops = 0
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteDatabase:
+        """Open (creating folders and file as needed) and migrate to the newest schema."""
+        target = str(path)
+        if target != ":memory:":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = connect(target)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open database {target}: {exc}") from exc
+        db = cls(conn, target)
+        await db._migrate()
+        return db
+
+    async def revive(self) -> None:
+        """Open the connection anew. SQLite opens a file read-only when the file system is
+        read-only at that moment, and such a connection stays read-only after a remount;
+        the storage probe calls this when a write failed. A connection put in query_only
+        on purpose is kept."""
+        async with self._lock:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed by a failed revive
+                if self._conn.execute("PRAGMA query_only").fetchone()[0]:
+                    return
+            # close first: a new connection opened beside the old one would share its
+            # read-only view of the WAL index
+            self._conn.close()
+            with translated():
+                self._conn = connect(self.path)
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._conn.close()
+
+    async def _migrate(self) -> None:
+        migrate_connection(self._conn, self.path)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Everything the current task runs inside commits together or not at all."""
+        if _in_transaction.get() is self:
+            yield  # nested: part of the outer transaction
+            return
+        async with self._lock:
+            with translated():
+                self._conn.execute("BEGIN IMMEDIATE")
+            token = _in_transaction.set(self)
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+            else:
+                try:
+                    with translated():
+                        self._conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback()  # a failed COMMIT (disk full) leaves it open
+                    raise
+            finally:
+                _in_transaction.reset(token)
+
+    async def unit(
+        self, work: Callable[[], Awaitable[T]], what: str = "unit", *, atomic: bool = True
+    ) -> T:
+        """``work`` in one transaction (storage/port.py); on the loop's thread there is
+        no hop to save, so it is simply that."""
+        if not atomic:
+            return await work()
+        async with self.transaction():
+            return await work()
+
+    def _rollback(self) -> None:
+        rollback(self._conn)
+
+    @asynccontextmanager
+    async def _use(self) -> AsyncIterator[sqlite3.Connection]:
+        if _in_transaction.get() is self:
+            with translated():
+                yield self._conn
+        else:
+            async with self._lock:
+                with translated():
+                    yield self._conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns lastrowid for INSERT, else the changed row count."""
+        async with self._use() as conn:
+            return run_statement(conn, sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self._use() as conn:
+            conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self._use() as conn:
+            row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
+            return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._use() as conn:
+            return list(conn.execute(sql, params).fetchall())
+
     async def run_blocking(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run long work (VACUUM, a bulk purge) in a thread, holding the connection, so the
         event loop keeps serving updates meanwhile."""
@@ -272,7 +262,65 @@ class SqliteDatabase:
             return await asyncio.to_thread(work, self._conn)
 
 
-def _connect(target: str) -> sqlite3.Connection:
+def run_statement(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+    """One statement; lastrowid for an INSERT that inserted, else the changed row count."""
+    cursor = conn.execute(sql, params)
+    if sql.lstrip()[:6].upper() == "INSERT":
+        return int(cursor.lastrowid or 0) if cursor.rowcount > 0 else 0
+    return int(cursor.rowcount)
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open: SQLite itself rolls back on some errors
+    (disk full, I/O), and a second ROLLBACK would hide the first error."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.warning("rollback failed: %s", exc)
+
+
+def to_apply(
+    current: int, known: list[tuple[int, str, str]], path: str
+) -> list[tuple[int, str, str]]:
+    """The migrations newer than schema ``current``, each logged; a database newer than
+    this program is refused (both backends)."""
+    newest = known[-1][0] if known else 0
+    if current > newest:
+        raise StorageError(
+            f"database {path} has schema {current}, newer than this program's {newest}: "
+            "upgrade Priemnaya or restore a backup"
+        )
+    newer = [m for m in known if m[0] > current]
+    for _, name, _ in newer:
+        log.info("applying migration %s", name)
+    return newer
+
+
+def migrate_connection(conn: sqlite3.Connection, path: str) -> None:
+    """Bring a connection's database to the newest schema (both SQLite engines use this)."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
+    )
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+    for number, name, sql in to_apply(int(row[0]) if row else 0, migrations(), path):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version(version, name) VALUES (?, ?)", (number, name))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            raise StorageError(f"migration {name} failed: {exc}") from exc
+
+
+def connect(target: str) -> sqlite3.Connection:
+    """A connection as both SQLite engines use it: autocommit (transactions are explicit),
+    WAL, synchronous=NORMAL, foreign keys, a 5 s busy timeout. ``check_same_thread`` is off:
+    the thread engine opens it on its own thread, and tests reach it from theirs."""
     conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")

@@ -16,7 +16,16 @@ keeps the repositories' behaviour identical on both backends.
 Transactions: a pool of connections; ``transaction()`` pins one connection to the current
 task (a contextvar, as in the SQLite backend) until it commits. Unlike SQLite, transactions
 of different tasks run concurrently (READ COMMITTED); code that needs a counter to be
-serialised takes a row lock first (see TicketRepo.create).
+serialised takes a row lock first (see TicketRepo.create). A unit of work
+(:meth:`PgDatabase.unit`: an update's handling, a delivery's record) is one transaction on
+one connection.
+
+Round trips: a connection goes back to the pool without asyncpg's reset query
+(``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``, one round trip per
+release, which made a quarter of all round trips when each statement took a connection of
+its own): nothing here takes advisory locks beyond one statement's migration lock, LISTENs,
+keeps cursors or changes settings, and a transaction left open is still rolled back by the
+pool. ``round_trips`` counts them (bench/pipeline.py prints them per update).
 """
 
 from __future__ import annotations
@@ -25,15 +34,19 @@ import asyncio
 import contextvars
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from storage.db import StorageError, StorageUnavailable
+from storage.db import StorageError, StorageUnavailable, to_apply
 from storage.db import migrations as shipped_migrations
+from storage.timing import SLOW_CALL_SECONDS, timed, what_of
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +90,23 @@ def _translated() -> Iterator[None]:
 
 
 class _Current:
-    """The connection a task's transaction holds; only that task may use it (a task the
-    transaction spawns inherits the contextvar but must not share the connection)."""
+    """The connection a task's transaction (or unit of work) holds; only that task may use
+    it (a task the transaction spawns inherits the contextvar but must not share the
+    connection). ``in_transaction`` False: a unit with ``atomic=False``."""
 
-    __slots__ = ("conn", "db", "task")
+    __slots__ = ("conn", "db", "in_transaction", "task")
 
-    def __init__(self, db: PgDatabase, conn: asyncpg.Connection, task: asyncio.Task[Any] | None):
+    def __init__(
+        self,
+        db: PgDatabase,
+        conn: asyncpg.Connection,
+        task: asyncio.Task[Any] | None,
+        in_transaction: bool = True,
+    ):
         self.db = db
         self.conn = conn
         self.task = task
+        self.in_transaction = in_transaction
 
 
 _in_transaction: contextvars.ContextVar[_Current | None] = contextvars.ContextVar(
@@ -163,6 +184,40 @@ def _to_int_text(value: Any) -> str:
     return str(int(value))
 
 
+class _CountingConnection(asyncpg.Connection):  # type: ignore[misc]
+    """Counts the round trips to the server: each statement (and BEGIN, COMMIT, ROLLBACK)
+    is one; preparing a statement that is not cached yet is one more. It hooks asyncpg's
+    internal ``_execute``/``_executemany``/``_get_statement``: a measurement only, read by
+    the benchmarks."""
+
+    round_trips = 0
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        if not args:  # the simple protocol (BEGIN, COMMIT, scripts): one round trip
+            _CountingConnection.round_trips += 1
+        return await super().execute(query, *args, timeout=timeout)  # type: ignore[no-any-return]
+
+    async def _get_statement(self, query: str, timeout: float | None, **kwargs: Any) -> Any:
+        record_class = kwargs.get("record_class") or self._protocol.get_record_class()
+        key = (query, record_class, kwargs.get("ignore_custom_codec", False))
+        if not kwargs.get("use_cache", True) or self._stmt_cache.get(key) is None:
+            _CountingConnection.round_trips += 1  # a prepare
+        return await super()._get_statement(query, timeout, **kwargs)
+
+    async def _execute(self, query: str, args: Any, limit: int, timeout: Any, **kw: Any) -> Any:
+        _CountingConnection.round_trips += 1
+        return await super()._execute(query, args, limit, timeout, **kw)
+
+    async def _executemany(self, query: str, args: Any, timeout: Any, **kw: Any) -> Any:
+        _CountingConnection.round_trips += 1
+        return await super()._executemany(query, args, timeout, **kw)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release (see the module docstring): nothing to undo. The pool
+    rolls back an open transaction before calling this."""
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     """SQLite-like leniency (see the module docstring)."""
     for name in ("int2", "int4", "int8"):
@@ -188,6 +243,13 @@ class PgDatabase:
         self._tables_with_id: frozenset[str] = frozenset()
         #: statement -> (with $n placeholders, as ``execute`` runs it, returns an id)
         self._translated: dict[str, tuple[str, str, bool]] = {}
+        #: a unit of work or statement taking this long or longer is logged and counted
+        self.slow_call_seconds = SLOW_CALL_SECONDS
+
+    @property
+    def round_trips(self) -> int:
+        """Round trips to the server so far, by every PostgreSQL database of this process."""
+        return _CountingConnection.round_trips
 
     @classmethod
     async def open(
@@ -198,7 +260,12 @@ class PgDatabase:
         second pool on a database already opened (the workers' lease pool)."""
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=min_size, max_size=max_size, init=_init_connection
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                init=_init_connection,
+                reset=_keep_session,
+                connection_class=_CountingConnection,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
             raise StorageError(f"cannot connect to PostgreSQL at {redact(url)}: {exc}") from exc
@@ -236,17 +303,7 @@ class PgDatabase:
             " to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
         )
         current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
-        known = migrations()
-        newest = known[-1][0] if known else 0
-        if current > newest:
-            raise StorageError(
-                f"database {self.path} has schema {current}, newer than this program's {newest}: "
-                "upgrade Priemnaya or restore a backup"
-            )
-        for number, name, sql in known:
-            if number <= current:
-                continue
-            log.info("applying migration %s", name)
+        for number, name, sql in to_apply(current, migrations(), self.path):
             try:
                 async with conn.transaction():
                     await conn.execute(sql)  # no arguments: the whole file in one round trip
@@ -318,36 +375,83 @@ class PgDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """Everything the current task runs inside commits together or not at all."""
-        if self._current() is not None:
+        current = self._current()
+        if current is not None and current.in_transaction:
             yield  # nested: part of the outer transaction
             return
         with _translated():
+            if current is not None:  # inside a unit with atomic=False: on its connection
+                current.in_transaction = True
+                try:
+                    async with self._transaction_on(current.conn):
+                        yield
+                finally:
+                    current.in_transaction = False
+                return
             async with self._pool.acquire() as conn:
-                tx = conn.transaction()
-                await tx.start()
                 token = _in_transaction.set(_Current(self, conn, asyncio.current_task()))
                 try:
-                    yield
-                except BaseException:
-                    try:
-                        await tx.rollback()
-                    except Exception as exc:  # the connection broke: the server rolls back
-                        log.warning("rollback failed: %s", type(exc).__name__)
-                    raise
-                else:
-                    await tx.commit()
+                    async with self._transaction_on(conn):
+                        yield
                 finally:
                     _in_transaction.reset(token)
 
     @asynccontextmanager
-    async def _use(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _transaction_on(self, conn: asyncpg.Connection) -> AsyncIterator[None]:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            yield
+        except BaseException:
+            try:
+                await tx.rollback()
+            except Exception as exc:  # the connection broke: the server rolls back
+                log.warning("rollback failed: %s", type(exc).__name__)
+            raise
+        await tx.commit()
+
+    async def unit(
+        self, work: Callable[[], Awaitable[T]], what: str = "unit", *, atomic: bool = True
+    ) -> T:
+        """``work`` in one transaction on one connection (storage/port.py); ``atomic``
+        False: on one connection, without BEGIN and COMMIT (two round trips fewer)."""
+        if self._current() is not None:
+            return await work()
+        if atomic:
+            async with self.transaction():
+                return await self._timed(work, what)
+        with _translated():
+            async with self._pool.acquire() as conn:
+                token = _in_transaction.set(
+                    _Current(self, conn, asyncio.current_task(), in_transaction=False)
+                )
+                try:
+                    return await self._timed(work, what)
+                finally:
+                    _in_transaction.reset(token)
+
+    async def _timed(self, work: Callable[[], Awaitable[T]], what: str) -> T:
+        """Time ``work`` on its connection (waiting for a pool connection is not the
+        server's slowness, so it is left out)."""
+        started = time.perf_counter()
+        try:
+            return await work()
+        finally:
+            timed(what, time.perf_counter() - started, self.slow_call_seconds)
+
+    @asynccontextmanager
+    async def _use(self, sql: str) -> AsyncIterator[asyncpg.Connection]:
         current = self._current()
         with _translated():
             if current is not None:
                 yield current.conn
             else:
                 async with self._pool.acquire() as conn:
-                    yield conn
+                    started = time.perf_counter()
+                    try:
+                        yield conn
+                    finally:
+                        timed(what_of(sql), time.perf_counter() - started, self.slow_call_seconds)
 
     def _sql(self, sql: str) -> tuple[str, str, bool]:
         found = self._translated.get(sql)
@@ -363,7 +467,7 @@ class PgDatabase:
         """Run one statement; returns the new id for an INSERT into a table with an ``id``
         (0 when ON CONFLICT skipped it), else the changed row count."""
         _, text, returns = self._sql(sql)
-        async with self._use() as conn:
+        async with self._use(sql) as conn:
             if returns:
                 value = await conn.fetchval(text, *params)
                 return int(value) if value is not None else 0
@@ -376,20 +480,20 @@ class PgDatabase:
         batch = [tuple(r) for r in rows]
         if not batch:
             return
-        async with self._use() as conn:
+        async with self._use(sql) as conn:
             await conn.executemany(text, batch)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> asyncpg.Record | None:
         text = self._sql(sql)[0]
-        async with self._use() as conn:
+        async with self._use(sql) as conn:
             return await conn.fetchrow(text, *params)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[asyncpg.Record]:
         text = self._sql(sql)[0]
-        async with self._use() as conn:
+        async with self._use(sql) as conn:
             return list(await conn.fetch(text, *params))
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         text = self._sql(sql)[0]
-        async with self._use() as conn:
+        async with self._use(sql) as conn:
             return await conn.fetchval(text, *params)

@@ -1,15 +1,19 @@
 """The storage port: what repositories (and the few callers outside storage/) may ask of a
 database. Two backends implement it: SQLite (storage/db.py, the embedded default) and
-PostgreSQL (storage/pg.py, for several worker processes). A third backend implements this
+PostgreSQL (storage/pg.py, for several worker processes); SQLite runs either on a thread of
+its own through aiosqlite (storage/aio.py, the default) or on the event loop's thread
+(storage/db.py). A third backend implements this
 Protocol and passes the contract suite in tests/contract/test_storage.py; nothing else in
 the product needs to know it exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 #: one result row: sqlite3.Row or asyncpg.Record, both indexed by column name and position
 Row = Any
@@ -27,6 +31,19 @@ class Database(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """Everything the current task runs inside commits together or not at all;
         nested use joins the outer transaction."""
+        ...
+
+    async def unit(
+        self, work: Callable[[], Awaitable[T]], what: str = "unit", *, atomic: bool = True
+    ) -> T:
+        """Run ``work`` as one unit of work: in one transaction (``atomic=False``: on one
+        connection, each statement committing by itself, for reads and writes that need
+        no transaction), and on a backend that runs statements on a thread of its own
+        (storage/aio.py) in one hop to that thread.
+        ``work`` may await this database and nothing else (no sleeps, no network, no
+        futures of the event loop): on that backend it runs on the database's thread,
+        where awaiting anything that suspends is an error. ``what`` names it in the
+        slow-call log and /metrics (storage/timing.py)."""
         ...
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:

@@ -105,11 +105,32 @@ class Inbox:
         return changed > 0
 
     async def done(self, event: Event) -> None:
-        await self._db.execute(
+        await self._mark_done(event, "")
+
+    async def _mark_done(self, event: Event, only: str) -> int:
+        """Mark the update done (``only``: an extra condition); the changed row count."""
+        return await self._db.execute(
             "UPDATE inbox SET status='done', event='' WHERE institution=? AND platform=?"
-            " AND update_key=?",
+            " AND update_key=?" + only,
             (event.institution, event.platform, event.update_key),
         )
+
+    async def take(self, event: Event, now: datetime) -> bool:
+        """Call first inside the unit of work that handles the update: stores it as done
+        (it commits together with everything its handling produced, or not at all: then
+        the platform, which was not acknowledged, delivers it again). False when it was
+        handled before (a redelivery) or by another worker meanwhile: on PostgreSQL the new
+        row stays locked until commit, so a second worker waits here and then skips it. A
+        row left pending (accepted apart from its handling) is taken the same way. One
+        statement for a new update, where accept + claim + done took three."""
+        inserted = await self._db.execute(
+            "INSERT INTO inbox(institution, platform, update_key, status, event, received_at)"
+            " VALUES (?,?,?,'done','',?) ON CONFLICT DO NOTHING",
+            (event.institution, event.platform, event.update_key, iso(now)),
+        )
+        if inserted:
+            return True
+        return await self._mark_done(event, " AND status='pending'") > 0
 
     async def pending(self, limit: int = 1000) -> list[Event]:
         rows = await self._db.fetchall(
@@ -335,23 +356,7 @@ class Outbox:
     ) -> None:
         """One part went out: remember it and move the resume point, in one transaction."""
         async with self._db.transaction():
-            await self._db.execute(
-                "INSERT INTO sent_messages(platform, chat_id, message_id, institution, outbox_id,"
-                " part, thread_id, ref_kind, ref_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT DO NOTHING",
-                (
-                    message.chat.platform,
-                    message.chat.chat_id,
-                    message.message_id,
-                    item.institution,
-                    item.id,
-                    part,
-                    message.chat.thread_id,
-                    item.ref_kind,
-                    item.ref_id,
-                    iso(now),
-                ),
-            )
+            await self._db.execute(_RECORD_PART, _record_values(item, part, message, now))
             await self._db.execute(  # never backwards (portable: no two-argument MAX)
                 "UPDATE outbox SET parts_sent=? WHERE id=? AND parts_sent<?",
                 (part + 1, item.id, part + 1),
@@ -438,6 +443,78 @@ class Outbox:
     async def by_dedup_key(self, dedup_key: str) -> OutboxItem | None:
         row = await self._db.fetchone("SELECT * FROM outbox WHERE dedup_key=?", (dedup_key,))
         return _item(row) if row else None
+
+    # -- the sender's hot path, in few statements (issue 20: round trips per update) --------
+    async def claim_due(
+        self, now: datetime, limit: int = 1000
+    ) -> tuple[list[OutboxItem], datetime | None]:
+        """:meth:`due_all` with :meth:`begin_attempt` written for every row it returns, and
+        :meth:`next_attempt_after`, in one statement when rows are due (the earliest retry
+        to come rides along on each row). The attempt stamp is ``now``, which changes no
+        row's turn: they are all due already."""
+        rows = await self._db.fetchall(
+            "UPDATE outbox SET next_attempt_at=? WHERE id IN (SELECT o.id FROM outbox o"
+            " WHERE o.status='pending' AND o.next_attempt_at<=?"
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status='pending'"
+            " AND p.institution=o.institution AND p.platform=o.platform"
+            " AND p.chat_id=o.chat_id AND p.id<o.id AND p.next_attempt_at>?)"
+            " ORDER BY o.id LIMIT ?) RETURNING *, (SELECT MIN(r.next_attempt_at) FROM outbox r"
+            " WHERE r.status='pending' AND r.next_attempt_at>?) AS next_retry",
+            (iso(now), iso(now), iso(now), limit, iso(now)),
+        )
+        if not rows:
+            return [], await self.next_attempt_after(now)
+        retry = rows[0]["next_retry"]
+        return sorted((_item(r) for r in rows), key=lambda i: i.id), parse(retry) if retry else None
+
+    async def finish(
+        self, item: OutboxItem, part: int, messages: Sequence[SentMessage], now: datetime
+    ) -> None:
+        """The last part went out: its record and the row marked sent, together. On
+        PostgreSQL one statement (a round trip) for the usual single message."""
+        if self._db.dialect == "postgresql" and len(messages) == 1:
+            await self._db.execute(
+                "WITH recorded AS (" + _RECORD_PART + ") " + _MARK_FINISHED,
+                (*_record_values(item, part, messages[0], now), *_finished_values(item, part, now)),
+            )
+            return
+        async with self._db.transaction():
+            for message in messages:
+                await self._db.execute(_RECORD_PART, _record_values(item, part, message, now))
+            await self._db.execute(_MARK_FINISHED, _finished_values(item, part, now))
+
+
+_RECORD_PART = (
+    "INSERT INTO sent_messages(platform, chat_id, message_id, institution, outbox_id,"
+    " part, thread_id, ref_kind, ref_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT DO NOTHING"
+)
+#: the resume point never moves backwards (portable: no two-argument MAX)
+_MARK_FINISHED = (
+    "UPDATE outbox SET parts_sent=CASE WHEN parts_sent<? THEN ? ELSE parts_sent END,"
+    " status='sent', sent_at=?, last_error=NULL WHERE id=?"
+)
+
+
+def _record_values(
+    item: OutboxItem, part: int, message: SentMessage, now: datetime
+) -> tuple[Any, ...]:
+    return (
+        message.chat.platform,
+        message.chat.chat_id,
+        message.message_id,
+        item.institution,
+        item.id,
+        part,
+        message.chat.thread_id,
+        item.ref_kind,
+        item.ref_id,
+        iso(now),
+    )
+
+
+def _finished_values(item: OutboxItem, part: int, now: datetime) -> tuple[Any, ...]:
+    return (part + 1, part + 1, iso(now), item.id)
 
 
 def _item(r: Any) -> OutboxItem:

@@ -130,6 +130,16 @@ SLA_BREACHED = METRICS.gauge(
     "Tickets whose first-response deadline passed (kept tickets).",
     ("institution",),
 )
+STORAGE_SLOW = METRICS.counter(
+    "priemnaya_storage_slow_calls",
+    "Storage calls slower than the threshold (storage.slow_call_seconds), by what they did.",
+    ("what",),
+)
+STORAGE_CALLS = METRICS.counter(
+    "priemnaya_storage_calls",
+    "Storage calls timed for the slow-call threshold: hops to SQLite's thread, units of work"
+    " and statements outside them on PostgreSQL.",
+)
 TICKETS_OPEN = METRICS.gauge("priemnaya_tickets_open", "Tickets not closed yet.", ("institution",))
 
 

@@ -103,4 +103,9 @@ async def on_button(conv: Conversation, data: str) -> None:
     )
     log.info("staff %s queued broadcast %s for %s", conv.event.user.id, new_id, inst.id)
     await conv.reply(conv.render("announce_started", send_at=_send_at(conv)), log=False)
-    wake(conv.storage)
+    storage = conv.storage
+
+    async def wake_broadcaster() -> None:  # after the commit, on the event loop
+        wake(storage)
+
+    conv.extras.setdefault("after_commit", []).append(wake_broadcaster)

@@ -1,5 +1,6 @@
-"""The storage contract: what every backend must do (SQLite in a file and in memory,
-PostgreSQL in a schema of its own: see tests/pg.py for when it is skipped or required)."""
+"""The storage contract: what every backend must do (SQLite in a file and in memory on
+aiosqlite's thread, SQLite in a file on the event loop's thread, PostgreSQL in a schema of
+its own: see tests/pg.py for when it is skipped or required)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from storage.privacy import PrivacyRepo, purge_statements
 from storage.times import iso
 from tests.pg import fresh_schema
 
-BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
+BACKENDS = ["sqlite-file", "sqlite-memory", "sqlite-loop-file", "postgresql"]
 
 
 @asynccontextmanager
@@ -29,14 +30,15 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
         async with fresh_schema() as url:
             yield url
     else:
-        yield str(tmp_path / "t.sqlite3") if kind == "sqlite-file" else ":memory:"
+        yield ":memory:" if kind == "sqlite-memory" else str(tmp_path / "t.sqlite3")
 
 
 @pytest.fixture(params=BACKENDS)
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     clock = ManualClock()
     async with database(request.param, tmp_path) as target:
-        opened = await Storage.open(target, clock.now)
+        engine = "loop" if request.param == "sqlite-loop-file" else "thread"
+        opened = await Storage.open(target, clock.now, sqlite=engine)
         opened.clock = clock  # type: ignore[attr-defined]
         try:
             yield opened
