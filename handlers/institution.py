@@ -67,7 +67,9 @@ def build_institution(
         id=institution_id,
         config=config,
         faq=faq,
-        matcher=FaqMatcher.build(faq, settings),
+        matcher=FaqMatcher.build(
+            faq, settings, vectors_dir=loaded.database_path.parent / "vectors"
+        ),
         texts=Texts(loaded.templates_dir(institution_id), institution=config.template_context()),
         zone=loaded.zone(institution_id),
         working_hours=loaded.working_hours(institution_id),
