@@ -26,6 +26,11 @@ def run_ask(args: argparse.Namespace) -> int:
     if inst_id is None:
         return 2
     inst = loaded.config.institutions[inst_id]
-    matcher = FaqMatcher.build(loaded.faqs[inst_id].faq, inst.matching)
+    matcher = FaqMatcher.build(
+        loaded.faqs[inst_id].faq,
+        inst.matching,
+        vectors_dir=loaded.database_path.parent / "vectors",
+        background=False,
+    )
     print(matcher.explain(args.text))
     return 0
