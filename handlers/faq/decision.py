@@ -54,6 +54,13 @@ class Signals:
     answer_sim: np.ndarray | None = None
     hybrid: np.ndarray | None = None
     order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    #: entries that tell how to complain: a complaint may be offered those
+    complaint_entries: frozenset[int] = frozenset()
+    #: per entry, the largest share of the message one topic word it leaves unexplained
+    unexplained_topic: np.ndarray | None = None
+
+    def offers_complaint_entry(self, offered: int = 3) -> bool:
+        return any(int(i) in self.complaint_entries for i in self.order[:offered])
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -95,6 +102,7 @@ LEXICAL_FEATURES = (
     "agree",
     "conflict",
     "log_terms",
+    "unexplained_topic",
 )
 HYBRID_FEATURES = (
     *LEXICAL_FEATURES,
@@ -127,6 +135,7 @@ def _entry_features(s: Signals, top: int) -> list[float]:
         agree,
         conflict,
         math.log1p(s.terms),
+        float(s.unexplained_topic[top]) if s.unexplained_topic is not None else 0.0,
     ]
 
 
@@ -160,30 +169,53 @@ def hybrid_features(s: Signals) -> np.ndarray:
     )
 
 
+def _expand(z: np.ndarray, quadratic: bool) -> np.ndarray:
+    """The standardised features, and with ``quadratic`` every product of two of them
+    (near misses and right answers differ in combinations: a high similarity with a low
+    coverage, a big margin with a conflicting kind of question)."""
+    if not quadratic:
+        return z
+    rows = z.reshape(-1, z.shape[-1])
+    i, j = np.triu_indices(rows.shape[1])
+    out = np.hstack([rows, rows[:, i] * rows[:, j]])
+    return out if z.ndim == 2 else out[0]
+
+
 @dataclass(slots=True)
 class Logistic:
-    """p = σ(w · (x − mean) / scale + b), numpy only."""
+    """p = σ(w · φ((x − mean) / scale) + b), numpy only; φ adds pairwise products when
+    ``quadratic``."""
 
     weights: np.ndarray
     bias: float
     mean: np.ndarray
     scale: np.ndarray
+    quadratic: bool = False
 
     def probability(self, x: np.ndarray) -> float:
-        z = float(self.weights @ ((x - self.mean) / self.scale)) + self.bias
+        z = float(self.weights @ _expand((x - self.mean) / self.scale, self.quadratic))
+        z += self.bias
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
-        z = ((x - self.mean) / self.scale) @ self.weights + self.bias
+        z = _expand((x - self.mean) / self.scale, self.quadratic) @ self.weights + self.bias
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> Logistic:
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        l2: float = 1.0,
+        steps: int = 50,
+        quadratic: bool = False,
+    ) -> Logistic:
         """Regularised maximum likelihood by Newton's method (a few features, ~2,000 rows)."""
         mean = x.mean(axis=0)
         scale = x.std(axis=0)
         scale[scale < 1e-6] = 1.0
-        xs = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+        xs = _expand((x - mean) / scale, quadratic)
+        xs = np.hstack([xs, np.ones((len(x), 1))])
         w = np.zeros(xs.shape[1])
         reg = np.full(xs.shape[1], l2)
         reg[-1] = 0.0
@@ -195,7 +227,7 @@ class Logistic:
             w -= step
             if float(np.abs(step).max()) < 1e-8:
                 break
-        return cls(w[:-1].copy(), float(w[-1]), mean, scale)
+        return cls(w[:-1].copy(), float(w[-1]), mean, scale, quadratic)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -203,6 +235,7 @@ class Logistic:
             "bias": round(self.bias, 6),
             "mean": [round(float(v), 6) for v in self.mean],
             "scale": [round(float(v), 6) for v in self.scale],
+            "quadratic": self.quadratic,
         }
 
     @classmethod
@@ -212,6 +245,7 @@ class Logistic:
             float(data["bias"]),
             np.asarray(data["mean"], dtype=np.float64),
             np.asarray(data["scale"], dtype=np.float64),
+            bool(data.get("quadratic", False)),
         )
 
 

@@ -34,10 +34,12 @@ CLARIFY_FLOOR = 0.15
 class Bars:
     """What the fitted points must keep to on the fitting data (the issue's bars, tighter)."""
 
-    wrong: float = 0.010
+    wrong: float = 0.013
     out_of_scope: float = 0.045
     #: at most this share of covered questions may be escalated for want of an offer
     escalated: float = 0.005
+    #: the hybrid model's L2 penalty (it has pairwise products of its features)
+    l2: float = 30.0
 
 
 @dataclass(slots=True)
@@ -145,13 +147,17 @@ class _Prepared:
     lexical_floor: np.ndarray
     expect: list[str | None]
     complaint: np.ndarray
+    #: a complaint whose offer holds an entry on how to complain (offered, not escalated)
+    complaint_offer: np.ndarray
 
 
 def _prepare(data: FitData, w: HybridWeights) -> _Prepared:
     lex_x, hyb_x, lexical_top, hybrid_top, offered, has, floor = [], [], [], [], [], [], []
+    complaint_offer = []
     for r in data.rows:
         s = r.signals
         rank(s, w)
+        complaint_offer.append(r.complaint and s.offers_complaint_entry())
         lex_x.append(lexical_features(s))
         hyb_x.append(hybrid_features(s))
         top = int(np.argmax(s.lexical))
@@ -170,6 +176,7 @@ def _prepare(data: FitData, w: HybridWeights) -> _Prepared:
         np.array(floor),
         [r.expect for r in data.rows],
         np.array([r.complaint for r in data.rows]),
+        np.array(complaint_offer, dtype=bool),
     )
 
 
@@ -205,7 +212,7 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
     )
     y_off = np.array([e is not None and e in o for e, o in zip(pr.expect, pr.offered, strict=True)])
     lexical = Logistic.fit(pr.lex_x[pr.has_lexical], y_lex[pr.has_lexical].astype(float))
-    hybrid = Logistic.fit(pr.hyb_x, y_hyb.astype(float))
+    hybrid = Logistic.fit(pr.hyb_x, y_hyb.astype(float), l2=bars.l2, quadratic=True)
     offer = Logistic.fit(pr.hyb_x, y_off.astype(float))
     p_lex = np.where(pr.has_lexical, lexical.probabilities(pr.lex_x), 0.0)
     p_hyb = hybrid.probabilities(pr.hyb_x)
@@ -222,10 +229,15 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
     offer_point = 0.0
     for o in np.arange(0.0, 0.6, 0.01):
         t = _tally(
-            np.zeros(len(pr.expect), bool), pr.hybrid_top, free & (p_off >= o), pr.offered, pr
+            np.zeros(len(pr.expect), bool),
+            pr.hybrid_top,
+            (free & (p_off >= o)) | pr.complaint_offer,
+            pr.offered,
+            pr,
         )
         if t["escalated"] <= bars.escalated * ins:
             offer_point = float(o)
+    offers = (free & (p_off >= offer_point)) | pr.complaint_offer
     points = np.round(np.arange(0.3, 1.0, 0.01), 2)
     best: tuple[tuple[int, int], float, float] | None = None
     for cascade in points:
@@ -238,7 +250,7 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
                 lt if bl else ht
                 for lt, ht, bl in zip(pr.lexical_top, pr.hybrid_top, by_lexical, strict=True)
             ]
-            t = _tally(answered, picks, free & (p_off >= offer_point), pr.offered, pr)
+            t = _tally(answered, picks, offers, pr.offered, pr)
             if allowed(t):
                 key = (t["ok"], -embedded)
                 if best is None or key > best[0]:

@@ -28,7 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from handlers.faq.decision import DecisionModel, Signals, hybrid_features, lexical_features, rank
 from handlers.faq.matching.analysis import PhraseTable, is_number, lemmas
 from handlers.faq.matching.index import FaqIndex, FieldWeights
-from handlers.faq.matching.lexicon import COMPLAINT_PHRASES, COMPLAINT_WORDS, NARRATIVE_WORDS
+from handlers.faq.matching.lexicon import (
+    COMPLAINT_PHRASES,
+    COMPLAINT_PROCEDURE,
+    COMPLAINT_WORDS,
+    NARRATIVE_WORDS,
+)
 from handlers.faq.matching.morph import is_genitive_noun, is_noun_like, lemma_options
 from handlers.faq.matching.qtype import Asks, asks
 from handlers.faq.matching.scoring import EntryScore, ScoreWeights, score_entries
@@ -269,6 +274,11 @@ class FaqMatcher:
         self._entry_asks = [
             frozenset().union(*(asks(q) for q in entry.questions)) for entry in faq.entries
         ]
+        self._complaint_entries = frozenset(
+            i
+            for i, entry in enumerate(faq.entries)
+            if any(COMPLAINT_PROCEDURE.search(q.lower()) for q in entry.questions)
+        )
 
     @classmethod
     def build(
@@ -322,13 +332,19 @@ class FaqMatcher:
         terms = [t for t in seq if not is_number(t)]
         if not terms:
             return MatchResult(Decision.ESCALATE, [], None, normalized, "no content words")
-        scores = score_entries(self._index, seq, self._weights)
         n = len(self._index.entries)
+        scores = score_entries(self._index, seq, self._weights, limit=n)
         lexical = np.zeros(n)
         coverage = np.zeros(n)
+        # the largest share of the message one topic word the entry does not explain
+        # carries: a near miss ("справка для бассейна" to an entry on other certificates)
+        detail = np.ones(n)
         for sc in scores:
             lexical[sc.index] = sc.score
             coverage[sc.index] = sc.query_coverage
+            detail[sc.index] = max(
+                (share for w, share in sc.unexplained if is_noun_like(w)), default=0.0
+            )
         signals = Signals(
             lexical=lexical,
             coverage=coverage,
@@ -336,6 +352,8 @@ class FaqMatcher:
             terms=len(terms),
             asks=asks(text),
             entry_asks=self._entry_asks,
+            complaint_entries=self._complaint_entries,
+            unexplained_topic=detail,
         )
         probability = (
             self.model.lexical.probability(lexical_features(signals)) if scores and n else 0.0
@@ -384,6 +402,10 @@ class FaqMatcher:
             )
 
         if p.complaint:
+            # a complaint goes to staff, unless the FAQ says how to complain: then that is
+            # offered first, with "none of these" for staff
+            if s.offers_complaint_entry(len(candidates)):
+                return result(Decision.CLARIFY, "complaint", None, candidates)
             return result(Decision.ESCALATE, "complaint", None, candidates)
         if s.question_sim is not None:
             features = hybrid_features(s)
