@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bots.core.model import ChatRef
 from handlers.config import InstitutionConfig, LoadedConfig, WorkingHours
+from handlers.faq.decision import DecisionModel
 from handlers.faq.matcher import FaqMatcher
 from handlers.faq.model import Faq
 from handlers.texts import Texts
@@ -55,6 +56,9 @@ def build_institution(
     config = loaded.config.institutions[institution_id]
     faq = loaded.faqs[institution_id].faq
     settings = config.matching
+    model = None
+    if settings.decision_file is not None:
+        model = DecisionModel.load(loaded.resolve(settings.decision_file))
     staff_chat = None
     if config.staff.chat is not None:
         staff_chat = ChatRef(
@@ -68,7 +72,7 @@ def build_institution(
         config=config,
         faq=faq,
         matcher=FaqMatcher.build(
-            faq, settings, vectors_dir=loaded.database_path.parent / "vectors"
+            faq, settings, vectors_dir=loaded.database_path.parent / "vectors", model=model
         ),
         texts=Texts(loaded.templates_dir(institution_id), institution=config.template_context()),
         zone=loaded.zone(institution_id),

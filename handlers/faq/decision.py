@@ -86,6 +86,18 @@ def rank(s: Signals, w: HybridWeights) -> None:
     s.order = np.argsort(-h, kind="stable")
 
 
+#: two entries whose lexical scores are this close are a choice for the citizen to make
+RUNNER_UP_RATIO = 0.9
+
+
+def too_close(lexical: np.ndarray) -> bool:
+    """The two best entries by words score nearly alike: offer both rather than answer."""
+    if len(lexical) < 2:
+        return False
+    first, second = np.partition(lexical, len(lexical) - 2)[-1:-3:-1]
+    return bool(first > 0 and second > RUNNER_UP_RATIO * first)
+
+
 def _second(x: np.ndarray, top: int) -> float:
     if len(x) < 2:
         return 0.0

@@ -28,7 +28,9 @@ class EvalCase(BaseModel):
 
 class CasesFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    faq: str
+    #: the FAQ file, relative to the cases file; may be left out when the FAQ is given
+    #: otherwise (``faq eval -c CONFIG -i ID CASES``)
+    faq: str | None = None
     cases: list[EvalCase]
 
 
@@ -127,6 +129,8 @@ def evaluate_cases_file(
     """Evaluate a cases file against the FAQ its ``faq:`` key names (relative to it)."""
     cases_path = Path(cases_path)
     cases = load_cases(cases_path)
+    if cases.faq is None:
+        raise ValueError(f"{cases_path}: no 'faq:' key names the FAQ file")
     return evaluate(cases_path.parent / cases.faq, cases_path, settings)
 
 

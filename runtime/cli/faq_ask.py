@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from handlers.faq.matcher import FaqMatcher
-from runtime.cli.common import add_config_argument, load_or_report, pick_institution
+from runtime.cli.common import add_config_argument, institution_matcher
 
 
 def register(faq_commands: argparse._SubParsersAction) -> None:
@@ -19,18 +18,8 @@ def register(faq_commands: argparse._SubParsersAction) -> None:
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    loaded = load_or_report(args.config)
-    if loaded is None:
-        return 1
-    inst_id = pick_institution(loaded, args.institution)
-    if inst_id is None:
-        return 2
-    inst = loaded.config.institutions[inst_id]
-    matcher = FaqMatcher.build(
-        loaded.faqs[inst_id].faq,
-        inst.matching,
-        vectors_dir=loaded.database_path.parent / "vectors",
-        background=False,
-    )
-    print(matcher.explain(args.text))
+    found = institution_matcher(args)
+    if isinstance(found, int):
+        return found
+    print(found[1].explain(args.text))
     return 0
