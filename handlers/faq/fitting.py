@@ -43,6 +43,9 @@ class Bars:
     escalated: float = 0.002
     #: the hybrid model's L2 penalty (it has pairwise products of its features)
     l2: float = 30.0
+    #: the lowest offer point: a message nothing fits by words goes to staff unless the
+    #: offer model gives its top entries at least this chance
+    offer_floor: float = 0.25
 
 
 @dataclass(slots=True)
@@ -246,6 +249,7 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
         )
         if t["escalated"] <= budget:
             offer_point = float(o)
+    offer_point = max(offer_point, bars.offer_floor)
     offers = (free & (pr.lexical_floor | (p_off >= offer_point))) | pr.complaint_offer
     points = np.round(np.arange(0.3, 1.0, 0.01), 2)
     best: tuple[tuple[int, int], float, float] | None = None
