@@ -208,6 +208,10 @@ class MatcherSettings(BaseModel):
         )
 
 
+#: the best entries by words whose unexplained words are looked at (a 1,000-entry FAQ
+#: shares some word with hundreds of entries: the rest are far from the top anyway)
+DETAIL_LIMIT = 10
+
 _THRESHOLDS = frozenset(
     {"answer_threshold", "answer_max_ratio", "max_unexplained_topic", "clarify_threshold"}
 )
@@ -345,7 +349,7 @@ class FaqMatcher:
         if not terms:
             return MatchResult(Decision.ESCALATE, [], None, normalized, "no content words")
         n = len(self._index.entries)
-        scores = score_entries(self._index, seq, self._weights, limit=n)
+        scores = score_entries(self._index, seq, self._weights, limit=DETAIL_LIMIT)
         lexical = np.zeros(n)
         coverage = np.zeros(n)
         # the largest share of the message one topic word the entry does not explain
@@ -354,6 +358,7 @@ class FaqMatcher:
         for sc in scores:
             lexical[sc.index] = sc.score
             coverage[sc.index] = sc.query_coverage
+        for sc in scores[:DETAIL_LIMIT]:  # the rest stay 1.0: unknown, taken as unexplained
             detail[sc.index] = max(
                 (share for w, share in sc.unexplained if is_noun_like(w)), default=0.0
             )
