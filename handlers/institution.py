@@ -55,6 +55,10 @@ def build_institution(
     plays every platform locally."""
     config = loaded.config.institutions[institution_id]
     faq = loaded.faqs[institution_id]
+    settings = config.matching
+    decision_path = None
+    if settings.decision_file is not None:
+        decision_path = loaded.resolve(settings.decision_file)
     staff_chat = None
     if config.staff.chat is not None:
         staff_chat = ChatRef(
@@ -68,7 +72,12 @@ def build_institution(
         config=config,
         faq=faq.faq,
         # shared by every institution with the same FAQ content and matcher settings
-        matcher=loaded.faq_shelf.matcher(faq, config.matching),
+        matcher=loaded.faq_shelf.matcher(
+            faq,
+            settings,
+            vectors_dir=loaded.database_path.parent / "vectors",
+            decision_path=decision_path,
+        ),
         texts=Texts(loaded.templates_dir(institution_id), institution=config.template_context()),
         zone=loaded.zone(institution_id),
         working_hours=loaded.working_hours(institution_id),

@@ -95,7 +95,7 @@ async def on_citizen_text(conv: Conversation, features: Features, text: str) -> 
     if await press_by_number(conv, features, text):
         await set_outcome(conv, "button")
         return
-    result = conv.institution.matcher.match(text[: answering.MATCH_LIMIT])
+    result = await conv.institution.matcher.amatch(text[: answering.MATCH_LIMIT])
     if result.decision is Decision.ESCALATE and means_nothing(result):
         await set_outcome(conv, "unclear")
         await answering.show_categories(conv, "unclear")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,9 +12,17 @@ import pytest
 
 from bots.core.clock import ManualClock
 from handlers.config import load_config
+from handlers.faq.semantic import index as semantic_index
 from runtime.app import App
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# FAQ vectors are built before a matcher is returned, so no test depends on how fast the
+# background build was; one cache folder serves every temporary app of the run (and the next).
+semantic_index.BUILD_IN_BACKGROUND = False
+os.environ.setdefault(
+    semantic_index.CACHE_ENV, str(Path(tempfile.gettempdir()) / "priemnaya-test-vectors")
+)
 
 
 @pytest.fixture

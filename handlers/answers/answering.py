@@ -30,7 +30,7 @@ async def on_text(conv: Conversation, text: str, result: MatchResult | None = No
     were dealt with before (handlers/router.py); ``result`` is the match if already made."""
     inst = conv.institution
     if result is None:
-        result = inst.matcher.match(text[:MATCH_LIMIT])
+        result = await inst.matcher.amatch(text[:MATCH_LIMIT])
     best = result.candidates[0] if result.candidates else None
     await _set_outcome(
         conv,

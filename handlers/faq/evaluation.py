@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bots.core.yamlfile import load_yaml, validate
-from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings
+from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, MatchResult
 from handlers.faq.model import load_faq
 
 
@@ -28,7 +28,9 @@ class EvalCase(BaseModel):
 
 class CasesFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    faq: str
+    #: the FAQ file, relative to the cases file; may be left out when the FAQ is given
+    #: otherwise (``faq eval -c CONFIG -i ID CASES``)
+    faq: str | None = None
     cases: list[EvalCase]
 
 
@@ -117,7 +119,7 @@ def evaluate(
     The cases file's own ``faq:`` key (relative to the cases file) is ignored here; use
     :func:`evaluate_cases_file` to follow it.
     """
-    matcher = FaqMatcher.build(load_faq(Path(faq_path)).faq, settings)
+    matcher = FaqMatcher.build(load_faq(Path(faq_path)).faq, settings, background=False)
     return run_cases(matcher, load_cases(Path(cases_path)).cases)
 
 
@@ -127,13 +129,31 @@ def evaluate_cases_file(
     """Evaluate a cases file against the FAQ its ``faq:`` key names (relative to it)."""
     cases_path = Path(cases_path)
     cases = load_cases(cases_path)
+    if cases.faq is None:
+        raise ValueError(f"{cases_path}: no 'faq:' key names the FAQ file")
     return evaluate(cases_path.parent / cases.faq, cases_path, settings)
+
+
+def decide_all(matcher: FaqMatcher, texts: list[str]) -> list[MatchResult]:
+    """``matcher.match`` of every text, the messages' vectors taken through the cache (the
+    same cases are evaluated again and again)."""
+    vectors = None
+    if matcher.semantic is not None and matcher.semantic.vectors is not None:
+        vectors = matcher.semantic.embed_queries(texts)
+    results: list[MatchResult] = []
+    for k, text in enumerate(texts):
+        pending = matcher.begin(text)
+        if isinstance(pending, MatchResult):
+            results.append(pending)
+            continue
+        vector = vectors[k] if vectors is not None and matcher.needs_vector(pending) else None
+        results.append(matcher.finish(pending, vector))
+    return results
 
 
 def run_cases(matcher: FaqMatcher, cases: list[EvalCase]) -> EvalReport:
     report = EvalReport()
-    for case in cases:
-        result = matcher.match(case.q)
+    for case, result in zip(cases, decide_all(matcher, [c.q for c in cases]), strict=True):
         got = [c.entry_id for c in result.candidates]
         report.cases += 1
         answered = result.decision is Decision.ANSWER

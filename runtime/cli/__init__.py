@@ -14,6 +14,7 @@ from runtime.cli import (
     check,
     faq,
     faq_ask,
+    faq_fit,
     link,
     privacy,
     reload,
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def faq_ask_register(faq_commands: argparse._SubParsersAction) -> None:
     faq_ask.register(faq_commands)
+    faq_fit.register(faq_commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from bots.core.yamlfile import ProblemsError, is_unresolved
 from handlers.config import LoadedConfig, load_config, parse_duration
+from handlers.faq.decision import DecisionModel
+from handlers.faq.matcher import FaqMatcher
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -64,3 +66,34 @@ def pick_institution(loaded: LoadedConfig, wanted: str | None) -> str | None:
         )
         return None
     return wanted
+
+
+def load_institution(args: argparse.Namespace) -> tuple[LoadedConfig, str] | int:
+    """The config of ``-c CONFIG`` and the institution of ``-i ID`` (default: the first),
+    or the exit code after saying what is wrong."""
+    loaded = load_or_report(args.config)
+    if loaded is None:
+        return 1
+    inst_id = pick_institution(loaded, args.institution)
+    if inst_id is None:
+        return 2
+    return loaded, inst_id
+
+
+def institution_matcher(
+    args: argparse.Namespace, model: DecisionModel | None = None
+) -> tuple[str, FaqMatcher] | int:
+    """The matcher of ``-c CONFIG -i ID`` with the institution's matching settings and its
+    FAQ's vectors built (commands wait for them), or the exit code after saying why not."""
+    found = load_institution(args)
+    if isinstance(found, int):
+        return found
+    loaded, inst_id = found
+    matcher = FaqMatcher.build(
+        loaded.faqs[inst_id].faq,
+        loaded.config.institutions[inst_id].matching,
+        vectors_dir=loaded.database_path.parent / "vectors",
+        model=model,
+        background=False,
+    )
+    return inst_id, matcher

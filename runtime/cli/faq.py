@@ -2,7 +2,9 @@
 
 ``priemnaya faq eval FAQ.yaml CASES.yaml [FAQ2.yaml CASES2.yaml ...] [--json]`` runs the
 matcher over every case, prints each failure and a summary (per pair and, with several
-pairs, combined), and exits 0 (1 when a file cannot be loaded). ``ask`` is added by the
+pairs, combined), and exits 0 (1 when a file cannot be loaded). ``priemnaya faq eval -c
+CONFIG -i ID CASES.yaml ...`` measures an institution's FAQ with its own ``matching:``
+settings (the cases files may then leave out ``faq:``). ``ask`` and ``fit`` are added by the
 CLI's assembly onto the parser group :func:`register` returns.
 """
 
@@ -14,7 +16,8 @@ import sys
 from pathlib import Path
 
 from bots.core.yamlfile import ProblemsError
-from handlers.faq.evaluation import EvalReport, combine, evaluate
+from handlers.faq.evaluation import EvalReport, combine, evaluate, load_cases, run_cases
+from runtime.cli.common import institution_matcher
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -34,8 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
         nargs="+",
         type=Path,
         metavar="FAQ CASES",
-        help="an FAQ file followed by its cases file; repeat the pair for more FAQs",
+        help="an FAQ file followed by its cases file; repeat the pair for more FAQs "
+        "(with -c: cases files only)",
     )
+    ev.add_argument(
+        "-c", "--config", metavar="CONFIG", help="take the FAQ and matching settings from here"
+    )
+    ev.add_argument("-i", "--institution", help="institution id (default: the first)")
     ev.add_argument(
         "--json",
         action="store_true",
@@ -47,26 +55,41 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
 
 def run_eval(args: argparse.Namespace) -> int:
     files: list[Path] = args.files
+    if args.config:
+        return _eval_institution(args)
     if len(files) % 2:
         print("faq eval: give FAQ and CASES files in pairs", file=sys.stderr)
         return 2
-    reports: list[EvalReport] = []
-    for faq_path, cases_path in zip(files[::2], files[1::2], strict=True):
-        try:
-            reports.append(evaluate(faq_path, cases_path))
-        except ProblemsError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        except OSError as exc:
-            print(f"faq eval: {exc}", file=sys.stderr)
-            return 1
+    try:
+        reports = [evaluate(f, c) for f, c in zip(files[::2], files[1::2], strict=True)]
+    except (ProblemsError, OSError) as exc:
+        return _unreadable(exc)
+    return _print_reports(files[::2], reports, args.json)
+
+
+def _unreadable(exc: Exception) -> int:
+    print(exc if isinstance(exc, ProblemsError) else f"faq eval: {exc}", file=sys.stderr)
+    return 1
+
+
+def _eval_institution(args: argparse.Namespace) -> int:
+    found = institution_matcher(args)
+    if isinstance(found, int):
+        return found
+    _, matcher = found
+    try:
+        reports = [run_cases(matcher, load_cases(path).cases) for path in args.files]
+    except (ProblemsError, OSError) as exc:
+        return _unreadable(exc)
+    return _print_reports(args.files, reports, args.json)
+
+
+def _print_reports(names: list[Path], reports: list[EvalReport], as_json: bool) -> int:
     total = combine(reports)
-    if args.json:
+    if as_json:
         print(json.dumps(total.counts()))
         return 0
-    for (faq_path, _), report in zip(
-        zip(files[::2], files[1::2], strict=True), reports, strict=True
-    ):
+    for faq_path, report in zip(names, reports, strict=True):
         print(f"== {faq_path}")
         for f in report.failures:
             expected = f.expected or "(not covered)"

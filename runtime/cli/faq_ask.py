@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.cli.common import add_config_argument, load_or_report, pick_institution
+from runtime.cli.common import add_config_argument, institution_matcher
 
 
 def register(faq_commands: argparse._SubParsersAction) -> None:
@@ -18,13 +18,8 @@ def register(faq_commands: argparse._SubParsersAction) -> None:
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    loaded = load_or_report(args.config)
-    if loaded is None:
-        return 1
-    inst_id = pick_institution(loaded, args.institution)
-    if inst_id is None:
-        return 2
-    inst = loaded.config.institutions[inst_id]
-    matcher = loaded.faq_shelf.matcher(loaded.faqs[inst_id], inst.matching)
-    print(matcher.explain(args.text))
+    found = institution_matcher(args)
+    if isinstance(found, int):
+        return found
+    print(found[1].explain(args.text))
     return 0

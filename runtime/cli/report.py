@@ -25,6 +25,7 @@ from runtime.cli.common import (
     add_config_argument,
     database_or_report,
     duration_argument,
+    load_institution,
     load_or_report,
     pick_institution,
 )
@@ -90,12 +91,10 @@ def _since(period: timedelta) -> datetime:
 
 
 def run_unanswered(args: argparse.Namespace) -> int:
-    loaded = load_or_report(args.config)
-    if loaded is None:
-        return 1
-    inst_id = pick_institution(loaded, args.institution)
-    if inst_id is None:
-        return 2
+    found = load_institution(args)
+    if isinstance(found, int):
+        return found
+    loaded, inst_id = found
     if database_or_report(loaded) is None:
         return 1
     report = asyncio.run(_unanswered(loaded, inst_id, _since(args.since), args.threshold))

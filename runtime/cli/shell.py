@@ -25,8 +25,7 @@ from runtime.app import App
 from runtime.cli.common import (
     add_config_argument,
     database_or_report,
-    load_or_report,
-    pick_institution,
+    load_institution,
 )
 
 CITIZEN_CHAT = "100"
@@ -49,12 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_shell(args: argparse.Namespace) -> int:
-    loaded = load_or_report(args.config)
-    if loaded is None:
-        return 1
-    inst_id = pick_institution(loaded, args.institution)
-    if inst_id is None:
-        return 2
+    found = load_institution(args)
+    if isinstance(found, int):
+        return found
+    loaded, inst_id = found
     interactive = sys.stdin.isatty()
     database = args.database
     if args.real:

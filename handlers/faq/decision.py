@@ -1,0 +1,322 @@
+"""Answer, offer or escalate: a small logistic model over ranking features.
+
+Hand thresholds fitted on two FAQs did not carry to other institution kinds, so the decision
+is a probability that the best entry is the right one, from features that mean the same in
+any FAQ (the top score, the margin to the runner-up, the semantic similarity and whether the
+lexical and semantic rankings agree, whether the kind of question agrees), fitted with
+leave-one-institution-kind-out validation on every labelled FAQ of the repo
+(``bench/faq_loko.py``). The weights ship in ``decision.json`` next to this module;
+``priemnaya faq fit`` re-fits them on an admin's own cases.
+
+Three models: ``lexical`` (no vectors: semantic off, or not built yet; it also decides the
+cascade, where a clear lexical answer is given without embedding the message), ``hybrid``
+(lexical and semantic), and ``offer`` (whether any of the top entries is likely the right
+one, else the message goes to staff).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from handlers.faq.matching.qtype import Asks, agreement
+
+DEFAULT_PATH = Path(__file__).with_name("decision.json")
+
+
+@dataclass(frozen=True, slots=True)
+class HybridWeights:
+    """hybrid = lexical + question × z(best question cosine) + answer × z(best answer
+    sentence cosine) + agree × (kind of question agrees) − conflict × (it disagrees)."""
+
+    question: float = 0.12
+    answer: float = 0.04
+    agree: float = 0.05
+    conflict: float = 0.05
+
+
+@dataclass(slots=True)
+class Signals:
+    """What the decision looks at for one message (arrays have one value per entry)."""
+
+    lexical: np.ndarray
+    coverage: np.ndarray
+    gap: float
+    terms: int
+    asks: frozenset[Asks]
+    entry_asks: list[frozenset[Asks]]
+    question_sim: np.ndarray | None = None
+    answer_sim: np.ndarray | None = None
+    hybrid: np.ndarray | None = None
+    order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    #: entries that tell how to complain: a complaint may be offered those
+    complaint_entries: frozenset[int] = frozenset()
+    #: per entry, the largest share of the message one topic word it leaves unexplained
+    unexplained_topic: np.ndarray | None = None
+
+    def offers_complaint_entry(self, offered: int = 3) -> bool:
+        return any(int(i) in self.complaint_entries for i in self.order[:offered])
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std())
+    return (x - float(x.mean())) / (sd if sd > 1e-6 else 1.0)
+
+
+def kind_vectors(s: Signals) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [agreement(s.asks, e) for e in s.entry_asks]
+    agree = np.fromiter((a for a, _ in pairs), dtype=np.float64, count=len(pairs))
+    conflict = np.fromiter((c for _, c in pairs), dtype=np.float64, count=len(pairs))
+    return agree, conflict
+
+
+def rank(s: Signals, w: HybridWeights) -> None:
+    """Fill ``hybrid`` and ``order`` (best first); lexical only when there are no vectors."""
+    h = s.lexical
+    if s.question_sim is not None and s.answer_sim is not None:
+        agree, conflict = kind_vectors(s)
+        h = s.lexical + w.question * _z(s.question_sim) + w.answer * _z(s.answer_sim)
+        h = h + w.agree * agree - w.conflict * conflict
+    s.hybrid = h
+    s.order = np.argsort(-h, kind="stable")
+
+
+#: two entries whose lexical scores are this close are a choice for the citizen to make
+RUNNER_UP_RATIO = 0.9
+
+
+def too_close(lexical: np.ndarray) -> bool:
+    """The two best entries by words score nearly alike: offer both rather than answer."""
+    if len(lexical) < 2:
+        return False
+    first, second = np.partition(lexical, len(lexical) - 2)[-1:-3:-1]
+    return bool(first > 0 and second > RUNNER_UP_RATIO * first)
+
+
+def _second(x: np.ndarray, top: int) -> float:
+    if len(x) < 2:
+        return 0.0
+    rest = np.delete(x, top)
+    return float(rest.max())
+
+
+LEXICAL_FEATURES = (
+    "top",
+    "margin",
+    "ratio",
+    "coverage",
+    "gap",
+    "agree",
+    "conflict",
+    "log_terms",
+    "unexplained_topic",
+)
+HYBRID_FEATURES = (
+    *LEXICAL_FEATURES,
+    "hybrid_margin",
+    "question_sim",
+    "answer_sim",
+    "sim_margin",
+    "sim_z",
+    "lexical_agrees",
+    "semantic_agrees",
+    "hybrid_top",
+    "hybrid_margin_z",
+    "answer_margin",
+    "kinds_agree_with_runner_up",
+)
+
+
+def _entry_features(s: Signals, top: int) -> list[float]:
+    """The lexical features of entry ``top`` against the best other entry."""
+    lex = s.lexical
+    best = float(lex[top])
+    second = _second(lex, top)
+    agree, conflict = agreement(s.asks, s.entry_asks[top])
+    return [
+        best,
+        best - second,
+        second / best if best > 0 else 1.0,
+        float(s.coverage[top]),
+        s.gap,
+        agree,
+        conflict,
+        math.log1p(s.terms),
+        float(s.unexplained_topic[top]) if s.unexplained_topic is not None else 0.0,
+    ]
+
+
+def lexical_features(s: Signals) -> np.ndarray:
+    """Features of the best lexical entry (``rank`` without vectors puts it first)."""
+    return np.array(_entry_features(s, int(np.argmax(s.lexical))))
+
+
+def hybrid_features(s: Signals) -> np.ndarray:
+    """Features of the best hybrid entry, with the lexical ones of that same entry."""
+    assert s.hybrid is not None and s.question_sim is not None and s.answer_sim is not None
+    top = int(s.order[0])
+    q, h = s.question_sim, s.hybrid
+    margin = float(h[top]) - _second(h, top)
+    runner_up = int(s.order[1]) if len(s.order) > 1 else top
+    return np.array(
+        [
+            *_entry_features(s, top),
+            margin,
+            float(q[top]),
+            float(s.answer_sim[top]),
+            float(q[top]) - _second(q, top),
+            float(_z(q)[top]),
+            float(int(np.argmax(s.lexical)) == top and s.lexical[top] > 0),
+            float(int(np.argmax(q)) == top),
+            float(h[top]),
+            margin / max(float(h.std()), 1e-6),
+            float(s.answer_sim[top]) - _second(s.answer_sim, top),
+            agreement(s.asks, s.entry_asks[runner_up])[0] if runner_up != top else 0.0,
+        ]
+    )
+
+
+def _expand(z: np.ndarray, quadratic: bool) -> np.ndarray:
+    """The standardised features, and with ``quadratic`` every product of two of them
+    (near misses and right answers differ in combinations: a high similarity with a low
+    coverage, a big margin with a conflicting kind of question)."""
+    if not quadratic:
+        return z
+    rows = z.reshape(-1, z.shape[-1])
+    i, j = np.triu_indices(rows.shape[1])
+    out = np.hstack([rows, rows[:, i] * rows[:, j]])
+    return out if z.ndim == 2 else out[0]
+
+
+@dataclass(slots=True)
+class Logistic:
+    """p = σ(w · φ((x − mean) / scale) + b), numpy only; φ adds pairwise products when
+    ``quadratic``."""
+
+    weights: np.ndarray
+    bias: float
+    mean: np.ndarray
+    scale: np.ndarray
+    quadratic: bool = False
+
+    def probability(self, x: np.ndarray) -> float:
+        z = float(self.weights @ _expand((x - self.mean) / self.scale, self.quadratic))
+        z += self.bias
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        z = _expand((x - self.mean) / self.scale, self.quadratic) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    @classmethod
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        l2: float = 1.0,
+        steps: int = 50,
+        quadratic: bool = False,
+    ) -> Logistic:
+        """Regularised maximum likelihood by Newton's method (a few features, ~2,000 rows)."""
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale[scale < 1e-6] = 1.0
+        xs = _expand((x - mean) / scale, quadratic)
+        xs = np.hstack([xs, np.ones((len(x), 1))])
+        w = np.zeros(xs.shape[1])
+        reg = np.full(xs.shape[1], l2)
+        reg[-1] = 0.0
+        for _ in range(steps):
+            p = 1.0 / (1.0 + np.exp(-np.clip(xs @ w, -30, 30)))
+            grad = xs.T @ (p - y) + reg * w
+            hess = (xs.T * (p * (1 - p))) @ xs + np.diag(reg + 1e-9)
+            step = np.linalg.solve(hess, grad)
+            w -= step
+            if float(np.abs(step).max()) < 1e-8:
+                break
+        return cls(w[:-1].copy(), float(w[-1]), mean, scale, quadratic)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weights": [round(float(v), 6) for v in self.weights],
+            "bias": round(self.bias, 6),
+            "mean": [round(float(v), 6) for v in self.mean],
+            "scale": [round(float(v), 6) for v in self.scale],
+            "quadratic": self.quadratic,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Logistic:
+        return cls(
+            np.asarray(data["weights"], dtype=np.float64),
+            float(data["bias"]),
+            np.asarray(data["mean"], dtype=np.float64),
+            np.asarray(data["scale"], dtype=np.float64),
+            bool(data.get("quadratic", False)),
+        )
+
+
+@dataclass(slots=True)
+class DecisionModel:
+    """The three models, the hybrid ranking's weights and the decision points."""
+
+    lexical: Logistic
+    hybrid: Logistic
+    offer: Logistic
+    weights: HybridWeights
+    #: answer without vectors at this lexical probability or above
+    answer_lexical: float
+    #: answer with vectors at this hybrid probability or above
+    answer_hybrid: float
+    #: answer before embedding the message at this lexical probability or above
+    cascade: float
+    #: below this offer probability, nothing fits: escalate
+    offer_point: float
+    fitted_on: str = ""
+
+    def to_json(self) -> str:
+        data = {
+            "fitted_on": self.fitted_on,
+            "features": {"lexical": LEXICAL_FEATURES, "hybrid": HYBRID_FEATURES},
+            "ranking": {
+                "question": self.weights.question,
+                "answer": self.weights.answer,
+                "agree": self.weights.agree,
+                "conflict": self.weights.conflict,
+            },
+            "points": {
+                "answer_lexical": self.answer_lexical,
+                "answer_hybrid": self.answer_hybrid,
+                "cascade": self.cascade,
+                "offer": self.offer_point,
+            },
+            "lexical": self.lexical.to_dict(),
+            "hybrid": self.hybrid.to_dict(),
+            "offer": self.offer.to_dict(),
+        }
+        return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> DecisionModel:
+        data = json.loads(text)
+        points = data["points"]
+        return cls(
+            lexical=Logistic.from_dict(data["lexical"]),
+            hybrid=Logistic.from_dict(data["hybrid"]),
+            offer=Logistic.from_dict(data["offer"]),
+            weights=HybridWeights(**data["ranking"]),
+            answer_lexical=float(points["answer_lexical"]),
+            answer_hybrid=float(points["answer_hybrid"]),
+            cascade=float(points["cascade"]),
+            offer_point=float(points["offer"]),
+            fitted_on=str(data.get("fitted_on", "")),
+        )
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> DecisionModel:
+        return cls.from_json((path or DEFAULT_PATH).read_text(encoding="utf-8"))

@@ -1,0 +1,66 @@
+"""What kind of thing a question asks: when, how much, where, which documents, may I, how to.
+
+Neighbouring entries on one topic ("когда подать заявление" / "какие документы для
+заявления") share nearly all their words and differ mostly here, so agreement between the
+message's kind and an entry's kind is a feature of the ranking and of the decision. A
+message may ask several kinds at once; "how to" counts only when nothing more specific does.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+
+class Asks(StrEnum):
+    WHEN = "when"
+    COST = "cost"
+    WHERE = "where"
+    DOCUMENTS = "documents"
+    MAY = "may"
+    HOW = "how"
+
+
+_PATTERNS: dict[Asks, re.Pattern[str]] = {
+    Asks.WHEN: re.compile(
+        r"\b(когда|во сколько|во скока|до скольки|со скольки|с какого|до какого|какого числа|"
+        r"срок\w*|сколько (?:дней|времени|ждать|дел\w*|длит\w*|час\w*)|как долго|"
+        r"график\w*|расписани\w*|часы работы|время работы|работает ли|открыт\w*|выходн\w*)\b"
+    ),
+    Asks.COST: re.compile(
+        r"\b(сколько сто\w*|стоимост\w*|цен\w|цена|платн\w*|бесплатн\w*|оплат\w*|плат\w*|"
+        r"заплат\w*|тариф\w*|пошлин\w*|руб\w*|деньг\w*|льгот\w*|компенсац\w*)\b"
+    ),
+    Asks.WHERE: re.compile(
+        r"\b(где|куда|адрес\w*|кабинет\w*|в каком|как (?:добраться|проехать|найти)|"
+        r"находит\w*|окн[оа]\b)"
+    ),
+    Asks.DOCUMENTS: re.compile(
+        r"\b(документ\w*|справк\w*|бумаг\w*|что (?:нужно |надо )?(?:принести|взять|с собой)|"
+        r"паспорт\w*|заявлени\w*|выписк\w*|копи[ияю]\w*|полис\w*|снилс\w*)"
+    ),
+    Asks.MAY: re.compile(
+        r"\b(можно|могу|может|разреш\w*|имею ли|имеет ли|право|положен\w*|обязательн\w*|"
+        r"обязан\w*|нужно ли|надо ли|пустят|пускают|примут ли|допуска\w*)\b"
+    ),
+}
+_HOW = re.compile(r"\b(как|каким образом|порядок|что делать|что нужно сделать|процедур\w*)\b")
+
+
+def asks(text: str) -> frozenset[Asks]:
+    """The kinds of question ``text`` asks (empty when none is recognisable)."""
+    low = text.lower().replace("ё", "е")
+    found = {kind for kind, pattern in _PATTERNS.items() if pattern.search(low)}
+    if not found and _HOW.search(low):
+        found.add(Asks.HOW)
+    return frozenset(found)
+
+
+def agreement(query: frozenset[Asks], entry: frozenset[Asks]) -> tuple[float, float]:
+    """(agree, conflict): the message asks a kind the entry answers; or both ask something
+    and nothing in common."""
+    if not query or not entry:
+        return 0.0, 0.0
+    if query & entry:
+        return 1.0, 0.0
+    return 0.0, 1.0

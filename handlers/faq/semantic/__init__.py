@@ -1,0 +1,1 @@
+"""Sentence embeddings for FAQ matching: the encoder, its on-disk vector cache, entry vectors."""

@@ -1,0 +1,104 @@
+"""The vectors of one FAQ: each question variant, and each sentence of each answer.
+
+A citizen's message is compared with every variant (the best one counts) and with every
+answer sentence (the best one counts, weighted below the questions by the ranking): an
+answer's incidental sentence must not outweigh what the entry is about."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.faq.matching.sentences import split_sentences
+from handlers.faq.model import Faq
+from handlers.faq.semantic.cache import VectorCache, text_key
+from handlers.faq.semantic.encoder import Encoder
+
+#: answer sentences embedded per entry, and characters per sentence (long answers: the
+#: first sentences say what the entry is about)
+MAX_ANSWER_SENTENCES = 6
+MAX_SENTENCE_CHARS = 300
+BATCH = 16
+
+
+def entry_texts(faq: Faq) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(entry index, text) of every question variant, and of every answer sentence."""
+    questions: list[tuple[int, str]] = []
+    answers: list[tuple[int, str]] = []
+    for i, entry in enumerate(faq.entries):
+        questions.extend((i, q) for q in entry.questions)
+        sentences = split_sentences(entry.answer)[:MAX_ANSWER_SENTENCES] or [entry.title]
+        answers.extend((i, s[:MAX_SENTENCE_CHARS]) for s in sentences)
+    return questions, answers
+
+
+def embed_cached(
+    encoder: Encoder,
+    cache: VectorCache | None,
+    texts: list[str],
+    *,
+    query: bool,
+    stop: Callable[[], bool] | None = None,
+) -> np.ndarray | None:
+    """Vectors of ``texts``, from the cache where it has them; None if ``stop`` said so."""
+    kind = "query" if query else "passage"
+    keys = [text_key(encoder.name, kind, t) for t in texts]
+    rows: list[np.ndarray | None] = [cache.get(k) if cache else None for k in keys]
+    missing = [i for i, r in enumerate(rows) if r is None]
+    for start in range(0, len(missing), BATCH):
+        if stop is not None and stop():
+            return None
+        chunk = missing[start : start + BATCH]
+        vectors = encoder.embed([texts[i] for i in chunk], query=query)
+        for i, vector in zip(chunk, vectors, strict=True):
+            rows[i] = vector
+            if cache is not None:
+                cache.put(keys[i], vector)
+    if not rows:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.stack([r for r in rows if r is not None])
+
+
+@dataclass(frozen=True, slots=True)
+class EntryVectors:
+    """Row matrices grouped by entry (rows of one entry are adjacent, in entry order)."""
+
+    questions: np.ndarray
+    question_starts: np.ndarray
+    answers: np.ndarray
+    answer_starts: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        faq: Faq,
+        encoder: Encoder,
+        cache: VectorCache | None,
+        stop: Callable[[], bool] | None = None,
+    ) -> EntryVectors | None:
+        questions, answers = entry_texts(faq)
+        q = embed_cached(encoder, cache, [t for _, t in questions], query=True, stop=stop)
+        a = embed_cached(encoder, cache, [t for _, t in answers], query=False, stop=stop)
+        if q is None or a is None:
+            return None
+        return cls(q, _starts(questions), a, _starts(answers))
+
+    def similarities(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per entry: the best cosine over its question variants, and over its answer
+        sentences (``query`` is an L2-normalised row)."""
+        q = np.maximum.reduceat(self.questions @ query, self.question_starts)
+        a = np.maximum.reduceat(self.answers @ query, self.answer_starts)
+        return q, a
+
+
+def _starts(owned: list[tuple[int, str]]) -> np.ndarray:
+    """Index of each entry's first row (every entry owns at least one row)."""
+    starts: list[int] = []
+    last = -1
+    for row, (owner, _) in enumerate(owned):
+        if owner != last:
+            starts.append(row)
+            last = owner
+    return np.asarray(starts, dtype=np.intp)
