@@ -334,7 +334,10 @@ class FaqMatcher:
             return pending
         vector = None
         if self.semantic is not None and self.needs_vector(pending):
-            vector = await asyncio.to_thread(self.semantic.embed_query, text)
+            if _on_event_loop():
+                vector = await asyncio.to_thread(self.semantic.embed_query, text)
+            else:  # a unit of work on the database's thread (storage/aio.py): off the loop
+                vector = self.semantic.embed_query(text)  # already, and it may not suspend
         return self.finish(pending, vector)
 
     def begin(self, text: str) -> MatchResult | Pending:
@@ -595,3 +598,13 @@ class FaqMatcher:
 def default_model() -> DecisionModel:
     """The fitted decision shipped with the package (handlers/faq/decision.json)."""
     return DecisionModel.load()
+
+
+def _on_event_loop() -> bool:
+    """Whether this thread runs an event loop (a worker thread for the encoder helps it);
+    SQLite's units of work run handlers on the database's thread, where none runs."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
