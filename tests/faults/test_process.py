@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -78,7 +79,12 @@ async def test_sigterm_with_500_queued_messages_exits_within_the_deadline(
         await emulator.wait_until(lambda: len(delivered) >= QUEUED, timeout=60)
         await app.settle()
     per_chat = [len(emulator.bot_messages(SCHOOL, chat)) for chat in chats]
-    assert per_chat == [1] * QUEUED
+    assert min(per_chat) == 1, "a queued message was lost"
+    # a send cut short at the deadline (its HTTP request under way) has an unknown result and
+    # goes once more (Telegram has no idempotency key): only those may repeat
+    cut = re.search(r"outbox: (\d+) send\(s\) cut short", log.read_text(encoding="utf-8"))
+    in_flight = int(cut.group(1)) if cut else 0
+    assert sum(n - 1 for n in per_chat) <= in_flight, (per_chat, in_flight)
 
 
 def _free_port() -> int:
