@@ -303,12 +303,14 @@ class App:
             return conv
 
         try:
-            conv = await storage.unit(handle, "update")
+            conv = await storage.unit(handle, "update", owner=event.institution)
         except StorageUnavailable:
             raise  # nothing was stored: on_event waits for storage and handles it again
         except Exception:
             log.exception("handling update %s from %s failed", event.update_key, event.chat.key)
-            conv = await storage.unit(partial(self._apologise, event, received), "update")
+            conv = await storage.unit(
+                partial(self._apologise, event, received), "update", owner=event.institution
+            )
         if conv is False:
             log.info("duplicate update %s on %s ignored", event.update_key, event.platform)
             return

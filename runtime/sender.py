@@ -261,7 +261,9 @@ class Sender:
         if claimed_first is not None:
             claimed = claimed_first[0]
         else:
-            claimed = await self._storage.unit(partial(self._claim, item), "outbox.claim")
+            claimed = await self._storage.unit(
+                partial(self._claim, item), "outbox.claim", owner=item.institution
+            )
         if claimed is None:
             return True
         if claimed is False:
@@ -440,7 +442,15 @@ class Sender:
             if last:
                 finish = partial(self._storage.outbox.finish, item, index, list(sent), now)
                 await self._record(
-                    [partial(self._storage.unit, finish, "outbox.record", atomic=False)]
+                    [
+                        partial(
+                            self._storage.unit,
+                            finish,
+                            "outbox.record",
+                            atomic=False,
+                            owner=item.institution,
+                        )
+                    ]
                 )
                 return True
             await self._record(

@@ -75,10 +75,15 @@ class Storage:
             yield
 
     async def unit(
-        self, work: Callable[[], Awaitable[T]], what: str = "unit", *, atomic: bool = True
+        self,
+        work: Callable[[], Awaitable[T]],
+        what: str = "unit",
+        *,
+        atomic: bool = True,
+        owner: str | None = None,
     ) -> T:
         """``work`` as one unit of work (storage/port.py: one transaction, one hop)."""
-        return await self.db.unit(work, what, atomic=atomic)
+        return await self.db.unit(work, what, atomic=atomic, owner=owner)
 
     async def close(self) -> None:
         await self.db.close()

@@ -168,7 +168,12 @@ class AioSqliteDatabase(SqliteCatalog):
 
     # -- units of work and transactions ----------------------------------------------------
     async def unit(
-        self, work: Callable[[], Awaitable[T]], what: str = "unit", *, atomic: bool = True
+        self,
+        work: Callable[[], Awaitable[T]],
+        what: str = "unit",
+        *,
+        atomic: bool = True,
+        owner: str | None = None,
     ) -> T:
         """``work`` in one transaction (``atomic=False``: statements commit one by one),
         run on the database's thread in one hop (see the module docstring for what it may

@@ -213,7 +213,12 @@ class SqliteDatabase(SqliteCatalog):
                 _in_transaction.reset(token)
 
     async def unit(
-        self, work: Callable[[], Awaitable[T]], what: str = "unit", *, atomic: bool = True
+        self,
+        work: Callable[[], Awaitable[T]],
+        what: str = "unit",
+        *,
+        atomic: bool = True,
+        owner: str | None = None,
     ) -> T:
         """``work`` in one transaction (storage/port.py); on the loop's thread there is
         no hop to save, so it is simply that."""

@@ -20,6 +20,14 @@ serialised takes a row lock first (see TicketRepo.create). A unit of work
 (:meth:`PgDatabase.unit`: an update's handling, a delivery's record) is one transaction on
 one connection.
 
+One institution's crawl is not everyone's: units of work of different institutions run on
+different connections at once, so a unit held up (its commit waiting on a lock or a slow
+server, a handler taking long) delays no one else's, except through the pool. Units that
+name their ``owner`` (the app's updates and the sender's claims and records name the
+institution) hold at most ``owner_share`` of the pool's connections per owner at a time
+(half of it): a burst of one institution's updates that all crawl leaves the other half to
+the other institutions, the sender's sweep and /healthz (tests/app/test_storage_stall_pg.py).
+
 Round trips: a connection goes back to the pool without asyncpg's reset query
 (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``, one round trip per
 release, which made a quarter of all round trips when each statement took a connection of
@@ -245,6 +253,14 @@ class PgDatabase:
         self._translated: dict[str, tuple[str, str, bool]] = {}
         #: a unit of work or statement taking this long or longer is logged and counted
         self.slow_call_seconds = SLOW_CALL_SECONDS
+        #: how many connections one owner's units may hold at once (see the docstring)
+        self.owner_share = max(1, pool.get_max_size() // 2)
+        self._shares: dict[str, asyncio.Semaphore] = {}
+
+    @property
+    def pool_size(self) -> int:
+        """The most connections the pool opens."""
+        return int(self._pool.get_max_size())
 
     @property
     def round_trips(self) -> int:
@@ -411,12 +427,27 @@ class PgDatabase:
         await tx.commit()
 
     async def unit(
-        self, work: Callable[[], Awaitable[T]], what: str = "unit", *, atomic: bool = True
+        self,
+        work: Callable[[], Awaitable[T]],
+        what: str = "unit",
+        *,
+        atomic: bool = True,
+        owner: str | None = None,
     ) -> T:
         """``work`` in one transaction on one connection (storage/port.py); ``atomic``
-        False: on one connection, without BEGIN and COMMIT (two round trips fewer)."""
+        False: on one connection, without BEGIN and COMMIT (two round trips fewer).
+        ``owner``: it waits for its owner's share of the pool first (``owner_share``)."""
         if self._current() is not None:
             return await work()
+        if owner is None:
+            return await self._unit(work, what, atomic)
+        share = self._shares.get(owner)
+        if share is None:
+            share = self._shares[owner] = asyncio.Semaphore(self.owner_share)
+        async with share:
+            return await self._unit(work, what, atomic)
+
+    async def _unit(self, work: Callable[[], Awaitable[T]], what: str, atomic: bool) -> T:
         if atomic:
             async with self.transaction():
                 return await self._timed(work, what)

@@ -34,7 +34,12 @@ class Database(Protocol):
         ...
 
     async def unit(
-        self, work: Callable[[], Awaitable[T]], what: str = "unit", *, atomic: bool = True
+        self,
+        work: Callable[[], Awaitable[T]],
+        what: str = "unit",
+        *,
+        atomic: bool = True,
+        owner: str | None = None,
     ) -> T:
         """Run ``work`` as one unit of work: in one transaction (``atomic=False``: on one
         connection, each statement committing by itself, for reads and writes that need
@@ -43,7 +48,10 @@ class Database(Protocol):
         ``work`` may await this database and nothing else (no sleeps, no network, no
         futures of the event loop): on that backend it runs on the database's thread,
         where awaiting anything that suspends is an error. ``what`` names it in the
-        slow-call log and /metrics (storage/timing.py)."""
+        slow-call log and /metrics (storage/timing.py). ``owner`` (an institution) is
+        whom the work is for: a backend whose connections several units share at once
+        keeps one owner's crawling units from taking them all (storage/pg.py); SQLite,
+        with its one writer, ignores it."""
         ...
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
