@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bots.core.model import Button, Callback, ChatKind, ChatRef, Event, Reply, SentMessage, User
@@ -246,12 +246,7 @@ class Outbox:
         """Pending items that are due, oldest first, leaving out every item that has an older
         pending item to the same chat still waiting for its retry (order within a chat)."""
         rows = await self._db.fetchall(
-            "SELECT * FROM outbox o WHERE o.status='pending' AND o.next_attempt_at<=?"
-            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status='pending'"
-            " AND p.institution=o.institution AND p.platform=o.platform"
-            " AND p.chat_id=o.chat_id AND p.id<o.id AND p.next_attempt_at>?)"
-            " ORDER BY o.id LIMIT ?",
-            (iso(now), iso(now), limit),
+            "SELECT *" + _DUE + " ORDER BY o.id LIMIT ?", (iso(now), iso(now), limit)
         )
         return [_item(r) for r in rows]
 
@@ -452,13 +447,11 @@ class Outbox:
         :meth:`next_attempt_after`, in one statement when rows are due (the earliest retry
         to come rides along on each row). The attempt stamp is ``now``, which changes no
         row's turn: they are all due already."""
+        if self._db.dialect == "postgresql":
+            return await self._claim_due_unlocked(now, limit)
         rows = await self._db.fetchall(
-            "UPDATE outbox SET next_attempt_at=? WHERE id IN (SELECT o.id FROM outbox o"
-            " WHERE o.status='pending' AND o.next_attempt_at<=?"
-            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status='pending'"
-            " AND p.institution=o.institution AND p.platform=o.platform"
-            " AND p.chat_id=o.chat_id AND p.id<o.id AND p.next_attempt_at>?)"
-            " ORDER BY o.id LIMIT ?) RETURNING *, (SELECT MIN(r.next_attempt_at) FROM outbox r"
+            "UPDATE outbox SET next_attempt_at=? WHERE id IN (SELECT o.id" + _DUE + " ORDER BY"
+            " o.id LIMIT ?) RETURNING *, (SELECT MIN(r.next_attempt_at) FROM outbox r"
             " WHERE r.status='pending' AND r.next_attempt_at>?) AS next_retry",
             (iso(now), iso(now), iso(now), limit, iso(now)),
         )
@@ -466,6 +459,37 @@ class Outbox:
             return [], await self.next_attempt_after(now)
         retry = rows[0]["next_retry"]
         return sorted((_item(r) for r in rows), key=lambda i: i.id), parse(retry) if retry else None
+
+    async def _claim_due_unlocked(
+        self, now: datetime, limit: int
+    ) -> tuple[list[OutboxItem], datetime | None]:
+        """PostgreSQL: the look covers every institution, so it skips rows another
+        transaction has locked (SKIP LOCKED) instead of waiting for it: one institution's
+        transaction that touched its queued rows (a /forget, an edit coalesced into a
+        queued card) and crawls must not stop everyone's sending
+        (tests/app/test_storage_stall_pg.py). The due rows counted without locks ride
+        along; when some were skipped, the sender looks again after LOCKED_LOOK_AGAIN."""
+        seen = f"(SELECT COUNT(*){_DUE}) AS seen"
+        retry = (
+            "(SELECT MIN(r.next_attempt_at) FROM outbox r"
+            " WHERE r.status='pending' AND r.next_attempt_at>?) AS next_retry"
+        )
+        rows = await self._db.fetchall(
+            "UPDATE outbox SET next_attempt_at=? WHERE id IN (SELECT o.id" + _DUE + " ORDER BY"
+            f" o.id LIMIT ? FOR UPDATE OF o SKIP LOCKED) RETURNING *, {retry}, {seen}",
+            (iso(now), iso(now), iso(now), limit, iso(now), iso(now), iso(now)),
+        )
+        head = (
+            rows[0]
+            if rows
+            else await self._db.fetchone(f"SELECT {retry}, {seen}", (iso(now), iso(now), iso(now)))
+        )
+        assert head is not None
+        due = parse(head["next_retry"]) if head["next_retry"] else None
+        if int(head["seen"]) > len(rows) and len(rows) < limit:  # locked ones were skipped
+            again = now + LOCKED_LOOK_AGAIN
+            due = again if due is None else min(due, again)
+        return sorted((_item(r) for r in rows), key=lambda i: i.id), due
 
     async def finish(
         self, item: OutboxItem, part: int, messages: Sequence[SentMessage], now: datetime
@@ -483,6 +507,18 @@ class Outbox:
                 await self._db.execute(_RECORD_PART, _record_values(item, part, message, now))
             await self._db.execute(_MARK_FINISHED, _finished_values(item, part, now))
 
+
+#: the due rows (two parameters: now, now), leaving out every row that has an older pending
+#: row to the same chat still waiting for its retry (order within a chat)
+_DUE = (
+    " FROM outbox o WHERE o.status='pending' AND o.next_attempt_at<=?"
+    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status='pending'"
+    " AND p.institution=o.institution AND p.platform=o.platform"
+    " AND p.chat_id=o.chat_id AND p.id<o.id AND p.next_attempt_at>?)"
+)
+#: PostgreSQL: when the sender looks again after it skipped rows locked by a transaction
+#: still open (Outbox._claim_due_unlocked)
+LOCKED_LOOK_AGAIN = timedelta(seconds=1)
 
 _RECORD_PART = (
     "INSERT INTO sent_messages(platform, chat_id, message_id, institution, outbox_id,"

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -28,6 +29,7 @@ from handlers.router import route
 from runtime import app as app_module
 from runtime import observability
 from storage.pg import PgDatabase
+from storage.queues import LOCKED_LOOK_AGAIN
 from tests.emulators.telegram import TelegramEmulator
 from tests.pg import fresh_schema
 from tests.running import running_app as running
@@ -152,3 +154,51 @@ async def test_a_crawling_institution_leaves_the_others_polling_and_answered(
             release.set()
             await server.close()
     assert all(answers(SCHOOL, chat, SCHOOL_ANSWER) == 1 for chat in school_chats)
+
+
+async def test_a_school_row_locked_by_a_crawling_transaction_leaves_the_sender_sending(
+    tmp_path: Path, emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sender looks for due rows of every institution in one statement. A school
+    transaction that locked one of its pending rows (a /forget deleting its citizen's
+    queued replies, an edit coalesced into a queued card) and then crawls must not hold
+    that look up: here the test's own transaction holds the lock, as that one would."""
+    config = two_institutions(tmp_path, emulator, monkeypatch)
+    called: list[str] = []
+    emulator.listeners.append(lambda method, params: called.append(str(params.get("chat_id"))))
+
+    def answers(token: str, chat: int, answer: str) -> int:
+        return sum(answer in m.text for m in emulator.bot_messages(token, chat))
+
+    async with fresh_schema() as url, running(config, database=url) as app:
+        gate = emulator.hold(100)  # the school's sends to this chat hang in the network
+        emulator.user_says(SCHOOL, 100, SCHOOL_QUESTION)
+        await emulator.wait_until(lambda: "100" in called, 30)
+        other = await asyncpg.connect(url)
+        try:
+            locking = other.transaction()
+            await locking.start()
+            locked = await other.fetch(
+                "SELECT id FROM outbox WHERE institution='school-17' AND status='pending'"
+                " FOR UPDATE"
+            )
+            assert locked, "the school's replies wait to be sent"
+            asked = time.perf_counter()
+            emulator.user_says(CLINIC, 200, CLINIC_QUESTION)
+            await emulator.wait_until(lambda: answers(CLINIC, 200, CLINIC_ANSWER) == 1, 30)
+            print(
+                f"\nwhile {len(locked)} school row(s) were locked: the polyclinic's answer"
+                f" came {(time.perf_counter() - asked) * 1000:.1f} ms after the question"
+            )
+            # the look skipped them and comes back for them soon, not at the next update
+            assert app.storage is not None
+            now = app.clock.now()
+            items, due = await app.storage.outbox.claim_due(now)
+            assert not any(item.id in {r["id"] for r in locked} for item in items)
+            assert due is not None and due <= now + LOCKED_LOOK_AGAIN
+            await locking.rollback()
+        finally:
+            await other.close()
+        gate.set()
+        await emulator.wait_until(lambda: answers(SCHOOL, 100, SCHOOL_ANSWER) == 1, 30)
+        await app.settle()
