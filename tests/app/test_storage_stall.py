@@ -4,8 +4,10 @@ database's thread, released by the test: no sleeps, no timing assertions (the /h
 latency is printed). With the on-loop engine the same stall would block the loop, and
 this test could not even ask /healthz.
 
-SQLite has one writer and the app one connection: another institution's updates wait for
-the stalled write like everything stored; they are answered once it is through."""
+SQLite has one writer and the app one connection on one thread: another institution's
+update, and any read (here the outbox's count), wait for the stalled unit like everything
+stored; they are finished once it is through. The test asserts that order and prints the
+delays (PostgreSQL does not serialise them: tests/app/test_storage_stall_pg.py)."""
 
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ async def test_a_stalled_write_leaves_the_event_loop_serving(
         asked = asyncio.create_task(school.user_says("100", SCHOOL_QUESTION))
         assert await asyncio.to_thread(stalled.wait, 120), "the school's write began"
         clinic_asked = asyncio.create_task(clinic.user_says("200", CLINIC_QUESTION))
+        read = asyncio.create_task(local_app.storage.outbox.pending_count())
         async with aiohttp.ClientSession() as session:
             started = time.perf_counter()
             async with session.get(str(server.make_url("/healthz"))) as response:
@@ -69,8 +72,18 @@ async def test_a_stalled_write_leaves_the_event_loop_serving(
         print(f"/healthz answered in {took:.1f} ms while the database's thread was stalled")
         assert response.status == 200, body  # the last probe was fine; this one waits
         assert not asked.done(), "the school's update is still being stored"
+        assert not clinic_asked.done() and not read.done(), "one connection: they wait"
+        released = time.perf_counter()
         release.set()
-        await asyncio.wait_for(asyncio.gather(asked, clinic_asked), 120)
+        finished: dict[str, float] = {}
+        waiting = {"the school's update": asked, "a read": read, "the polyclinic's": clinic_asked}
+        for name, task in waiting.items():
+            await asyncio.wait_for(task, 120)
+            finished[name] = (time.perf_counter() - released) * 1000
+        print(
+            "waited for the stalled unit, done after its release: "
+            + ", ".join(f"{name} +{ms:.1f} ms" for name, ms in finished.items())
+        )
     finally:
         release.set()
         await server.close()
