@@ -135,6 +135,8 @@ async def test_a_crawling_institution_leaves_the_others_polling_and_answered(
                 healthz = (time.perf_counter() - started) * 1000
             await emulator.wait_until(lambda: answers(CLINIC, 200, CLINIC_ANSWER) == 1, 30)
             answered = (time.perf_counter() - asked) * 1000
+            # its bot confirmed the update and polls on, while the school's batch waits
+            await emulator.wait_until(lambda: emulator.pending_updates(CLINIC) == 0, 30)
             assert not release.is_set()
             print(
                 f"while the school's units were held: the polyclinic's answer came"
