@@ -5,13 +5,21 @@ in the same run against the same emulator, a bare aiogram echo bot serving as ma
 the same mode (bench/scale_echo.py) as the yardstick.
 
 Generated in a temporary folder: a config of N institutions sharing one FAQ file
-(examples/faq/school.yaml), SQLite beside it. The emulator and the load run in this process,
-the app (bench/scale_app.py: ``priemnaya run`` with the pace scaled) and the echo bot in
-processes of their own, so that CPU time is each one's own.
+(examples/faq/school.yaml), SQLite beside it; the FAQ's vectors are cached across runs, as
+a restarted bot has them (``--cold-vectors``: a first start, embedding in the background).
+The emulator and the load run in this process, the app (bench/scale_app.py: ``priemnaya
+run`` with the pace scaled) and the echo bot in processes of their own, so that CPU time
+is each one's own.
 
 Printed:
 - start: seconds from launching the process until every bot (every institution, with
-  ``--shared``) has answered the /start queued for it before the launch;
+  ``--shared``) has answered the /start queued for it before the launch; then where it
+  went: until the bots began receiving (getUpdates or setWebhook: imports, config, storage,
+  set-up calls), the first and the last answer, and how many messages each /start brought;
+- with ``--shared``, the bound that one bot's sending pace sets: Telegram allows a bot about
+  30 messages a second in all, and the bench runs the shared bot's pace ``--rate-scale``
+  times faster (default rate/25, so that the steady load fits), so its start is read
+  against that bound, here and on Telegram;
 - RSS after start and at the end (peak too), and memory per institution: the RSS over
   that of the same app with one institution, divided by N - 1;
 - CPU while idle (long polls only) and, at a steady ``--rate`` of questions per second
@@ -49,8 +57,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.pipeline import QUESTIONS  # noqa: E402
 from bench.scale_emulator import FastTelegram  # noqa: E402
+from bots.telegram import TelegramRates  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+VECTORS_ENV = "PRIEMNAYA_VECTORS_DIR"  # handlers/faq/semantic/index.py
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -146,6 +156,9 @@ class Side:
     process: subprocess.Popen[bytes] | None = None
     launched: float = 0.0
     answered_at: float = 0.0
+    first_answer_at: float = 0.0
+    #: messages sent while starting (the greetings), counted when the side fell quiet
+    start_messages: int = 0
     first_answers: set[tuple[str, int]] = field(default_factory=set)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     messages: int = 0
@@ -168,6 +181,8 @@ class Side:
         self.last_message = at
         key = (token, chat)
         if not self.started.is_set():
+            if not self.first_answers:
+                self.first_answer_at = at
             self.first_answers.add(key)
             if len(self.first_answers) == len(self.all_chats()):
                 self.answered_at = at
@@ -307,8 +322,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     print(
         f"scale: N={n} institutions, {args.mode}, "
         f"{'one shared bot' if shared else 'a bot each'}, {args.rate:g} questions/s for "
-        f"{args.seconds:g} s{f', pace x{scale:g}' if scale != 1 else ''}; "
-        f"load average {load_average()}",
+        f"{args.seconds:g} s{f', pace x{scale:g}' if scale != 1 else ''}, FAQ vectors "
+        f"{'cold' if args.cold_vectors else 'cached'}; load average {load_average()}",
         flush=True,
     )
     for side in sides:
@@ -319,12 +334,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     if args.profile:
         command.append(args.profile)
     app.launched = time.perf_counter()
-    app.process = launch(
-        command,
-        tmp / "app.log",
-        {"PRIEMNAYA_GC_FREEZE": "0"} if args.no_freeze else None,
-        args.app_nofile,
-    )
+    app.process = launch(command, tmp / "app.log", app_env(args, tmp), args.app_nofile)
     if len(sides) > 1:
         echo = sides[1]
         tokens = tmp / "echo-tokens.txt"
@@ -345,6 +355,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
         for side in sides:
             await wait_started(side, tmp / f"{side.name}.log", args.start_timeout)
         await quiet(sides)
+        for side in sides:
+            side.start_messages = side.messages
         print("started; idle, then the steady load", flush=True)
         rss_start = {s.name: rss_mb(s.pid) for s in sides}
         files = {s.name: open_files(s.pid) for s in sides}
@@ -378,6 +390,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
         "start until every bot answered: "
         + ", ".join(f"{s.name} {s.answered_at - s.launched:.1f} s" for s in sides)
     )
+    for side in sides:
+        print(f"  {side.name}: {timeline(side, emu.receiving)}")
+    if shared:
+        print(pace_bound(app, scale, args.rate))
     line = f"RSS after start: app {rss_start['app']:.0f} MB"
     if baseline is not None:
         per = (rss_start["app"] - baseline) / (n - 1)
@@ -407,6 +423,55 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     print(f"emulator and load: {100 * emulator:.0f}% of a core; load average {load_after}")
 
 
+def app_env(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
+    """The app's environment: the FAQ's vectors cached across runs, as a restarted bot
+    has them (an empty cache is embedded in a background thread that takes a core for
+    half a minute and more, whatever N is); ``--cold-vectors`` measures that first start."""
+    env = {"PRIEMNAYA_GC_FREEZE": "0"} if args.no_freeze else {}
+    if args.cold_vectors:
+        env[VECTORS_ENV] = str(tmp / "vectors")
+    elif VECTORS_ENV not in os.environ:
+        env[VECTORS_ENV] = str(Path(tempfile.gettempdir()) / "priemnaya-bench-vectors")
+    return env
+
+
+def timeline(side: Side, receiving: dict[str, float]) -> str:
+    """Where a side's start went: launching until its bots polled (or set their webhook),
+    then until the first and the last greeted chat got an answer."""
+    tokens = {token for token, _ in side.all_chats()}
+    began = [at - side.launched for token, at in receiving.items() if token in tokens]
+    chats = len(side.all_chats())
+    return (
+        f"receiving {min(began):.1f}-{max(began):.1f} s after launch, first answer at"
+        f" {side.first_answer_at - side.launched:.1f} s, all at"
+        f" {side.answered_at - side.launched:.1f} s; {side.start_messages / chats:.1f}"
+        f" messages per greeted chat"
+    )
+
+
+def pace_bound(side: Side, scale: float, rate: float) -> str:
+    """What one bot's sending pace alone costs: Telegram lets a bot send about 30 messages
+    a second in all (bots/telegram/pacing.py; a burst of 30, then one every 1/30 s), so a
+    thousand greetings through one bot take at least half a minute in reality, whatever
+    the app does, and a steady load over 30 answers a second cannot be served by one bot
+    at all. The bench runs the shared bot's pace ``scale`` times faster; these bounds say
+    what that pace allows, here and on Telegram."""
+    overall, period = TelegramRates().overall
+    per_second = overall / period
+    chats = len(side.all_chats())
+    first = max(0.0, chats - overall) / per_second
+    every = max(0.0, side.start_messages - overall) / per_second
+    line = (
+        f"one bot's pace: Telegram's {per_second:g} messages/s, x{scale:g} here ="
+        f" {per_second * scale:g}/s; {chats} first answers need >= {first / scale:.1f}"
+        f" s after receiving here ({first:.1f} s on Telegram), all"
+        f" {side.start_messages} start messages >= {every / scale:.1f} s ({every:.1f} s)"
+    )
+    if rate > per_second:
+        line += f"; {rate:g} answers/s is over one bot's {per_second:g}/s on Telegram"
+    return line
+
+
 async def one_institution_rss(args: argparse.Namespace, tmp: Path, emu: FastTelegram) -> float:
     """The same app with one institution, after it answered: what N institutions add to."""
     folder = tmp / "one"
@@ -423,7 +488,9 @@ async def one_institution_rss(args: argparse.Namespace, tmp: Path, emu: FastTele
     emu.on_message = on_message
     emu.user_says(token, 42, "/start")
     side.process = launch(
-        [sys.executable, str(ROOT / "bench/scale_app.py"), str(config), "1"], folder / "one.log"
+        [sys.executable, str(ROOT / "bench/scale_app.py"), str(config), "1"],
+        folder / "one.log",
+        app_env(args, tmp),
     )
     try:
         await wait_started(side, folder / "one.log", args.start_timeout)
@@ -452,6 +519,9 @@ def main() -> None:
     parser.add_argument("--start-timeout", type=float, default=300.0)
     parser.add_argument("--profile", metavar="FILE", help="cProfile the app into FILE")
     parser.add_argument("--no-freeze", action="store_true", help="no gc.freeze() in the app")
+    parser.add_argument(
+        "--cold-vectors", action="store_true", help="the FAQ's vectors not cached (a first start)"
+    )
     parser.add_argument(
         "--app-nofile", type=int, default=0, help="the app's open-file limit (default: ours)"
     )

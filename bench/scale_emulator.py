@@ -50,6 +50,8 @@ class FastTelegram:
         self.on_message = on_message
         self.bots: dict[str, FastBot] = {}
         self.calls = 0
+        #: perf_counter of each bot's first getUpdates or setWebhook: when it began receiving
+        self.receiving: dict[str, float] = {}
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
@@ -118,6 +120,8 @@ class FastTelegram:
                 params.update(await request.json())
             else:
                 params.update({k: v for k, v in (await request.post()).items()})
+        if method in ("getupdates", "setwebhook"):
+            self.receiving.setdefault(bot.token, arrived)
         if method == "getupdates":
             result: Any = await self._get_updates(bot, params)
         elif method == "sendmessage":

@@ -33,6 +33,8 @@ class Conversation:
     _counter: int = 0
     #: message_log id of the citizen's message, when it was logged
     logged_id: int | None = None
+    #: the router found this update to be the citizen's first with the institution
+    first_contact: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
     #: the app's features' forget hooks (handlers/feature.py), for /forget
     forget_hooks: tuple[ForgetHook, ...] = ()

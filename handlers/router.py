@@ -50,7 +50,7 @@ async def route(conv: Conversation, features: Features) -> None:
     # citizen of the institution it is not bound to yet (choosing records the chosen one)
     if await places.intercept(conv):
         return
-    first_contact = await conv.storage.citizens.touch(
+    first_contact = conv.first_contact = await conv.storage.citizens.touch(
         inst.id, event.platform, event.user, event.chat.chat_id, conv.now
     )
     if event.callback is not None:

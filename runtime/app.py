@@ -77,6 +77,9 @@ class App:
         self.groups: dict[str, AdapterGroup] = {}
         #: (platform, first institution) -> the institutions sharing that account
         self.shared: dict[tuple[str, str], tuple[str, ...]] = {}
+        #: (platform, institution) -> the PlaceSet of its shared account: found per update
+        #: by one lookup, not a scan of a district's thousand institutions
+        self._place_sets: dict[tuple[str, str], PlaceSet] = {}
         self.sender: Sender | None = None
         self.web_app: web.Application | None = None
         self._runner: web.AppRunner | None = None
@@ -118,6 +121,10 @@ class App:
                 self.loaded, inst_id, staff_platform_override=override
             )
         self.shared = {} if self.local else shared_accounts(self.loaded)
+        self._place_sets = {}
+        for (platform, _), ids in self.shared.items():
+            place_set = PlaceSet(ids, self.institutions)  # sees a reload's swapped ones
+            self._place_sets.update(((platform, inst_id), place_set) for inst_id in ids)
         server = self.loaded.config.server
         if server is not None and not self.local:
             self.web_app = web.Application()
@@ -363,10 +370,7 @@ class App:
     def _places(self, event: Event) -> PlaceSet | None:
         """The institutions behind the account an update came through, when shared (the
         adapter stamps it with the first of them; a resolved one is found too)."""
-        for (platform, _), ids in self.shared.items():
-            if platform == event.platform and event.institution in ids:
-                return PlaceSet(ids, self.institutions)
-        return None
+        return self._place_sets.get((event.platform, event.institution))
 
     async def _recover_inbox(self) -> None:
         assert self.storage is not None

@@ -28,6 +28,7 @@ SCHOOL_ANSWER = "Приём заявлений в 1 класс"
 CLINIC_ANSWER = "прикрепиться можно по месту жительства"
 SCHOOL_Q = "Как записать ребёнка в первый класс?"
 CLINIC_Q = "Как прикрепиться к поликлинике?"
+PRIVACY = "Бот хранит ваши сообщения"  # templates/first_contact.j2
 
 
 @pytest.fixture
@@ -93,13 +94,20 @@ async def test_two_institutions_on_one_bot(
 ) -> None:
     config = write_config(tmp_path, emulator, monkeypatch)
     async with running(config) as app:
-        # A and B come by deep links (QR codes on the doors)
-        said = await say(emulator, app, A, "/start school-17")
+        # A and B come by deep links (QR codes on the doors): one message says where they
+        # are, what the bot keeps (a first contact) and the institution's greeting with topics
+        greeted = await ask(emulator, app, DISTRICT, A, "/start school-17")
+        assert len(greeted) == 1, [m.text for m in greeted]
+        said = greeted[0].text
         assert "Вы в учреждении" in said and "школа № 17" in said
+        assert PRIVACY in said and "Здравствуйте" in said and greeted[0].labels
         said = await say(emulator, app, B, "/start polyclinic-3")
         assert "Вы в учреждении" in said and "поликлиника № 3" in said
         assert SCHOOL_ANSWER in await say(emulator, app, A, SCHOOL_Q)
         assert CLINIC_ANSWER in await say(emulator, app, B, CLINIC_Q)
+        again = await ask(emulator, app, DISTRICT, A, "/start school-17")
+        assert len(again) == 1 and "Здравствуйте" in again[0].text
+        assert PRIVACY not in again[0].text  # told once, at the first contact
         # C opens the bot bare and picks the clinic from the buttons
         before = len(emulator.bot_messages(DISTRICT, C))
         emulator.user_says(DISTRICT, C, "/start")
@@ -113,6 +121,7 @@ async def test_two_institutions_on_one_bot(
         emulator.press(DISTRICT, C, picker.message_id, "поликлиника")
         chosen = await until_said(emulator, app, DISTRICT, C, lambda m: len(m) > before)
         assert "поликлиника № 3" in chosen[before].text and "/place" in chosen[before].text
+        assert PRIVACY in chosen[before].text and len(chosen) == before + 1
         assert CLINIC_ANSWER in await say(emulator, app, C, CLINIC_Q)
         # each one's question for staff lands in its own institution's staff chat
         await say(emulator, app, A, "/operator учительница не отвечает на звонки")
@@ -260,4 +269,5 @@ async def test_the_picker_pages_through_many_institutions(
         found = (await until_said(emulator, app, DISTRICT, C, lambda m: len(m) > before))[-1]
         assert [row[0] for row in found.labels] == ["Школа № 7"]
         emulator.press(DISTRICT, C, found.message_id, "Школа № 7")
-        await until_said(emulator, app, DISTRICT, C, lambda m: "Школа № 7" in m[-2].text)
+        chosen = await until_said(emulator, app, DISTRICT, C, lambda m: "Вы в" in m[-1].text)
+        assert "Школа № 7" in chosen[-1].text

@@ -18,6 +18,12 @@ a pause, with everything after it (the app's inbox skips what it already has); t
 grow while the same batch keeps failing. While the app's storage is unavailable
 ``on_event`` waits for it instead of returning, so nothing more is fetched and nothing is
 confirmed; an update that could not be stored (NotStored) is never skipped.
+
+One loop for a shared bot (a district's thousand institutions) is not what limits it: in
+bench/scale.py at N=1000 its 1,000 queued /start were all handled 5.6 s after the first
+(load average 10), while their answers took 16.2 s, the floor of the bot's sending pace.
+Fetching the next batch before the last is handled would need the update confirmed at its
+inbox row rather than at its handling; not worth it while the pace is the floor.
 """
 
 from __future__ import annotations

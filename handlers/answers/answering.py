@@ -9,6 +9,7 @@ Callback payloads this module issues (never trusted: each is looked up again):
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from bots.core import metrics
 from bots.core.model import Button
@@ -121,14 +122,21 @@ async def clarify(conv: Conversation, entry_ids: list[str]) -> None:
     await conv.reply(conv.render("clarify"), rows)
 
 
-async def show_categories(conv: Conversation, template: str = "start") -> None:
+async def show_categories(
+    conv: Conversation, template: str = "start", *, lead: Sequence[str] = ()
+) -> None:
+    """The topics as buttons under ``template``; ``lead``: paragraphs said first in the same
+    message (one message, not several, where each costs a slot of the bot's pace)."""
     faq = conv.institution.faq
     categories = faq.categories
     rows = [
         [Button(name or conv.label("other_topics"), callback=f"faq:c:{i}")]
         for i, name in enumerate(categories)
     ]
-    await conv.reply(conv.render(template, categories=categories), rows)
+    text = conv.render(template, categories=categories)
+    if lead:
+        text = "\n\n".join(part.strip() for part in (*lead, text) if part.strip())
+    await conv.reply(text, rows)
 
 
 async def on_callback(conv: Conversation, data: str) -> None:

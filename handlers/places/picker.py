@@ -97,17 +97,22 @@ async def on_callback(conv: Conversation, data: str) -> None:
 
 
 async def choose(conv: Conversation, places: PlaceSet, inst_id: str) -> None:
-    """Bind the chat and say where the citizen now is, with that institution's topics.
-    The app resolved this update to ``inst_id`` already, so ``conv`` speaks for it."""
+    """Bind the chat and say, in one message, where the citizen now is, what the bot keeps
+    (on their first contact with that institution, as the router does for a bot of its
+    own) and that institution's greeting with its topics. One message, not three: a
+    district's QR code brings many citizens at once, and a shared bot sends about 30
+    messages a second in all. The app resolved this update to ``inst_id`` already, so
+    ``conv`` speaks for it."""
     event = conv.event
     await conv.storage.places.choose(event.platform, event.chat.chat_id, inst_id, conv.now)
     await conv.storage.kv.delete(_CHOOSING, event.chat.key)
-    await conv.storage.citizens.touch(
+    touched = await conv.storage.citizens.touch(
         inst_id, event.platform, event.user, event.chat.chat_id, conv.now
     )
-    others = len(places.ids) > 1
-    await conv.reply(conv.render("place_chosen", others=others), log=False)
-    await show_categories(conv, "start")
+    lead = [conv.render("place_chosen", others=len(places.ids) > 1)]
+    if touched or conv.first_contact:  # a picker's button: the router touched it first
+        lead.append(conv.render("first_contact"))
+    await show_categories(conv, "start", lead=lead)
 
 
 async def show(

@@ -146,6 +146,33 @@ async def test_a_shared_bots_chat_bindings_latest_first(storage: Storage) -> Non
     assert await storage.places.current("telegram", "42", among) == "polyclinic-3"
 
 
+async def test_the_institution_that_sent_a_message_in_a_shared_bots_chat(
+    storage: Storage,
+) -> None:
+    """sender_of (by the chat's index, migration 0010): of the institutions on the
+    account, the one whose message it was; another account's use of the same message id
+    in the same chat does not count, and a thousand institutions are no special case."""
+    clock = now(storage)
+    chat = ChatRef("telegram", "42")
+    among = [f"school-{n}" for n in range(1000)]
+    for institution, message_id in (("school-17", "m1"), ("elsewhere", "m2"), ("school-3", "m2")):
+        row = await storage.outbox.enqueue(
+            institution=institution,
+            chat=chat,
+            reply=Reply("привет"),
+            dedup_key=f"{institution}:{message_id}",
+            now=clock.now(),
+        )
+        assert row is not None
+        item = next(i for i in await storage.outbox.due_all(clock.now()) if i.id == row)
+        await storage.outbox.finish(item, 0, [SentMessage(chat, message_id)], clock.now())
+    assert await storage.places.sender_of("telegram", "42", "m1", among) == "school-17"
+    assert await storage.places.sender_of("telegram", "42", "m2", among) == "school-3"
+    assert await storage.places.sender_of("telegram", "42", "m2", among[:2]) is None
+    assert await storage.places.sender_of("telegram", "43", "m1", among) is None
+    assert await storage.places.sender_of("telegram", "42", "m1", []) is None
+
+
 async def test_payloads_are_stored_idempotently(storage: Storage) -> None:
     await storage.payloads.put_payload("~k", "long payload")
     await storage.payloads.put_payload("~k", "long payload")
