@@ -52,6 +52,9 @@ class SharedSession:
         return self._session is None or self._session.closed
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the open session. One that a late call opens while this one is closing
+        (aiohttp reports a session closed as soon as its close begins) is closed too,
+        instead of being dropped unclosed."""
+        while self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
