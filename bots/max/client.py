@@ -30,6 +30,7 @@ from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
 from bots.core.background import InFlight
+from bots.core.http import SharedSession
 from bots.max.models import (
     BotInfo,
     ErrorBody,
@@ -95,7 +96,10 @@ def ssl_context(ca_bundle: str | None) -> ssl.SSLContext | None:
 
 
 class MaxClient:
-    """One bot token: its HTTP session, its limiter and a count of calls in flight."""
+    """One bot token: its limiter, its TLS trust and a count of calls in flight, over the
+    HTTP session of all the group's bots (``http``, closed by the group; without one the
+    client opens its own and closes it in :meth:`close`). The token goes with each request,
+    since the session is shared."""
 
     def __init__(
         self,
@@ -105,13 +109,17 @@ class MaxClient:
         ca_bundle: str | None = None,
         limiter: AsyncLimiter | None = None,
         timeout: float = API_TIMEOUT,
+        http: SharedSession | None = None,
     ) -> None:
-        self._token = token
+        self._headers = {"Authorization": token}
         self.api_url = api_url.rstrip("/")
-        self._ssl = ssl_context(ca_bundle)
+        #: the pool keys connections by SSL context, so bots with another CA bundle never
+        #: reuse a connection verified against other roots
+        self._ssl: ssl.SSLContext | bool = ssl_context(ca_bundle) or True
         self._limiter = limiter or make_limiter()
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._owns_http = http is None
+        self.http = http or SharedSession()
         self._in_flight = InFlight()
 
     def __repr__(self) -> str:  # never show the token
@@ -171,19 +179,11 @@ class MaxClient:
         await self._in_flight.drain(timeout)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the session if it is this client's own; a shared one is the group's."""
+        if self._owns_http:
+            await self.http.close()
 
     # -- internals ------------------------------------------------------------------------
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers={"Authorization": self._token, "User-Agent": "priemnaya"},
-                connector=aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True),
-            )
-        return self._session
-
     def _counted(self) -> contextlib.AbstractAsyncContextManager[None]:
         return self._in_flight.track()
 
@@ -200,13 +200,15 @@ class MaxClient:
         name = f"{http_method} {path}"
         query = {k: _query_value(v) for k, v in (params or {}).items()}
         async with self._limiter, self._counted():
-            session = self._open()
+            session = self.http.get()
             try:
                 async with session.request(
                     http_method,
                     self.api_url + path,
                     params=query,
                     json=json,
+                    headers=self._headers,
+                    ssl=self._ssl,
                     timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
                 ) as response:
                     raw = await response.read()

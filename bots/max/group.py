@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from bots.core.adapters import AccountSpec, Services
+from bots.core.http import SharedSession
 from bots.core.platform import EventHandler, Platform
 from bots.max.client import MaxClient
 from bots.max.platform import MaxPlatform
@@ -32,8 +33,16 @@ WEBHOOK_PATH = "/max/{bot_id}"
 class MaxGroup:
     """Owns every MAX account; ``platforms`` maps institution id to its bot."""
 
-    def __init__(self, platforms: list[MaxPlatform], *, public_url: str | None = None) -> None:
+    def __init__(
+        self,
+        platforms: list[MaxPlatform],
+        *,
+        public_url: str | None = None,
+        http: SharedSession | None = None,
+    ) -> None:
         self.max: dict[str, MaxPlatform] = {p.institution: p for p in platforms}
+        #: the HTTP session every bot calls MAX through, closed once by ``stop``
+        self.http = http
         self.platforms: dict[str, Platform] = dict(self.max)
         self.public_url = public_url.rstrip("/") if public_url else None
         self._tasks: list[asyncio.Task[None]] = []
@@ -54,6 +63,8 @@ class MaxGroup:
                 await task
         self._tasks.clear()
         await asyncio.gather(*(p.stop() for p in self.max.values()), return_exceptions=True)
+        if self.http is not None:
+            await self.http.close()
 
     def attach(self, app: web.Application) -> None:
         """Add the webhook route; must happen before the web server starts."""
@@ -97,9 +108,12 @@ def webhook_secret_for(token: str) -> str:
 
 
 async def create_group(accounts: list[AccountSpec], services: Services) -> MaxGroup:
-    """One MaxPlatform per configured bot. Tuning for tests comes from
-    ``services.extra["max"]``: ``poll_timeout`` (seconds)."""
+    """One MaxPlatform per configured bot, all calling MAX through one HTTP session (one
+    connection pool; a bot's CA bundle picks its SSL context per request). Tuning for tests
+    comes from ``services.extra["max"]``: ``poll_timeout`` (seconds)."""
     options: dict[str, Any] = dict(services.extra.get("max") or {})
+    polling = {s.account.token.get_secret_value() for s in accounts if s.account.mode == "polling"}
+    http = SharedSession(long_polls=len(polling))
     platforms: list[MaxPlatform] = []
     #: token -> the platform of the first institution naming that bot (config order)
     first: dict[str, MaxPlatform] = {}
@@ -117,7 +131,7 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> MaxGr
             if account.webhook_secret is not None
             else webhook_secret_for(token)
         )
-        client = MaxClient(token, api_url=account.api_url, ca_bundle=account.ca_bundle)
+        client = MaxClient(token, api_url=account.api_url, ca_bundle=account.ca_bundle, http=http)
         platform = MaxPlatform(
             spec.institution,
             client,
@@ -129,7 +143,7 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> MaxGr
         )
         first[token] = platform
         platforms.append(platform)
-    group = MaxGroup(platforms, public_url=services.public_url)
+    group = MaxGroup(platforms, public_url=services.public_url, http=http)
     group.platforms.update(shared)  # every institution of a shared bot sends through it
     if any(p.mode == "webhook" for p in platforms):
         if services.web_app is None or not services.public_url:

@@ -26,6 +26,7 @@ from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
 from bots.core.background import InFlight
+from bots.core.http import SharedSession
 from bots.ok.models import GroupInfo, SendResult, Subscriptions, Success, UpdateList
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,9 @@ class OkApiError(Exception):
 
 
 class OkClient:
-    """One group token: its HTTP session, its limiter and a count of calls in flight.
+    """One group token: its limiter and a count of calls in flight, over the HTTP session
+    of all the group bots (``http``, closed by the group; without one the client opens its
+    own and closes it in :meth:`close`).
 
     ``send_path`` picks the documented spelling of the send endpoint: ``"me"`` for
     ``me/messages/chat:ID`` (older docs, used by most clients) or ``"chat"`` for
@@ -82,13 +85,15 @@ class OkClient:
         send_path: str = "me",
         limiter: AsyncLimiter | None = None,
         timeout: float = API_TIMEOUT,
+        http: SharedSession | None = None,
     ) -> None:
         self._token = token
         self.api_url = api_url if api_url.endswith("/") else api_url + "/"
         self.send_path = send_path
         self._limiter = limiter or AsyncLimiter(1, 1 / REQUESTS_PER_SECOND)
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._owns_http = http is None
+        self.http = http or SharedSession()
         self._in_flight = InFlight()
 
     def __repr__(self) -> str:  # never show the token
@@ -145,18 +150,13 @@ class OkClient:
         await self._in_flight.drain(timeout)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the session if it is this client's own; a shared one is the group's."""
+        if self._owns_http:
+            await self.http.close()
 
     # -- internals ------------------------------------------------------------------------
     def _messages_path(self, chat_id: str) -> str:
         return f"{chat_id}/messages" if self.send_path == "chat" else f"me/messages/{chat_id}"
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers={"User-Agent": "priemnaya"})
-        return self._session
 
     async def _call(
         self,
@@ -172,7 +172,7 @@ class OkClient:
         data = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
         headers = {"Content-Type": JSON_TYPE} if data is not None else None
         async with self._limiter, self._in_flight.track():
-            session = self._open()
+            session = self.http.get()
             try:
                 async with session.request(
                     http_method,

@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from bots.core.adapters import AccountSpec, Services
+from bots.core.http import SharedSession
 from bots.core.platform import EventHandler, Platform
 from bots.ok.client import OkClient
 from bots.ok.platform import WEBHOOK_PATH, OkPlatform
@@ -64,8 +65,11 @@ class OkGroup:
         allow: dict[str, list[Network]] | None = None,
         real_ip_header: dict[str, str | None] | None = None,
         answer_within: float = ANSWER_WITHIN,
+        http: SharedSession | None = None,
     ) -> None:
         self.ok: dict[str, OkPlatform] = {p.institution: p for p in platforms}
+        #: the HTTP session every group bot calls OK through, closed once by ``stop``
+        self.http = http
         self.platforms: dict[str, Platform] = dict(self.ok)
         self._allow = allow or {}
         self._real_ip = real_ip_header or {}
@@ -79,6 +83,8 @@ class OkGroup:
 
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.ok.values()), return_exceptions=True)
+        if self.http is not None:
+            await self.http.close()
 
     def attach(self, app: web.Application) -> None:
         app.router.add_post(WEBHOOK_PATH, self._webhook)
@@ -139,9 +145,11 @@ class _Hooks:
 
 
 async def create_group(accounts: list[AccountSpec], services: Services) -> OkGroup:
-    """One OkPlatform per configured group. Test tuning comes from
-    ``services.extra["ok"]``: ``poll_interval`` and ``answer_within`` (seconds)."""
+    """One OkPlatform per configured group, all calling OK through one HTTP session. Test
+    tuning comes from ``services.extra["ok"]``: ``poll_interval`` and ``answer_within``
+    (seconds)."""
     options: dict[str, Any] = dict(services.extra.get("ok") or {})
+    http = SharedSession(long_polls=sum(spec.account.mode == "polling" for spec in accounts))
     platforms: list[OkPlatform] = []
     allow: dict[str, list[Network]] = {}
     real_ip: dict[str, str | None] = {}
@@ -160,7 +168,7 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> OkGro
             if account.webhook_secret is not None
             else webhook_hook_for(token)
         )
-        client = OkClient(token, api_url=account.api_url, send_path=account.send_path)
+        client = OkClient(token, api_url=account.api_url, send_path=account.send_path, http=http)
         platform = OkPlatform(
             spec.institution,
             client,
@@ -181,6 +189,7 @@ async def create_group(accounts: list[AccountSpec], services: Services) -> OkGro
         allow=allow,
         real_ip_header=real_ip,
         answer_within=float(options.get("answer_within", ANSWER_WITHIN)),
+        http=http,
     )
     if any(p.mode == "webhook" for p in platforms):
         if services.web_app is None or not public_url:

@@ -10,6 +10,7 @@ What we change in VkApi, and why:
 - vk_api hard-codes ``https://api.vk.ru/method/``; a requests adapter mounted on that
   prefix rewrites it to the configured ``api_url`` (a proxy, or an emulator in tests) and
   gives every request a timeout (vk_api sets none, so a stalled connection would hang).
+  That session is shared by every community with the same ``api_url`` (sessions.py).
 - Pacing is ours: an aiolimiter limiter per token (community tokens allow 20 requests/s)
   makes callers wait on the loop. VkApi's own pacing (``RPS_DELAY`` slept under a global
   lock) would serialise all calls of a community and sleep in threads, so it is switched
@@ -29,17 +30,15 @@ from typing import Any, TypeVar
 import requests
 from aiolimiter import AsyncLimiter
 from jconfig.memory import MemoryConfig
-from requests.adapters import HTTPAdapter
 from vk_api import VkApi
 from vk_api.exceptions import ApiError, ApiHttpError, VkApiError
 
 from bots.core.background import InFlight
+from bots.vk.sessions import LIBRARY_PREFIX, make_api_session
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "5.199"
-#: the prefix vk_api writes into every method URL
-LIBRARY_PREFIX = "https://api.vk.ru/method/"
 DEFAULT_API_URL = LIBRARY_PREFIX
 #: community tokens allow 20 requests a second
 REQUESTS_PER_SECOND = 20
@@ -64,30 +63,6 @@ class VkCallError(Exception):
         return f"VK transport error: {self.message}"
 
 
-class _PrefixRewriter(HTTPAdapter):
-    """Sends vk_api's hard-coded API URLs to the configured base, with a default timeout."""
-
-    def __init__(self, target: str, timeout: float) -> None:
-        super().__init__(pool_maxsize=32)
-        self._target = target if target.endswith("/") else target + "/"
-        self._timeout = timeout
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        url = request.url or ""
-        if url.startswith(LIBRARY_PREFIX):
-            request.url = self._target + url[len(LIBRARY_PREFIX) :]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
-
-
-def make_session(api_url: str | None, timeout: float = API_TIMEOUT) -> requests.Session:
-    session = requests.Session()
-    session.headers["User-Agent"] = "priemnaya (vk_api)"
-    session.mount(LIBRARY_PREFIX, _PrefixRewriter(api_url or DEFAULT_API_URL, timeout))
-    return session
-
-
 def make_limiter() -> AsyncLimiter:
     """20 requests/s without bursts: a bucket of 20 would allow 40 in a sliding second
     (the burst plus the refill), and VK answers error 6 to that."""
@@ -95,7 +70,9 @@ def make_limiter() -> AsyncLimiter:
 
 
 class VkClient:
-    """One community token: its VkApi, its limiter and a count of calls in flight."""
+    """One community token: its VkApi, its limiter and a count of calls in flight, over
+    ``session`` (the API session of every community, closed by the group; without one the
+    client makes its own and closes it in :meth:`close`)."""
 
     def __init__(
         self,
@@ -104,8 +81,10 @@ class VkClient:
         api_url: str | None = None,
         limiter: AsyncLimiter | None = None,
         timeout: float = API_TIMEOUT,
+        session: requests.Session | None = None,
     ) -> None:
-        self.session = make_session(api_url, timeout)
+        self._owns_session = session is None
+        self.session = session or make_api_session(api_url or DEFAULT_API_URL, timeout)
         self._vk = VkApi(
             token=token, api_version=API_VERSION, session=self.session, config=MemoryConfig
         )
@@ -126,7 +105,9 @@ class VkClient:
         await self._in_flight.drain(timeout)
 
     def close(self) -> None:
-        self.session.close()
+        """Close the session if it is this client's own; a shared one is the group's."""
+        if self._owns_session:
+            self.session.close()
 
     def _call_blocking(self, method: str, params: dict[str, Any]) -> Any:
         try:

@@ -22,6 +22,7 @@ import requests
 
 from bots.core.adapters import StateStore
 from bots.vk.api import VkCallError, VkClient, get_json, in_daemon_thread
+from bots.vk.sessions import make_poll_session
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,17 @@ class Backoff:
 
 
 class LongPoll:
-    def __init__(self, client: VkClient, group_id: int, wait: int, state: StateStore) -> None:
+    """One community's Bots Long Poll over ``session`` (shared by every community's long
+    poll and closed by the group; without one the poll makes its own and closes it)."""
+
+    def __init__(
+        self,
+        client: VkClient,
+        group_id: int,
+        wait: int,
+        state: StateStore,
+        session: requests.Session | None = None,
+    ) -> None:
         self.client = client
         self.group_id = group_id
         self.wait = wait
@@ -54,7 +65,8 @@ class LongPoll:
         self.server: str | None = None
         self.key: str | None = None
         self.ts: str | None = None
-        self._session = requests.Session()
+        self._owns_session = session is None
+        self._session = session or make_poll_session(1)
         self._backoff = Backoff()
         #: set by stop(): finish the event in hand, acknowledge nothing more, return
         self.stopping = False
@@ -155,4 +167,5 @@ class LongPoll:
             log.exception("vk group %s: could not store long-poll ts", self.group_id)
 
     def close(self) -> None:
-        self._session.close()
+        if self._owns_session:
+            self._session.close()

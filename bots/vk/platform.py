@@ -20,6 +20,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import requests
 from aiolimiter import AsyncLimiter
 
 from bots.core.adapters import Services
@@ -93,12 +94,14 @@ class VkPlatform(Platform):
         api_url: str | None = None,
         wait: int = 25,
         limiter: AsyncLimiter | None = None,
+        api_session: requests.Session | None = None,
+        poll_session: requests.Session | None = None,
     ) -> None:
         self.institution = institution
         self.group_id = group_id
         self._store = services.payloads
-        self.client = VkClient(token, api_url=api_url, limiter=limiter)
-        self._poll = LongPoll(self.client, group_id, wait, services.state)
+        self.client = VkClient(token, api_url=api_url, limiter=limiter, session=api_session)
+        self._poll = LongPoll(self.client, group_id, wait, services.state, poll_session)
         self._translator = Translator(institution, group_id, services.payloads, self._user)
         self._names: dict[int, User] = {}
         self._on_event: EventHandler | None = None

@@ -17,6 +17,13 @@ import aiohttp
 from aiohttp import web
 
 
+def note_connection(connections: dict[Any, set[str]], request: web.Request, token: str) -> None:
+    """Record that ``token``'s account called over the request's client connection (keyed
+    by its address and port), so a test can see whether accounts share connections."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    connections.setdefault(peer, set()).add(token)
+
+
 class EmulatorServer:
     """The plumbing; subclasses implement ``start`` (building their app) and may extend
     ``stop`` (cancelling their own tasks first)."""
@@ -28,6 +35,8 @@ class EmulatorServer:
         self._change = asyncio.Event()  # replaced by a fresh one on every change
         self._closing = False
         self._client: aiohttp.ClientSession | None = None
+        #: client connection (address, port) -> the tokens whose calls came over it
+        self.connections: dict[Any, set[str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     async def _serve(

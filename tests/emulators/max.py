@@ -41,7 +41,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.emulators.base import EmulatorServer
+from tests.emulators.base import EmulatorServer, note_connection
 
 SECRET_HEADER = "X-Max-Bot-Api-Secret"
 MAX_TEXT = 4000
@@ -429,6 +429,8 @@ class MaxEmulator(EmulatorServer):
                     self.token_in_query += 1
                     raise MaxError(401, "verify.token", "pass the token in the header")
                 bot = self.bots.get(request.headers.get("Authorization", ""))
+                if bot is not None:
+                    note_connection(self.connections, request, bot.token)
                 if bot is None:
                     raise MaxError(401, "verify.token", "Invalid access_token")
                 delay = self.delays.get(key)

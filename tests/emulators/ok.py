@@ -47,6 +47,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.emulators.base import note_connection
+
 #: WEAK: OK publishes no text limit; 4000 is what one client splits at
 MAX_TEXT = 4000
 MAX_ATTACHMENTS = 5  # [DOC]
@@ -161,6 +163,8 @@ class OkEmulator:
         self.holding: set[str] = set()
         self.held = 0
         self._release = asyncio.Event()
+        #: client connection (address, port) -> the tokens whose calls came over it
+        self.connections: dict[Any, set[str]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> str:
@@ -369,6 +373,8 @@ class OkEmulator:
             self.calls[key] += 1
             self._changed()
             group = self.groups.get(request.query.get("access_token", ""))
+            if group is not None:
+                note_connection(self.connections, request, group.token)
             if group is None or group.refused:
                 raise OkError(SESSION_EXPIRED, "PARAM_SESSION_EXPIRED : Session expired")
             self._inject(key)

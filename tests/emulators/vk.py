@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.emulators.base import EmulatorServer
+from tests.emulators.base import EmulatorServer, note_connection
 
 API_VERSION = "5.199"
 CONVERSATION_PEER_BASE = 2_000_000_000
@@ -328,6 +328,7 @@ class VkEmulator(EmulatorServer):
             )
             if c is None:
                 raise VkApiFailure(5, "User authorization failed: invalid access_token (4).")
+            note_connection(self.connections, request, c.token)
             handler = getattr(self, "_m_" + name.replace(".", "_"), None)
             if handler is None:
                 raise VkApiFailure(3, "Unknown method passed.")
