@@ -79,17 +79,29 @@ class RenderFailed(Exception):
 
 
 class Labels:
-    """Button labels, from the macros in labels.j2: ``labels.helpful`` -> "👍 Помогло"."""
+    """Button labels, from the macros in labels.j2: ``labels.helpful`` -> "👍 Помогло".
+
+    A label macro takes no arguments and its module no context, so each label is rendered
+    once (under the budget) and kept: an answer's buttons asked for them on every question
+    (1.4% of the app's CPU samples in bench/scale.py)."""
 
     def __init__(self, module: Any):
         self._module = module
+        self._texts: dict[str, str] = {}
 
     def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        text = self._texts.get(name)
+        if text is not None:
+            return text
         macro = getattr(self._module, name, None)
         if macro is None:
             raise AttributeError(f"labels.j2 has no macro {name!r}")
         with budget():
-            return str(macro()).strip()
+            text = str(macro()).strip()
+        self._texts[name] = text
+        return text
 
 
 def module_of(env: SandboxedEnvironment, name: str) -> Any:
