@@ -28,6 +28,10 @@ Printed:
   and CPU time per update, with the ratio of the app's to the echo bot's;
 - the load average before and after (the machine is shared: read figures with it).
 
+The FAQ's vectors are kept in ``--vectors`` between runs: built in the background on a
+first run, that one-off work would otherwise fall into the idle and steady windows of every
+run and count as CPU per update.
+
 Prints figures, asserts nothing. ``make bench`` runs it small; the region is
 ``.venv/bin/python bench/scale.py --n 1000 --mode webhook --seconds 30``.
 """
@@ -82,9 +86,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(folder: Path, n: int, api: str, mode: str, shared: bool, port: int) -> Path:
+def write_config(
+    folder: Path, n: int, api: str, mode: str, shared: bool, port: int, sqlite: str = "thread"
+) -> Path:
     shutil.copy(ROOT / "examples/faq/school.yaml", folder / "faq.yaml")
-    lines = ["storage: {path: scale.sqlite3}", "timezone: Europe/Moscow"]
+    lines = [f"storage: {{path: scale.sqlite3, sqlite: {sqlite}}}", "timezone: Europe/Moscow"]
     if mode == "webhook":
         lines.append(
             f'server: {{host: 127.0.0.1, port: {port}, public_url: "http://127.0.0.1:{port}"}}'
@@ -318,7 +324,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     emu = FastTelegram(on_message)
     api = await emu.start()
     scale = args.rate_scale or (max(1.0, args.rate / 25) if shared else 1.0)
-    config = write_config(tmp, n, api, args.mode, shared, free_port())
+    config = write_config(tmp, n, api, args.mode, shared, free_port(), args.sqlite)
     print(
         f"scale: N={n} institutions, {args.mode}, "
         f"{'one shared bot' if shared else 'a bot each'}, {args.rate:g} questions/s for "
@@ -431,7 +437,7 @@ def app_env(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
     if args.cold_vectors:
         env[VECTORS_ENV] = str(tmp / "vectors")
     elif VECTORS_ENV not in os.environ:
-        env[VECTORS_ENV] = str(Path(tempfile.gettempdir()) / "priemnaya-bench-vectors")
+        env[VECTORS_ENV] = args.vectors
     return env
 
 
@@ -507,6 +513,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the steady load")
     parser.add_argument("--mode", choices=("polling", "webhook"), default="polling")
     parser.add_argument("--shared", action="store_true", help="all institutions on one bot")
+    parser.add_argument(
+        "--sqlite",
+        choices=("thread", "loop"),
+        default="thread",
+        help="where the app's SQLite statements run (storage.sqlite; default thread)",
+    )
     parser.add_argument("--idle", type=float, default=3.0, help="seconds of idle measured")
     parser.add_argument(
         "--rate-scale",
@@ -525,8 +537,14 @@ def main() -> None:
     parser.add_argument(
         "--app-nofile", type=int, default=0, help="the app's open-file limit (default: ours)"
     )
+    parser.add_argument(
+        "--vectors",
+        default=str(Path(tempfile.gettempdir()) / "priemnaya-scale-vectors"),
+        help="the FAQ vectors' cache, kept between runs (default: %(default)s)",
+    )
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (kept: config, logs, db)")
     args = parser.parse_args()
+    args.vectors = str(Path(args.vectors).resolve())
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the emulator's sockets

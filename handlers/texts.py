@@ -10,6 +10,7 @@ template can never become markup; and it is strict, so a misspelt variable is an
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,8 @@ _PACKAGED = Path(bots.__file__).parent / "default_templates"
 _SOURCE_TREE = Path(bots.__file__).parent.parent / "templates"
 DEFAULT_TEMPLATES = _PACKAGED if _PACKAGED.is_dir() else _SOURCE_TREE
 
+#: where a template's markup begins, with Jinja's default delimiters (those of _environment)
+_JINJA_MARKUP = re.compile(r"\{[{%#]")
 #: names every template may use
 COMMON_NAMES = frozenset({"institution", "user", "now", "labels"})
 
@@ -76,17 +79,29 @@ class RenderFailed(Exception):
 
 
 class Labels:
-    """Button labels, from the macros in labels.j2: ``labels.helpful`` -> "👍 Помогло"."""
+    """Button labels, from the macros in labels.j2: ``labels.helpful`` -> "👍 Помогло".
+
+    A label macro takes no arguments and its module no context, so each label is rendered
+    once (under the budget) and kept: an answer's buttons asked for them on every question
+    (1.4% of the app's CPU samples in bench/scale.py)."""
 
     def __init__(self, module: Any):
         self._module = module
+        self._texts: dict[str, str] = {}
 
     def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        text = self._texts.get(name)
+        if text is not None:
+            return text
         macro = getattr(self._module, name, None)
         if macro is None:
             raise AttributeError(f"labels.j2 has no macro {name!r}")
         with budget():
-            return str(macro()).strip()
+            text = str(macro()).strip()
+        self._texts[name] = text
+        return text
 
 
 def module_of(env: SandboxedEnvironment, name: str) -> Any:
@@ -106,6 +121,10 @@ class Texts:
         self.env = _environment(tuple(folders))
         self.institution = institution or {}
         self._answers: dict[str, jinja2.Template] = {}
+        #: entry id -> (source, text) of an answer without Jinja markup: its text is the
+        #: same for every citizen, so it is rendered (under the budget) once, not per
+        #: question (most answers of a real FAQ are plain text)
+        self._static: dict[str, tuple[str, str]] = {}
         #: entry id -> why its answer ran over the render budget
         self._over_budget: dict[str, str] = {}
         self.labels = Labels(module_of(self.env, "labels.j2"))
@@ -140,16 +159,22 @@ class Texts:
         spent = self._over_budget.get(entry_id)
         if spent is not None:
             raise RenderFailed(f"{spent} (earlier; not rendered again until a reload)")
+        static = self._static.get(entry_id)
+        if static is not None and static[0] == source:
+            return static[1]
         try:
             with budget():
                 template = self._answers.get(entry_id)
                 if template is None:
                     template = self._answers[entry_id] = _compiled(self.env, source)
-                return _tidy(
+                text = _tidy(
                     template.render(
                         institution=self.institution, user=user, now=now, labels=self.labels
                     )
                 )
+            if not _JINJA_MARKUP.search(source):
+                self._static[entry_id] = (source, text)
+            return text
         except Exception as exc:  # RecursionError too
             reason = RenderFailed.describe(exc)
             if isinstance(exc, RenderBudgetExceeded):

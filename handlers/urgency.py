@@ -551,16 +551,42 @@ def _token_options(text: str) -> list[frozenset[str]]:
     ]
 
 
+class _Rules:
+    """Rules in their order, found by their first slot's words: a rule can only match a
+    message holding one of them, so a message is tested against the few rules that share
+    a word with it rather than all of them (several hundred; most of an update's CPU in
+    the detector went to rules sharing no word with the message)."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = tuple(rules)
+        by_word: dict[str, list[int]] = {}
+        for number, rule in enumerate(self.rules):
+            for word in rule.slots[0]:
+                by_word.setdefault(word, []).append(number)
+        self._by_word = by_word
+
+    def candidates(self, present: frozenset[str]) -> list[Rule]:
+        """The rules whose first slot meets ``present``, in their order."""
+        numbers: set[int] = set()
+        for word in present:
+            found = self._by_word.get(word)
+            if found is not None:
+                numbers.update(found)
+        return [self.rules[n] for n in sorted(numbers)]
+
+
 class UrgencyDetector:
     """The rules of one institution: the defaults, minus its removals, plus its additions."""
 
     def __init__(self, rules: Iterable[str], calm: Iterable[str] = CALM_RULES) -> None:
-        self.rules = tuple(parse_rule(r) for r in rules)
-        self.calm = tuple(parse_rule(r, CALM_WINDOW_EXTRA) for r in calm)
+        self._rules = _Rules(parse_rule(r) for r in rules)
+        self._calm = _Rules(parse_rule(r, CALM_WINDOW_EXTRA) for r in calm)
+        self.rules = self._rules.rules
+        self.calm = self._calm.rules
 
     def _is_calm(self, options: Sequence[frozenset[str]]) -> bool:
         present = frozenset().union(*options)
-        return any(rule.matches(options, present) for rule in self.calm)
+        return any(rule.matches(options, present) for rule in self._calm.candidates(present))
 
     def matching_rule(self, text: str) -> str | None:
         """The first rule the message meets (for explanations), or None."""
@@ -572,7 +598,7 @@ class UrgencyDetector:
         if not options:
             return None
         present = frozenset().union(*options)
-        for rule in self.rules:
+        for rule in self._rules.candidates(present):
             if rule.matches(options, present):
                 return rule.source
         return None

@@ -34,6 +34,7 @@ from handlers.feature import Feature, Features, Hook
 from handlers.institution import Institution, build_institution
 from handlers.places import EXTRA, PlaceSet, resolve, shared_accounts
 from handlers.router import route
+from handlers.urgency import detector as urgency_detector
 from runtime import observability
 from runtime.features import FEATURES, templates_of
 from runtime.sender import Sender
@@ -120,6 +121,10 @@ class App:
             self.institutions[inst_id] = build_institution(
                 self.loaded, inst_id, staff_platform_override=override
             )
+            # the urgent phrases of its setting parsed now, once per setting (~1 s of
+            # pymorphy3), not while the first citizen's question waits for it
+            urgent = self.institutions[inst_id].config.urgent
+            urgency_detector(tuple(urgent.add), tuple(urgent.remove))
         self.shared = {} if self.local else shared_accounts(self.loaded)
         self._place_sets = {}
         for (platform, _), ids in self.shared.items():

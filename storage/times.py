@@ -13,4 +13,7 @@ def iso(moment: datetime) -> str:
 
 
 def parse(text: str) -> datetime:
+    if len(text) == 27 and text[-1] == "Z" and text[10] == "T":
+        # what iso() writes: fromisoformat reads it many times faster than strptime
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

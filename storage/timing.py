@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 import time
+from functools import lru_cache
 
 from bots.core import metrics
 
@@ -26,8 +27,11 @@ _VERB_TABLE = re.compile(
 )
 
 
+@lru_cache(maxsize=1024)
 def what_of(sql: str) -> str:
-    """``UPDATE outbox``, ``SELECT inbox``: a statement's verb and first table."""
+    """``UPDATE outbox``, ``SELECT inbox``: a statement's verb and first table. Cached: the
+    statements are a few hundred constant strings, and the regular expression ran for
+    every statement of every update (~60 us each in a profile of the update path)."""
     match = _VERB_TABLE.match(sql)
     if match is None:
         return "statement"

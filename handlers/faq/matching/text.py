@@ -9,6 +9,7 @@ evaluated, just dropped), words typed on the wrong keyboard layout ("rfr pfgbcfn
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from handlers.faq.matching.lexicon import HOMOGLYPHS, LAYOUT_CHARS, LAYOUT_EN_TO_RU
 from handlers.faq.matching.morph import fold, is_known
@@ -41,6 +42,19 @@ def clip(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Lowercase, ё-folded word tokens with layout and look-alike letters repaired."""
+    if len(text) > HEAD_CHARS + TAIL_CHARS:
+        return _tokenize(text)
+    return list(_tokenize_short(text))
+
+
+@lru_cache(maxsize=256)
+def _tokenize_short(text: str) -> tuple[str, ...]:
+    """An update's text is tokenized five times on its way (urgency, small talk, terms,
+    lemmas, complaint): the first does the work, the others find it here."""
+    return tuple(_tokenize(text))
+
+
+def _tokenize(text: str) -> list[str]:
     chunks = fold(strip_markup(clip(text))).split()
     fixed = _fix_layout(chunks)
     tokens: list[str] = []
