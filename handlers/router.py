@@ -18,7 +18,7 @@ import logging
 
 from bots.core.model import ChatKind
 from handlers import commands, escalation, ids, places, staff
-from handlers.answers import answering
+from handlers.answers import ahead, answering
 from handlers.conversation import Conversation
 from handlers.faq.matcher import Decision, MatchResult
 from handlers.feature import Features
@@ -95,7 +95,7 @@ async def on_citizen_text(conv: Conversation, features: Features, text: str) -> 
     if await press_by_number(conv, features, text):
         await set_outcome(conv, "button")
         return
-    result = await conv.institution.matcher.amatch(text[: answering.MATCH_LIMIT])
+    result = await ahead.match(conv, text)
     if result.decision is Decision.ESCALATE and means_nothing(result):
         await set_outcome(conv, "unclear")
         await answering.show_categories(conv, "unclear")

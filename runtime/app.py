@@ -24,10 +24,11 @@ from bots.core.adapters import AdapterGroup, Services
 from bots.core.background import InFlight
 from bots.core.clock import Clock, SystemClock
 from bots.core.edge import clean_event
-from bots.core.model import ChatRef, Event
+from bots.core.model import ChatKind, ChatRef, Event
 from bots.core.platform import Platform
 from bots.local import LocalGroup, LocalPlatform
 from bots.platforms import LOCAL, PLATFORMS
+from handlers.answers import ahead
 from handlers.config import LoadedConfig
 from handlers.conversation import Conversation
 from handlers.feature import Feature, Features, Hook
@@ -299,6 +300,8 @@ class App:
         places = self._places(event)
         received = self.clock.now()
 
+        matched = await self._match_ahead(event)
+
         async def handle() -> Conversation | bool:
             if not await storage.inbox.take(event, received):
                 return False  # handled before
@@ -311,6 +314,8 @@ class App:
                 log.error("event for unknown institution %s", routed.institution)
                 return True
             conv = self._conversation(routed, institution)
+            if matched is not None:
+                conv.extras[ahead.EXTRA] = matched
             await route(conv, self.features)
             return conv
 
@@ -340,6 +345,20 @@ class App:
                     await platform.answer_callback(routed, conv.callback_answer or None)
                 except Exception as exc:  # the button spinner stops by itself; not worth more
                     log.warning("answering callback on %s failed: %s", routed.platform, exc)
+
+    async def _match_ahead(self, event: Event) -> ahead.MatchedAhead | None:
+        """A citizen's plain text matched against the FAQ before the unit of work, on a
+        worker thread (handlers/answers/ahead.py: matching on the database's thread would
+        hold every institution's storage). Not for a shared account, whose institution is
+        resolved in the unit."""
+        if event.chat_kind != ChatKind.PRIVATE or event.callback is not None:
+            return None
+        if not ahead.worth_matching(event.text) or self._places(event) is not None:
+            return None
+        institution = self.institutions.get(event.institution)
+        if institution is None or event.text is None:
+            return None
+        return await ahead.match_ahead(institution.matcher, event.text)
 
     async def _apologise(self, event: Event, received: datetime) -> Conversation | bool:
         """After a handler failed (a bug; its unit rolled back): the update is taken and

@@ -14,15 +14,13 @@ from collections.abc import Sequence
 from bots.core import metrics
 from bots.core.model import Button
 from handlers import escalation
+from handlers.answers import ahead
 from handlers.conversation import Conversation
 from handlers.faq.matcher import Decision, MatchResult
 from handlers.faq.model import FaqEntry
 from handlers.texts import RenderFailed
 
 log = logging.getLogger(__name__)
-
-#: at most this many characters of a citizen's message are matched (the rest is kept)
-MATCH_LIMIT = 2000
 
 
 async def on_text(conv: Conversation, text: str, result: MatchResult | None = None) -> MatchResult:
@@ -31,7 +29,7 @@ async def on_text(conv: Conversation, text: str, result: MatchResult | None = No
     were dealt with before (handlers/router.py); ``result`` is the match if already made."""
     inst = conv.institution
     if result is None:
-        result = await inst.matcher.amatch(text[:MATCH_LIMIT])
+        result = await ahead.match(conv, text)
     best = result.candidates[0] if result.candidates else None
     await _set_outcome(
         conv,
