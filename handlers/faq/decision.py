@@ -129,9 +129,6 @@ HYBRID_FEATURES = (
     "hybrid_margin_z",
     "answer_margin",
     "kinds_agree_with_runner_up",
-    "question_sim_above_mean",
-    "answer_sim_z",
-    "question_sim_gap_third",
 )
 
 
@@ -180,21 +177,8 @@ def hybrid_features(s: Signals) -> np.ndarray:
             margin / max(float(h.std()), 1e-6),
             float(s.answer_sim[top]) - _second(s.answer_sim, top),
             agreement(s.asks, s.entry_asks[runner_up])[0] if runner_up != top else 0.0,
-            # how far the best entry stands out from the FAQ as a whole: an out-of-scope
-            # question on the institution's own subject is close to every entry alike
-            float(q[top]) - float(q.mean()),
-            float(_z(s.answer_sim)[top]),
-            _third_gap(q),
         ]
     )
-
-
-def _third_gap(x: np.ndarray) -> float:
-    """The best value less the third best: one entry stands out, or a cluster of them."""
-    if len(x) < 3:
-        return 0.0
-    top = np.partition(x, len(x) - 3)[-3:]  # the third best first, the other two unordered
-    return float(top.max() - top[0])
 
 
 def _expand(z: np.ndarray, quadratic: bool) -> np.ndarray:
