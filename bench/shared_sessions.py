@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.emulators.tls import self_signed
 
 FOLDER = Path(tempfile.mkdtemp(prefix="bench-tls-"))
 
@@ -40,16 +43,7 @@ def make_trust() -> tuple[Path, Path, Path]:
     """(server certificate, its key, a CA bundle: certifi's plus that certificate)."""
     import certifi
 
-    cert, key = FOLDER / "cert.pem", FOLDER / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
-            "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed(FOLDER)
     bundle = FOLDER / "bundle.pem"
     shutil.copyfile(certifi.where(), bundle)
     with bundle.open("a") as out:
@@ -61,7 +55,6 @@ def make_trust() -> tuple[Path, Path, Path]:
 CERT, KEY, BUNDLE = make_trust()
 os.environ["SSL_CERT_FILE"] = str(BUNDLE)
 os.environ["REQUESTS_CA_BUNDLE"] = str(BUNDLE)
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncio  # noqa: E402
 import ssl  # noqa: E402

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from bots.max import MaxGroup, MaxPlatform, create_group
 from bots.max.account import MaxAccount
 from tests.contract.harness_max import MemoryState
 from tests.emulators.max import MaxEmulator
+from tests.emulators.tls import self_signed
 
 TOKEN = "max-adapter-token-1"
 BOT_ID = 5200
@@ -257,24 +257,8 @@ async def test_sends_are_paced_to_30_a_second(emulator: MaxEmulator) -> None:
     assert elapsed >= 1.2, elapsed  # 45 calls at 30/s, no burst beyond one
 
 
-def make_ca(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 acting as its own root (like a national CA
-    missing from the default trust store)."""
-    cert, key = folder / "ca.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
-            "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
 async def test_a_ca_bundle_makes_an_unknown_root_trusted(tmp_path: Path) -> None:
-    cert, key = make_ca(tmp_path)
+    cert, key = self_signed(tmp_path)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
     async with MaxEmulator(tls=tls) as emu:
