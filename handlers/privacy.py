@@ -26,6 +26,7 @@ from typing import Any
 from bots.core.background import Periodic
 from bots.core.model import Button
 from handlers.conversation import Conversation, ForgetHook
+from handlers.faq.matching.text import forget_recent
 from handlers.feature import Feature, Host
 from handlers.texts import Labels, module_of
 from storage import Storage
@@ -90,6 +91,7 @@ async def erase_citizen(
     await storage.citizens.forget(institution, platform, user_id)
     for hook in forget_hooks:
         await hook(storage, institution, platform, user_id, chat_id)
+    forget_recent()
     return counts
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bots.core.clock import ManualClock
 from bots.core.model import User
+from handlers.faq.matching.text import _tokenize_short
 from handlers.privacy import export_citizen, retention_job
 from runtime.app import App
 from runtime.cli import main
@@ -54,6 +55,27 @@ async def test_forget_asks_first_then_leaves_no_trace_in_the_files(local_app: Ap
     exported = await export_citizen(local_app.storage.db, "local", "100")  # type: ignore[union-attr]
     assert "message_log" not in exported["tables"]
     assert exported["tables"]["citizens"][0]["first_name"] == ""
+
+
+async def test_forget_leaves_no_copy_in_the_matchers_memory(local_app: App):
+    local = local_app.local_platform("school-17")
+    message = f"Как записать ребенка в первый класс? Я {PHRASE}"
+    await say(local_app, message)
+    assert still_kept(message)  # tokenize keeps recent texts: the check below can fail
+
+    await say(local_app, "/forget")
+    await local.press("100", local.last("100").id, "Удалить", user=User("100", NAME))
+    await local_app.settle()
+
+    assert "удалены" in local.last("100").text
+    assert not still_kept(message)
+
+
+def still_kept(text: str) -> bool:
+    """Whether tokenize's process-wide cache of recent texts holds ``text`` (a hit)."""
+    hits = _tokenize_short.cache_info().hits
+    _tokenize_short(text)
+    return _tokenize_short.cache_info().hits > hits
 
 
 async def test_cancel_keeps_everything(local_app: App):

@@ -54,6 +54,12 @@ def _tokenize_short(text: str) -> tuple[str, ...]:
     return tuple(_tokenize(text))
 
 
+def forget_recent() -> None:
+    """Drop the recent texts ``tokenize`` keeps: after /forget no copy of a citizen's words
+    stays in the process either (the cache cannot tell whose a text was, so all go)."""
+    _tokenize_short.cache_clear()
+
+
 def _tokenize(text: str) -> list[str]:
     chunks = fold(strip_markup(clip(text))).split()
     fixed = _fix_layout(chunks)
