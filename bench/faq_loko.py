@@ -1,7 +1,7 @@
 """Leave-one-institution-kind-out (LOKO) fitting and validation of the FAQ decision.
 
 Every labelled FAQ of the repo (16 institution kinds) in turn is left out; the hybrid
-ranking's weights, the three logistic models and their decision points are fitted on the
+ranking's weights, the four logistic models and their decision points are fitted on the
 other kinds, and the held-out kind is matched by the product's own code (FaqMatcher.begin /
 needs_vector / finish) with that fold's model. Prints each fold and the pooled figures, then
 (`fit`) fits on all kinds and writes handlers/faq/decision.json.

@@ -8,10 +8,13 @@ leave-one-institution-kind-out validation on every labelled FAQ of the repo
 (``bench/faq_loko.py``). The weights ship in ``decision.json`` next to this module;
 ``priemnaya faq fit`` re-fits them on an admin's own cases.
 
-Three models: ``lexical`` (no vectors: semantic off, or not built yet; it also decides the
+Four models: ``lexical`` (no vectors: semantic off, or not built yet; it also decides the
 cascade, where a clear lexical answer is given without embedding the message), ``hybrid``
-(lexical and semantic), and ``offer`` (whether any of the top entries is likely the right
-one, else the message goes to staff).
+(lexical and semantic), ``offer`` (whether any of the top entries is likely the right
+one, else the message goes to staff), and ``inscope`` (whether the FAQ covers the message
+at all: a second gate on answering, fitted on covered against out-of-scope questions, so
+a near miss whose best entry looks right is held back when the message speaks of things
+the FAQ never names).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from handlers.faq.matching.qtype import Asks, agreement
+from handlers.faq.matching.scoring import UnknownWords
 
 DEFAULT_PATH = Path(__file__).with_name("decision.json")
 
@@ -58,6 +62,8 @@ class Signals:
     complaint_entries: frozenset[int] = frozenset()
     #: per entry, the largest share of the message one topic word it leaves unexplained
     unexplained_topic: np.ndarray | None = None
+    #: how much of the message no entry of the FAQ knows
+    unknown: UnknownWords = field(default_factory=UnknownWords)
 
     def offers_complaint_entry(self, offered: int = 3) -> bool:
         return any(int(i) in self.complaint_entries for i in self.order[:offered])
@@ -130,6 +136,13 @@ HYBRID_FEATURES = (
     "answer_margin",
     "kinds_agree_with_runner_up",
 )
+INSCOPE_FEATURES = (
+    *HYBRID_FEATURES,
+    "unknown_share",
+    "unknown_topic_share",
+    "unknown_topic_max",
+    "words",
+)
 
 
 def _entry_features(s: Signals, top: int) -> list[float]:
@@ -178,6 +191,14 @@ def hybrid_features(s: Signals) -> np.ndarray:
             float(s.answer_sim[top]) - _second(s.answer_sim, top),
             agreement(s.asks, s.entry_asks[runner_up])[0] if runner_up != top else 0.0,
         ]
+    )
+
+
+def inscope_features(s: Signals) -> np.ndarray:
+    """The hybrid features and how much of the message the FAQ knows nothing about."""
+    u = s.unknown
+    return np.concatenate(
+        [hybrid_features(s), [u.share, u.topic_share, u.topic_max, float(u.words)]]
     )
 
 
@@ -263,7 +284,7 @@ class Logistic:
 
 @dataclass(slots=True)
 class DecisionModel:
-    """The three models, the hybrid ranking's weights and the decision points."""
+    """The four models, the hybrid ranking's weights and the decision points."""
 
     lexical: Logistic
     hybrid: Logistic
@@ -278,11 +299,19 @@ class DecisionModel:
     #: below this offer probability, nothing fits: escalate
     offer_point: float
     fitted_on: str = ""
+    #: the probability that the FAQ covers the message (None: not fitted, no such gate)
+    inscope: Logistic | None = None
+    #: answer with vectors only at this in-scope probability or above
+    inscope_point: float = 0.0
 
     def to_json(self) -> str:
-        data = {
+        data: dict[str, Any] = {
             "fitted_on": self.fitted_on,
-            "features": {"lexical": LEXICAL_FEATURES, "hybrid": HYBRID_FEATURES},
+            "features": {
+                "lexical": LEXICAL_FEATURES,
+                "hybrid": HYBRID_FEATURES,
+                "inscope": INSCOPE_FEATURES,
+            },
             "ranking": {
                 "question": self.weights.question,
                 "answer": self.weights.answer,
@@ -294,11 +323,14 @@ class DecisionModel:
                 "answer_hybrid": self.answer_hybrid,
                 "cascade": self.cascade,
                 "offer": self.offer_point,
+                "inscope": self.inscope_point,
             },
             "lexical": self.lexical.to_dict(),
             "hybrid": self.hybrid.to_dict(),
             "offer": self.offer.to_dict(),
         }
+        if self.inscope is not None:
+            data["inscope"] = self.inscope.to_dict()
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
     @classmethod
@@ -315,6 +347,8 @@ class DecisionModel:
             cascade=float(points["cascade"]),
             offer_point=float(points["offer"]),
             fitted_on=str(data.get("fitted_on", "")),
+            inscope=Logistic.from_dict(data["inscope"]) if "inscope" in data else None,
+            inscope_point=float(points.get("inscope", 0.0)),
         )
 
     @classmethod

@@ -2,7 +2,7 @@
 
 Used by ``bench/faq_loko.py`` (leave-one-institution-kind-out, and the shipped weights) and
 by ``priemnaya faq fit`` (an admin's own cases). The ranking weights are chosen on a small
-grid for the most right entries first; the three logistic models are fitted on the ranking's
+grid for the most right entries first; the four logistic models are fitted on the ranking's
 features; the decision points are the ones that answer the most right while keeping the
 wrong answers and the answered out-of-scope questions under the bars (with slack), the
 cascade point as low as that allows (fewer messages embedded).
@@ -22,6 +22,7 @@ from handlers.faq.decision import (
     Logistic,
     Signals,
     hybrid_features,
+    inscope_features,
     lexical_features,
     rank,
     too_close,
@@ -146,6 +147,7 @@ def choose_weights(data: FitData) -> HybridWeights:
 class _Prepared:
     lex_x: np.ndarray
     hyb_x: np.ndarray
+    ins_x: np.ndarray
     lexical_top: list[str | None]
     hybrid_top: list[str]
     offered: list[list[str]]
@@ -159,6 +161,7 @@ class _Prepared:
 
 def _prepare(data: FitData, w: HybridWeights) -> _Prepared:
     lex_x, hyb_x, lexical_top, hybrid_top, offered, has, floor = [], [], [], [], [], [], []
+    ins_x = []
     complaint_offer = []
     for r in data.rows:
         s = r.signals
@@ -166,6 +169,7 @@ def _prepare(data: FitData, w: HybridWeights) -> _Prepared:
         complaint_offer.append(r.complaint and s.offers_complaint_entry())
         lex_x.append(lexical_features(s))
         hyb_x.append(hybrid_features(s))
+        ins_x.append(inscope_features(s))
         top = int(np.argmax(s.lexical))
         has.append(bool(s.lexical[top] > 0))
         floor.append(bool(s.lexical[top] >= CLARIFY_FLOOR))
@@ -175,6 +179,7 @@ def _prepare(data: FitData, w: HybridWeights) -> _Prepared:
     return _Prepared(
         np.array(lex_x),
         np.array(hyb_x),
+        np.array(ins_x),
         lexical_top,
         hybrid_top,
         offered,
@@ -220,9 +225,12 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
     lexical = Logistic.fit(pr.lex_x[pr.has_lexical], y_lex[pr.has_lexical].astype(float))
     hybrid = Logistic.fit(pr.hyb_x, y_hyb.astype(float), l2=bars.l2, quadratic=True)
     offer = Logistic.fit(pr.hyb_x, y_off.astype(float))
+    y_in = np.array([e is not None for e in pr.expect], dtype=float)
+    inscope = Logistic.fit(pr.ins_x, y_in, l2=bars.l2, quadratic=True)
     p_lex = np.where(pr.has_lexical, lexical.probabilities(pr.lex_x), 0.0)
     p_hyb = hybrid.probabilities(pr.hyb_x)
     p_off = offer.probabilities(pr.hyb_x)
+    p_in = inscope.probabilities(pr.ins_x)
     ins, oos = data.in_scope, data.out_of_scope
     free = ~pr.complaint
     # a topic word no entry explains is never answered (MatcherSettings.max_unexplained_topic)
@@ -250,26 +258,10 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
         if t["escalated"] <= budget:
             offer_point = float(o)
     offer_point = max(offer_point, bars.offer_floor)
-    offers = (free & (pr.lexical_floor | (p_off >= offer_point))) | pr.complaint_offer
     points = np.round(np.arange(0.3, 1.0, 0.01), 2)
-    best: tuple[tuple[int, int], float, float] | None = None
-    for cascade in points:
-        by_lexical = answerable & (p_lex >= cascade)
-        embedded = int((free & ~by_lexical).sum())
-        for a in points:
-            by_hybrid = answerable & ~by_lexical & (p_hyb >= a)
-            answered = by_lexical | by_hybrid
-            picks = [
-                lt if bl else ht
-                for lt, ht, bl in zip(pr.lexical_top, pr.hybrid_top, by_lexical, strict=True)
-            ]
-            t = _tally(answered, picks, offers, pr.offered, pr)
-            if allowed(t):
-                key = (t["ok"], -embedded)
-                if best is None or key > best[0]:
-                    best = (key, float(cascade), float(a))
-    assert best is not None, "no decision point keeps to the bars"
-    _, cascade_point, answer_hybrid = best
+    cascade_point, answer_hybrid, inscope_point = _answer_points(
+        pr, answerable, free, p_lex, p_hyb, p_in, points, bars, ins, oos
+    )
     answer_lexical = 1.0
     best_ok = -1
     for a in points:
@@ -289,7 +281,60 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
         cascade=cascade_point,
         offer_point=round(offer_point, 2),
         fitted_on=fitted_on,
+        inscope=inscope,
+        inscope_point=inscope_point,
     )
+
+
+#: the in-scope model's decision points tried (0: no gate)
+INSCOPE_POINTS = np.round(np.arange(0.0, 1.0, 0.05), 2)
+
+
+def _answer_points(
+    pr: _Prepared,
+    answerable: np.ndarray,
+    free: np.ndarray,
+    p_lex: np.ndarray,
+    p_hyb: np.ndarray,
+    p_in: np.ndarray,
+    points: np.ndarray,
+    bars: Bars,
+    ins: int,
+    oos: int,
+) -> tuple[float, float, float]:
+    """The cascade, hybrid and in-scope points that answer the most right within the bars
+    (fewest messages embedded among equals): a message is answered by words when its
+    lexical probability reaches the cascade point, else by the hybrid model when its
+    probability reaches the answer point and the in-scope one the in-scope point."""
+    covered = np.array([e is not None for e in pr.expect])
+    lexical_right = np.array(
+        [e is not None and e == t for e, t in zip(pr.expect, pr.lexical_top, strict=True)]
+    )
+    hybrid_right = np.array(
+        [e is not None and e == t for e, t in zip(pr.expect, pr.hybrid_top, strict=True)]
+    )
+    max_wrong, max_oos = bars.wrong * ins, bars.out_of_scope * oos
+    best: tuple[tuple[int, int], float, float, float] | None = None
+    for cascade in points:
+        by_lexical = answerable & (p_lex >= cascade)
+        ok_l = int((by_lexical & lexical_right).sum())
+        wrong_l = int((by_lexical & covered & ~lexical_right).sum())
+        oos_l = int((by_lexical & ~covered).sum())
+        embedded = int((free & ~by_lexical).sum())
+        rest = answerable & ~by_lexical
+        for b in INSCOPE_POINTS:
+            gated = rest & (p_in >= b)
+            for a in points:
+                by_hybrid = gated & (p_hyb >= a)
+                ok = ok_l + int((by_hybrid & hybrid_right).sum())
+                wrong = wrong_l + int((by_hybrid & covered & ~hybrid_right).sum())
+                out = oos_l + int((by_hybrid & ~covered).sum())
+                if wrong <= max_wrong and out <= max_oos:
+                    key = (ok, -embedded)
+                    if best is None or key > best[0]:
+                        best = (key, float(cascade), float(a), float(b))
+    assert best is not None, "no decision point keeps to the bars"
+    return best[1], best[2], best[3]
 
 
 def add_cases(data: FitData, matcher: FaqMatcher, cases: Sequence[EvalCase]) -> None:

@@ -29,6 +29,7 @@ from handlers.faq.decision import (
     DecisionModel,
     Signals,
     hybrid_features,
+    inscope_features,
     lexical_features,
     rank,
     too_close,
@@ -43,7 +44,7 @@ from handlers.faq.matching.lexicon import (
 )
 from handlers.faq.matching.morph import is_genitive_noun, is_noun_like, lemma_options
 from handlers.faq.matching.qtype import Asks, asks
-from handlers.faq.matching.scoring import EntryScore, ScoreWeights, score_entries
+from handlers.faq.matching.scoring import EntryScore, ScoreWeights, score_entries, unknown_words
 from handlers.faq.matching.sentences import question_sentences, split_sentences
 from handlers.faq.matching.smalltalk import SmallTalk, detect
 from handlers.faq.matching.text import tokenize
@@ -374,6 +375,7 @@ class FaqMatcher:
             entry_asks=self._entry_asks,
             complaint_entries=self._complaint_entries,
             unexplained_topic=detail,
+            unknown=unknown_words(self._index, seq, self._weights),
         )
         probability = (
             self.model.lexical.probability(lexical_features(signals)) if scores and n else 0.0
@@ -427,9 +429,12 @@ class FaqMatcher:
             if s.offers_complaint_entry(len(candidates)):
                 return result(Decision.CLARIFY, "complaint", None, candidates)
             return result(Decision.ESCALATE, "complaint", None, candidates)
+        covered = True
         if s.question_sim is not None:
             features = hybrid_features(s)
             probability = model.hybrid.probability(features)
+            if model.inscope is not None:
+                covered = model.inscope.probability(inscope_features(s)) >= model.inscope_point
             point = model.answer_hybrid
             offer = (
                 p.scores[0].score >= self.settings.clarify_threshold if p.scores else False
@@ -451,6 +456,10 @@ class FaqMatcher:
             )
         if probability >= point and too_close(s.lexical):
             return result(Decision.CLARIFY, "runner-up too close", probability, candidates)
+        if probability >= point and not covered:
+            return result(
+                Decision.CLARIFY, "the FAQ may not cover the question", probability, candidates
+            )
         if probability >= point:
             return result(Decision.ANSWER, "confident", probability, candidates)
         if not offer:

@@ -22,7 +22,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from handlers.faq.matching.analysis import is_number
-from handlers.faq.matching.index import FaqIndex
+from handlers.faq.matching.index import FaqIndex, Relative
 from handlers.faq.matching.lexicon import NARRATIVE_WORDS
 from handlers.faq.matching.morph import is_noun_like
 
@@ -46,6 +46,55 @@ class EntryScore:
     unexplained: list[tuple[str, float]] = field(default_factory=list)
 
 
+def _word_weight(
+    index: FaqIndex, word: str, rels: tuple[Relative, ...], weights: ScoreWeights
+) -> float:
+    if rels:
+        weight = index.idf[rels[0].term]
+        if not is_noun_like(rels[0].term):
+            weight *= weights.non_topic_word
+    else:
+        weight = weights.unknown_word * index.unknown_idf
+    if word in NARRATIVE_WORDS:
+        # "8 марта", "в понедельник", "сын": rare in an FAQ, yet they say when or who,
+        # seldom which entry.
+        weight *= weights.narrative_word
+    return weight
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownWords:
+    """How much of a message this FAQ knows nothing about (no word, no relative of it in
+    any entry), as shares of the message's weight: a question about a thing the FAQ never
+    names ("частный сад", "зубной", "виниловые пластинки") is seldom covered by it."""
+
+    share: float = 0.0
+    #: the share of unknown topic words (nouns, abbreviations; not story words)
+    topic_share: float = 0.0
+    #: the largest share of one unknown topic word
+    topic_max: float = 0.0
+    #: distinct content words of the message
+    words: int = 0
+
+
+def unknown_words(index: FaqIndex, seq: list[str], weights: ScoreWeights) -> UnknownWords:
+    """The shares of the message (``seq``: its terms) no entry of the FAQ explains."""
+    unique = list(dict.fromkeys(t for t in seq if not is_number(t)))
+    total = unknown = topic = topic_max = 0.0
+    for word in unique:
+        rels = index.relatives(word)
+        weight = _word_weight(index, word, rels, weights)
+        total += weight
+        if not rels:
+            unknown += weight
+            if is_noun_like(word) and word not in NARRATIVE_WORDS:
+                topic += weight
+                topic_max = max(topic_max, weight)
+    if total <= 0:
+        return UnknownWords(words=len(unique))
+    return UnknownWords(unknown / total, topic / total, topic_max / total, len(unique))
+
+
 def score_entries(
     index: FaqIndex, seq: list[str], weights: ScoreWeights, limit: int = 5
 ) -> list[EntryScore]:
@@ -65,16 +114,7 @@ def score_entries(
     matched_words: dict[int, list[str]] = {}
     for word in unique:
         rels = index.relatives(word)
-        if rels:
-            weight = index.idf[rels[0].term]
-            if not is_noun_like(rels[0].term):
-                weight *= weights.non_topic_word
-        else:
-            weight = weights.unknown_word * index.unknown_idf
-        if word in NARRATIVE_WORDS:
-            # "8 марта", "в понедельник", "сын": rare in an FAQ, yet they say when or who,
-            # seldom which entry.
-            weight *= weights.narrative_word
+        weight = _word_weight(index, word, rels, weights)
         total_weight += weight
         word_weight[word] = weight
         best: dict[int, float] = {}
