@@ -73,3 +73,28 @@ def test_the_in_scope_model_round_trips_and_old_files_still_load(school: FaqMatc
     assert '"inscope": {' not in old
     loaded = DecisionModel.from_json(old)
     assert loaded.inscope is None and loaded.inscope_point == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "entry"),
+    [
+        (
+            "housing",
+            "какая сейчас ключевая ставка цб от которой пени считают",
+            "late-payment-penalty",
+        ),
+        (
+            "sfr",
+            "какой прожиточный минимум на ребенка в нашем регионе в рублях",
+            "unified-allowance-eligibility",
+        ),
+    ],
+)
+def test_a_near_miss_the_ranking_would_answer_is_offered(kind: str, text: str, entry: str) -> None:
+    """Out-of-scope questions of the fixtures that the weights shipped before the in-scope
+    model answered with an entry on their topic (the penalty, the allowance)."""
+    matcher = FaqMatcher.build(load_faq(FIXTURES / "faq-kinds" / f"{kind}.yaml").faq)
+    result = matcher.match(text)
+    assert result.decision is Decision.CLARIFY
+    assert result.reason == "the FAQ may not cover the question"
+    assert result.candidates[0].entry_id == entry
