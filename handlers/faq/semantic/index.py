@@ -83,7 +83,7 @@ class SemanticIndex:
 
 
 _lock = threading.Lock()
-_indexes: dict[tuple[str, str], SemanticIndex] = {}
+_indexes: dict[tuple[str, str, str], SemanticIndex] = {}
 
 
 def faq_key(faq: Faq) -> str:
@@ -91,21 +91,26 @@ def faq_key(faq: Faq) -> str:
 
 
 def semantic_index(
-    faq: Faq, cache_dir: Path | None = None, *, background: bool | None = None
+    faq: Faq,
+    cache_dir: Path | None = None,
+    *,
+    background: bool | None = None,
+    encoder: str | None = None,
 ) -> SemanticIndex | None:
-    """The shared index of this FAQ's content, started on first request; None without the
-    encoder package (matching stays lexical)."""
-    encoder = shared_encoder()
-    if encoder is None:
+    """The shared index of this FAQ's content with ``encoder`` (default: the process's
+    choice), started on first request; None without the encoder's package (matching stays
+    lexical)."""
+    model = shared_encoder(encoder)
+    if model is None:
         return None
     override = os.environ.get(CACHE_ENV)
     folder = Path(override) if override else cache_dir or DEFAULT_CACHE
-    key = (faq_key(faq), str(folder))
+    key = (faq_key(faq), str(folder), model.name)
     with _lock:
         index = _indexes.get(key)
         created = index is None
         if index is None:
-            index = _indexes[key] = SemanticIndex(faq, encoder, VectorCache(folder))
+            index = _indexes[key] = SemanticIndex(faq, model, VectorCache(folder))
     if created:
         if BUILD_IN_BACKGROUND if background is None else background:
             threading.Thread(target=index.build, name="faq-vectors", daemon=True).start()

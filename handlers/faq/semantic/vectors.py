@@ -20,7 +20,6 @@ from handlers.faq.semantic.encoder import Encoder
 #: first sentences say what the entry is about)
 MAX_ANSWER_SENTENCES = 6
 MAX_SENTENCE_CHARS = 300
-BATCH = 16
 
 
 def entry_texts(faq: Faq) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
@@ -47,17 +46,17 @@ def embed_cached(
     keys = [text_key(encoder.name, kind, t) for t in texts]
     rows: list[np.ndarray | None] = [cache.get(k) if cache else None for k in keys]
     missing = [i for i, r in enumerate(rows) if r is None]
-    for start in range(0, len(missing), BATCH):
+    for start in range(0, len(missing), encoder.batch):
         if stop is not None and stop():
             return None
-        chunk = missing[start : start + BATCH]
+        chunk = missing[start : start + encoder.batch]
         vectors = encoder.embed([texts[i] for i in chunk], query=query)
         for i, vector in zip(chunk, vectors, strict=True):
             rows[i] = vector
             if cache is not None:
                 cache.put(keys[i], vector)
     if not rows:
-        return np.zeros((0, 384), dtype=np.float32)
+        return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.stack([r for r in rows if r is not None])
 
 
