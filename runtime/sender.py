@@ -165,14 +165,24 @@ class Sender:
             await self._notify()
             if self._stopping:
                 break
-            waiter = asyncio.create_task(self._wake.wait())
-            sleeper = asyncio.create_task(self._sleep_until(due)) if due is not None else None
-            tasks = {t for t in (waiter, sleeper) if t is not None}
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for t in tasks:
-                    t.cancel()
+            await self._until_woken(due)
+
+    async def _until_woken(self, due: datetime | None) -> None:
+        """Until a wake, or ``due`` (the retry timer wakes the loop then). Without a retry
+        to time, no task is made: the loop runs a round per update it is woken for."""
+        if due is None:
+            await self._wake.wait()
+            return
+        sleeper = asyncio.create_task(self._sleep_until(due))
+        sleeper.add_done_callback(self._timer_rang)
+        try:
+            await self._wake.wait()
+        finally:
+            sleeper.cancel()
+
+    def _timer_rang(self, sleeper: asyncio.Task[None]) -> None:
+        if not sleeper.cancelled():
+            self._wake.set()
 
     async def _write_unrecorded(self) -> None:
         while self._unrecorded:
