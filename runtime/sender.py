@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Set
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
@@ -84,6 +84,8 @@ class Sender:
         self._max_lanes = max_lanes
         self.watch = watch or StorageWatch(lambda: storage.kv.set("health", "probe", "ok"), clock)
         self._lanes: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        #: the rows each lane in flight carries (a look leaves no chat for later for them)
+        self._carrying: dict[Chat, frozenset[int]] = {}
         self._wake = asyncio.Event()
         self._progress = Pulse()
         self._task: asyncio.Task[None] | None = None
@@ -203,7 +205,7 @@ class Sender:
         SQLite's thread, one statement when rows are due): the due rows with their
         attempts written, the next retry."""
         now = self._clock.now()
-        busy = set(self._lanes)
+        busy = dict(self._carrying)
         plan, left, no_room, due = await self._storage.unit(
             partial(self._look, now, busy, self._max_lanes - len(busy)),
             "outbox.due",
@@ -222,6 +224,7 @@ class Sender:
                 left.add(key)
                 self._skipped = True
                 continue
+            self._carrying[key] = frozenset(item.id for item in chat_items)
             self._lanes[key] = asyncio.create_task(self._lane(key, chat_items, first))
         if any(key not in self._lanes for key in left):
             self._wake.set()  # a lane that was busy finished while storage was asked
@@ -241,8 +244,8 @@ class Sender:
         looks skip rows other transactions hold (workers)."""
         if not self.idle or self._storage.dialect != "sqlite":
             return None
-        busy = set(self._lanes)
-        room = self._max_lanes - len(busy)
+        busy: dict[Chat, Set[int]] = {}
+        room = self._max_lanes
 
         async def look() -> Look:
             # now, after the unit queued its rows (stamped with the clock of its start)
@@ -285,17 +288,20 @@ class Sender:
         if due is not None:
             self._wake.set()  # a retry to time: the loop's own look sets its timer
 
-    async def _look(self, now: datetime, busy: set[Chat], room: int) -> Look:
+    async def _look(self, now: datetime, busy: Mapping[Chat, Set[int]], room: int) -> Look:
         """The lanes to start (chat, its due rows, the first one claimed), the chats with
         due rows left to their busy lanes, whether some were left for lack of room, the
-        next retry."""
+        next retry. ``busy``: the chats with a lane in flight and the rows it carries; a
+        row a lane carries is not left for later (it is that lane's to send), unless it
+        is an edit, whose text a newer edit may replace in flight."""
         items, due = await self._storage.outbox.claim_due(now, limit=1000)
         by_chat: dict[Chat, list[OutboxItem]] = {}
         left: set[Chat] = set()
         for item in items:
             key = (item.institution, item.platform, item.chat.chat_id)
             if key in busy:
-                left.add(key)
+                if item.kind == "edit" or item.id not in busy[key]:
+                    left.add(key)
                 continue
             by_chat.setdefault(key, []).append(item)
         plan: Plan = []
@@ -334,6 +340,7 @@ class Sender:
             log.exception("outbox lane %s:%s failed", key[1], key[2])
         finally:
             self._lanes.pop(key, None)
+            self._carrying.pop(key, None)
             if self._skipped or not finished:
                 self._wake.set()
             await self._notify()
