@@ -45,6 +45,9 @@ from storage import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
+#: Conversation.extras key of the sender's look made in the update's unit
+SENDER_LOOK = "sender_look"
+
 
 class App:
     def __init__(
@@ -293,14 +296,17 @@ class App:
         """Store the update, route it and keep everything it produced: one unit of work
         (one transaction; one hop to SQLite's thread, see storage/aio.py), so the update
         is either handled with all its effects or not stored at all (and, not being
-        acknowledged, delivered again). What touches the event loop (waking the sender,
-        answering the callback query, the after-commit hooks) runs after it."""
+        acknowledged, delivered again). What touches the event loop (starting the sends,
+        answering the callback query, the after-commit hooks) runs after it. The unit
+        ends with the sender's look at the due rows (Sender.look_in_unit), so the replies
+        it queued start out without a hop and a transaction of their own."""
         assert self.storage is not None and self.sender is not None
         storage = self.storage
         places = self._places(event)
         received = self.clock.now()
 
         matched = await self._match_ahead(event)
+        look = self.sender.look_in_unit()
 
         async def handle() -> Conversation | bool:
             if not await storage.inbox.take(event, received):
@@ -317,6 +323,8 @@ class App:
             if matched is not None:
                 conv.extras[ahead.EXTRA] = matched
             await route(conv, self.features)
+            if look is not None:  # the sender's look at what is due, in this transaction
+                conv.extras[SENDER_LOOK] = await look()
             return conv
 
         try:
@@ -324,17 +332,24 @@ class App:
         except StorageUnavailable:
             raise  # nothing was stored: on_event waits for storage and handles it again
         except Exception:
+            self.sender.look_over(look)
             log.exception("handling update %s from %s failed", event.update_key, event.chat.key)
             conv = await storage.unit(
                 partial(self._apologise, event, received), "update", owner=event.institution
             )
+        finally:
+            self.sender.look_over(look)
         if conv is False:
             log.info("duplicate update %s on %s ignored", event.update_key, event.platform)
             return
         metrics.UPDATES.inc(institution=event.institution, platform=event.platform)
         if not isinstance(conv, Conversation):
             return
-        self.sender.wake()
+        looked = conv.extras.pop(SENDER_LOOK, None)
+        if looked is not None:
+            self.sender.launch(looked)  # at once: no await since the unit returned
+        else:
+            self.sender.wake()
         for after_commit in conv.extras.get("after_commit", ()):  # e.g. /forget's WAL scrub
             await after_commit()
         routed = conv.event

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Set
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
@@ -55,6 +55,11 @@ Write = Callable[[], Awaitable[object]]
 Claim = tuple[OutboxItem, Platform] | Literal[False] | None
 #: a lane's chat: (institution, platform, chat id)
 Chat = tuple[str, str, str]
+#: the lanes to start: (chat, its due rows, the first one claimed)
+Plan = list[tuple[Chat, list[OutboxItem], Claim]]
+#: a look at the due rows: the plan, the chats left to their busy lanes, whether some
+#: were left for lack of room, the next retry
+Look = tuple[Plan, set[Chat], bool, datetime | None]
 
 
 class _Interrupted(Exception):
@@ -79,6 +84,8 @@ class Sender:
         self._max_lanes = max_lanes
         self.watch = watch or StorageWatch(lambda: storage.kv.set("health", "probe", "ok"), clock)
         self._lanes: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        #: the rows each lane in flight carries (a look leaves no chat for later for them)
+        self._carrying: dict[Chat, frozenset[int]] = {}
         self._wake = asyncio.Event()
         self._progress = Pulse()
         self._task: asyncio.Task[None] | None = None
@@ -102,6 +109,8 @@ class Sender:
         #: worker whose lease ran out mid-lane leaves the row to the new holder instead of
         #: sending it a second time. None: always.
         self.fence: Callable[[str], bool] | None = None
+        #: the look handed to a unit of work (look_in_unit) until that unit is over
+        self._unit_look: object | None = None
 
     def start(self) -> None:
         self._stopping = False
@@ -165,14 +174,24 @@ class Sender:
             await self._notify()
             if self._stopping:
                 break
-            waiter = asyncio.create_task(self._wake.wait())
-            sleeper = asyncio.create_task(self._sleep_until(due)) if due is not None else None
-            tasks = {t for t in (waiter, sleeper) if t is not None}
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for t in tasks:
-                    t.cancel()
+            await self._until_woken(due)
+
+    async def _until_woken(self, due: datetime | None) -> None:
+        """Until a wake, or ``due`` (the retry timer wakes the loop then). Without a retry
+        to time, no task is made: the loop runs a round per update it is woken for."""
+        if due is None:
+            await self._wake.wait()
+            return
+        sleeper = asyncio.create_task(self._sleep_until(due))
+        sleeper.add_done_callback(self._timer_rang)
+        try:
+            await self._wake.wait()
+        finally:
+            sleeper.cancel()
+
+    def _timer_rang(self, sleeper: asyncio.Task[None]) -> None:
+        if not sleeper.cancelled():
+            self._wake.set()
 
     async def _write_unrecorded(self) -> None:
         while self._unrecorded:
@@ -186,35 +205,106 @@ class Sender:
         SQLite's thread, one statement when rows are due): the due rows with their
         attempts written, the next retry."""
         now = self._clock.now()
-        busy = set(self._lanes)
+        busy = dict(self._carrying)
         plan, left, no_room, due = await self._storage.unit(
             partial(self._look, now, busy, self._max_lanes - len(busy)),
             "outbox.due",
             atomic=False,
         )
         self._skipped = bool(left) or no_room
+        self._launch(plan, left)
+        return due
+
+    def _launch(self, plan: Plan, left: set[Chat]) -> None:
+        """Start the lanes of a look. A chat whose lane began while storage was asked (a
+        look made in an update's unit, see :meth:`look_in_unit`, or this loop's) is left
+        to that lane: its first row may be the one that lane sends."""
         for key, chat_items, first in plan:
+            if key in self._lanes:
+                left.add(key)
+                self._skipped = True
+                continue
+            self._carrying[key] = frozenset(item.id for item in chat_items)
             self._lanes[key] = asyncio.create_task(self._lane(key, chat_items, first))
         if any(key not in self._lanes for key in left):
             self._wake.set()  # a lane that was busy finished while storage was asked
-        return due
 
-    async def _look(
-        self, now: datetime, busy: set[Chat], room: int
-    ) -> tuple[list[tuple[Chat, list[OutboxItem], Claim]], set[Chat], bool, datetime | None]:
+    def look_in_unit(self) -> Callable[[], Awaitable[Look]] | None:
+        """The look at the due rows for a unit of work that queues messages (an update's,
+        App._handle) to make last, before it commits; :meth:`launch` then starts the
+        lanes instead of waking this loop for a look of its own. That spares a hop to
+        SQLite's thread and a transaction per update (bench/scale.py). Only while the
+        sender is idle: no send in flight, no row left for later, no look coming, and no
+        other unit's look under way (until :meth:`look_over`). A look claims every due
+        row, so one per update under a backlog or a burst (a thousand bots' webhooks at
+        once) would cost in proportion to it and fall further behind (measured: 18 ms of
+        CPU per update at load average 10); the loop's own look, woken instead, takes a
+        burst of updates at once. None
+        also when the sender is stopping or waiting for storage, and on PostgreSQL, where
+        looks skip rows other transactions hold (workers)."""
+        if not self.idle or self._storage.dialect != "sqlite":
+            return None
+        busy: dict[Chat, Set[int]] = {}
+        room = self._max_lanes
+
+        async def look() -> Look:
+            # now, after the unit queued its rows (stamped with the clock of its start)
+            return await self._look(self._clock.now(), busy, room)
+
+        self._unit_look = look
+        return look
+
+    @property
+    def idle(self) -> bool:
+        """Running, healthy, nothing in flight, nothing left for later, no look coming or
+        under way in a unit: an update's unit may make the look (:meth:`look_in_unit`)."""
+        return not (
+            self._lanes
+            or self._unit_look is not None
+            or self._skipped
+            or self._wake.is_set()
+            or self._stopping
+            or self._task is None
+            or not self.watch.healthy
+            or self._unrecorded
+        )
+
+    def look_over(self, look: object) -> None:
+        """The unit given ``look`` (by :meth:`look_in_unit`) is over, committed or not:
+        another unit may look."""
+        if look is not None and look is self._unit_look:
+            self._unit_look = None
+
+    def launch(self, looked: Look) -> None:
+        """Start the lanes of a look made by :meth:`look_in_unit`'s unit (committed)."""
+        plan, left, no_room, due = looked
+        if self._stopping or not self.watch.healthy or self._unrecorded:
+            # a delivery may wait to be recorded: its row still looks due; the loop's own
+            # look comes once that is written
+            self._wake.set()
+            return
+        self._skipped = self._skipped or bool(left) or no_room
+        self._launch(plan, left)
+        if due is not None:
+            self._wake.set()  # a retry to time: the loop's own look sets its timer
+
+    async def _look(self, now: datetime, busy: Mapping[Chat, Set[int]], room: int) -> Look:
         """The lanes to start (chat, its due rows, the first one claimed), the chats with
         due rows left to their busy lanes, whether some were left for lack of room, the
-        next retry."""
+        next retry. ``busy``: the chats with a lane in flight and the rows it carries; a
+        row a lane carries is not left for later (it is that lane's to send), unless it
+        is an edit, whose text a newer edit may replace in flight."""
         items, due = await self._storage.outbox.claim_due(now, limit=1000)
         by_chat: dict[Chat, list[OutboxItem]] = {}
         left: set[Chat] = set()
         for item in items:
             key = (item.institution, item.platform, item.chat.chat_id)
             if key in busy:
-                left.add(key)
+                if item.kind == "edit" or item.id not in busy[key]:
+                    left.add(key)
                 continue
             by_chat.setdefault(key, []).append(item)
-        plan: list[tuple[Chat, list[OutboxItem], Claim]] = []
+        plan: Plan = []
         for key, chat_items in by_chat.items():
             if len(plan) >= room:
                 return plan, left, True, due
@@ -250,6 +340,7 @@ class Sender:
             log.exception("outbox lane %s:%s failed", key[1], key[2])
         finally:
             self._lanes.pop(key, None)
+            self._carrying.pop(key, None)
             if self._skipped or not finished:
                 self._wake.set()
             await self._notify()

@@ -51,3 +51,33 @@ async def test_a_fenced_sender_leaves_the_row_to_the_new_holder(tmp_path: Path) 
         assert await storage.outbox.pending_count() == 1  # still there for the new holder
     finally:
         await storage.close()
+
+
+async def test_a_look_leaves_nothing_for_later_for_the_rows_a_lane_carries(
+    tmp_path: Path,
+) -> None:
+    """A look while a lane sends sees that lane's row still pending. It is the lane's to
+    send, so the chat is not left for later: that would make the lane's end wake the
+    sender for one more look (a hop to SQLite's thread) whenever two answers overlap. A
+    row the lane does not carry is left to it, as before."""
+    clock = ManualClock()
+    storage = await Storage.open(tmp_path / "db.sqlite3", clock.now)
+    local = LocalPlatform("school")
+    sender = Sender(storage, lambda institution, kind: local, clock)
+    chat = ChatRef("local", "100")
+    key = ("school", "local", "100")
+    try:
+        await storage.outbox.enqueue(
+            institution="school", chat=chat, reply=Reply("ответ"), dedup_key="a", now=clock.now()
+        )
+        (carried,) = await storage.outbox.due_all(clock.now())
+        busy = {key: frozenset({carried.id})}
+        plan, left, no_room, _ = await sender._look(clock.now(), busy, 10)
+        assert (plan, left, no_room) == ([], set(), False)
+        await storage.outbox.enqueue(
+            institution="school", chat=chat, reply=Reply("ещё"), dedup_key="b", now=clock.now()
+        )
+        plan, left, no_room, _ = await sender._look(clock.now(), busy, 10)
+        assert (plan, left, no_room) == ([], {key}, False)
+    finally:
+        await storage.close()
