@@ -411,3 +411,16 @@ async def test_each_purge_step_finds_its_rows_by_an_index(tmp_path: Path) -> Non
     finally:
         await opened.close()
 
+
+def test_a_reply_round_trips_through_its_stored_json() -> None:
+    """reply_to_json writes Button's fields by hand (asdict was a hot spot): every field."""
+    from dataclasses import fields
+
+    from storage.queues import reply_from_json, reply_to_json
+
+    assert [f.name for f in fields(Button)] == ["text", "callback", "url"]
+    reply = Reply.of(
+        "<b>ответ</b>",
+        [[Button("Да", callback="fb:1")], [Button("Сайт", url="https://example.org/")]],
+    )
+    assert reply_from_json(reply_to_json(reply)) == reply
