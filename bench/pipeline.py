@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from multiprocessing.connection import Connection
@@ -44,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bots.telegram import TelegramRates  # noqa: E402
 from handlers.config import load_config  # noqa: E402
 from runtime.app import App  # noqa: E402
+from storage.timing import what_of  # noqa: E402
 from tests.emulators.telegram import Message, TelegramEmulator  # noqa: E402
 
 TOKEN = "730001:bench-token-abcdefgh"
@@ -169,6 +171,28 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[index]
 
 
+class Statements:
+    """SQLite statements run so far (BEGIN and COMMIT included), by verb and table: a trace
+    callback on the app's connection (``-v``; SQLite engines only)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.by_what: Counter[str] = Counter()
+        self._conn = conn
+
+    def __call__(self, sql: str) -> None:
+        what = what_of(sql)
+        self.by_what[what] += 1
+        if not self._conn.in_transaction and what.split()[0] in _WRITES:
+            self.by_what["(autocommit)"] += 1  # a write committing by itself
+
+    def since(self, before: Counter[str], updates: int) -> dict[str, float]:
+        diff = self.by_what - before
+        return {k: round(n / updates, 2) for k, n in sorted(diff.items())}
+
+
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE"})
+
+
 def calls(app: App) -> int:
     """Hops to SQLite's thread, or round trips to PostgreSQL, so far."""
     assert app.storage is not None
@@ -198,7 +222,12 @@ async def run_engine(
             rate = await ask("backlog", backlog)
             await app.settle()
             backlog_calls = (calls(app) - before) / len(backlog)
+            conn = getattr(app.storage.db, "_conn", None)
+            statements = Statements(conn)
+            if args.verbose and conn is not None:
+                conn.set_trace_callback(statements)
             before = calls(app)
+            counted = Counter(statements.by_what)
             kinds = dict(getattr(app.storage.db, "hops_by_what", {}))
             delays = await ask("steady", steady, args.rate)
             await app.settle()
@@ -208,6 +237,14 @@ async def run_engine(
                 print(
                     "hops per update at the steady rate, by what:",
                     {k: round((n - kinds.get(k, 0)) / len(steady), 2) for k, n in after.items()},
+                )
+            if statements.by_what:
+                per = statements.since(counted, len(steady))
+                print(
+                    "statements per update at the steady rate:"
+                    f" {sum(per.values()) - per.get('(autocommit)', 0):.2f},"
+                    f" commits {per.get('COMMIT', 0) + per.get('(autocommit)', 0):.2f};"
+                    f" by what: {per}"
                 )
         finally:
             await app.stop()

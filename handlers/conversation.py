@@ -16,6 +16,7 @@ from bots.core.model import Button, ChatRef, Event
 from handlers.institution import Institution
 from handlers.notify import queue_edit, queue_message, queue_topic, topic_thread
 from storage import Storage
+from storage.messages import LogRow
 
 #: hook(storage, institution, platform, user_id, chat_id), run inside /forget's transaction:
 #: a feature anonymises what it keeps about the citizen (the escalation feature: tickets)
@@ -31,8 +32,11 @@ class Conversation:
     #: the text of the callback answer to send after commit ("" = silent answer)
     callback_answer: str | None = None
     _counter: int = 0
-    #: message_log id of the citizen's message, when it was logged
+    #: message_log id of the citizen's message, once written (see :meth:`log_question`)
     logged_id: int | None = None
+    #: message_log rows not written yet: the citizen's message first, while it is
+    #: pending, then the bot's replies to it (written together by :meth:`flush_log`)
+    _unlogged: list[LogRow] = field(default_factory=list)
     #: the router found this update to be the citizen's first with the institution
     first_contact: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +58,67 @@ class Conversation:
 
     def label(self, name: str) -> str:
         return str(self.institution.texts.label(name))
+
+    # -- the message log: one statement per question where it can --------------------------
+    def log_question(self, text: str) -> None:
+        """Log the citizen's message; it is written with its outcome (:meth:`set_outcome`)
+        and the replies logged meanwhile in one statement, when its id is first needed
+        (:meth:`question_id`) or at the end of the routing (:meth:`flush_log`), instead of
+        an insert, an update of its outcome and an insert per reply."""
+        event = self.event
+        self._unlogged = [
+            LogRow(
+                self.institution.id,
+                event.platform,
+                event.chat.chat_id,
+                event.user.id,
+                "in",
+                text,
+                self.now,
+            )
+        ]
+
+    async def set_outcome(
+        self, outcome: str, entry_id: str | None = None, score: float | None = None
+    ) -> None:
+        """What became of the citizen's message (nothing when it was not logged)."""
+        if self._unlogged and self._unlogged[0].direction == "in":
+            question = self._unlogged[0]
+            question.outcome, question.entry_id, question.score = outcome, entry_id, score
+        elif self.logged_id is not None:
+            await self.storage.log.set_outcome(self.logged_id, outcome, entry_id, score)
+
+    def log_reply(self, text: str) -> None:
+        """Log what the bot says in the citizen's chat, after what was logged before; it is
+        written with the citizen's message when that is pending (see :meth:`send`). The
+        staff chat is not the citizens' conversation: nothing is logged there."""
+        if self.institution.is_staff_chat(self.event.chat):
+            return
+        row = LogRow(
+            self.institution.id,
+            self.event.platform,
+            self.event.chat.chat_id,
+            None,
+            "out",
+            text,
+            self.now,
+        )
+        self._unlogged.append(row)
+
+    async def question_id(self) -> int | None:
+        """The message_log id of the citizen's message (written now if it was pending)."""
+        await self.flush_log()
+        return self.logged_id
+
+    async def flush_log(self) -> None:
+        """Write the rows logged but not written yet, in one statement. Called before the
+        log is read or erased within the update, and at the end of the routing."""
+        rows, self._unlogged = self._unlogged, []
+        if not rows:
+            return
+        first = await self.storage.log.add_rows(rows)
+        if rows[0].direction == "in":
+            self.logged_id = first
 
     def _dedup(self) -> str:
         self._counter += 1
@@ -98,16 +163,10 @@ class Conversation:
         )
         # the log is the citizens' conversation (reports, retention, export, /forget): what
         # the bot says in the staff chat (/ticket N, /tickets quote citizens) is not logged
-        if log and chat == self.event.chat and not self.institution.is_staff_chat(chat):
-            await self.storage.log.add(
-                institution=self.institution.id,
-                platform=chat.platform,
-                chat_id=chat.chat_id,
-                user_id=None,
-                direction="out",
-                text=text,
-                now=self.now,
-            )
+        if log and chat == self.event.chat:
+            self.log_reply(text)
+            if self._unlogged and self._unlogged[0].direction != "in":
+                await self.flush_log()  # no citizen's message waits: written at once
 
     async def edit(
         self, ref_kind: str, ref_id: str, text: str, buttons: list[list[Button]] | None = None

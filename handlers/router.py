@@ -27,7 +27,14 @@ log = logging.getLogger(__name__)
 
 
 async def route(conv: Conversation, features: Features) -> None:
-    """Send one update to the feature that handles it (the tables come from the app)."""
+    """Send one update to the feature that handles it (the tables come from the app), and
+    write what it logged (the citizen's message with its outcome and the replies: one
+    statement where it can, see Conversation.log_question)."""
+    await _route(conv, features)
+    await conv.flush_log()
+
+
+async def _route(conv: Conversation, features: Features) -> None:
     event = conv.event
     inst = conv.institution
     if event.membership == "blocked":
@@ -67,20 +74,13 @@ async def route(conv: Conversation, features: Features) -> None:
         await answering.show_categories(conv, "non_text")
         return
     text = event.text
-    conv.logged_id = await conv.storage.log.add(
-        institution=inst.id,
-        platform=event.platform,
-        chat_id=event.chat.chat_id,
-        user_id=event.user.id,
-        direction="in",
-        text=text,
-        now=conv.now,
-    )
+    conv.log_question(text)
     if first_contact:
         await conv.reply(conv.render("first_contact"), log=False)
     parsed = commands.parse_command(text.strip())
     if parsed is not None:
         await set_outcome(conv, "command")
+        await conv.flush_log()  # a command may read or erase the log (/forget)
         await commands.dispatch(conv, features.commands, *parsed)
         return
     await on_citizen_text(conv, features, text)
@@ -104,8 +104,7 @@ async def on_citizen_text(conv: Conversation, features: Features, text: str) -> 
 
 
 async def set_outcome(conv: Conversation, outcome: str) -> None:
-    if conv.logged_id is not None:
-        await conv.storage.log.set_outcome(conv.logged_id, outcome, None, None)
+    await conv.set_outcome(outcome)
 
 
 def means_nothing(result: MatchResult) -> bool:
@@ -134,6 +133,7 @@ async def press_by_number(conv: Conversation, features: Features, text: str) -> 
     handler = features.callbacks.get(payload.split(":", 1)[0])
     if handler is None:
         return False
+    await conv.flush_log()  # a button's handler may read or erase the log
     await handler(conv, payload)
     if conv.callback_answer:  # no query to answer: what would be a snackbar is a message
         await conv.reply(conv.callback_answer)

@@ -25,10 +25,10 @@ import importlib.resources
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from bots.core.platform import NotStored
 
@@ -69,15 +69,28 @@ def unavailable(exc: BaseException) -> bool:
     return (int(code) & 0xFF) in _UNAVAILABLE_CODES
 
 
-@contextmanager
-def translated() -> Iterator[None]:
-    """sqlite3's "storage unavailable" errors as StorageUnavailable; others unchanged."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        if unavailable(exc):
+class _Translated:
+    """sqlite3's "storage unavailable" errors as StorageUnavailable; others unchanged. A
+    class, not a generator context manager: it wraps every statement, and one shared
+    instance costs no generator per use."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> Literal[False]:
+        if isinstance(exc, sqlite3.Error) and unavailable(exc):
             raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        raise
+        return False
+
+
+_TRANSLATED = _Translated()
+
+
+def translated() -> _Translated:
+    """sqlite3's "storage unavailable" errors as StorageUnavailable; others unchanged."""
+    return _TRANSLATED
 
 
 def migrations(folder_name: str = "migrations") -> list[tuple[int, str, str]]:

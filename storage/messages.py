@@ -5,6 +5,7 @@ and are personal data: /forget and the retention job delete them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,9 +28,47 @@ class LoggedMessage:
     created_at: datetime
 
 
+@dataclass(slots=True)
+class LogRow:
+    """A row of the message log not written yet (see :meth:`MessageLog.add_rows`)."""
+
+    institution: str
+    platform: str
+    chat_id: str
+    user_id: str | None
+    direction: str
+    text: str
+    created_at: datetime
+    outcome: str | None = None
+    entry_id: str | None = None
+    score: float | None = None
+
+
+_COLUMNS = (
+    "INSERT INTO message_log(institution, platform, chat_id, user_id, direction, text,"
+    " outcome, entry_id, score, created_at) VALUES "
+)
+
+
 class MessageLog:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def add_rows(self, rows: Sequence[LogRow]) -> int:
+        """Write ``rows`` in one statement (a citizen's question with its outcome and the
+        bot's replies to it, handlers/conversation.py); returns the first row's id. The ids
+        grow in the order of ``rows`` (an autoincremented key on both backends)."""
+        if not rows:
+            raise ValueError("no rows to write")
+        params: list[object] = []
+        for r in rows:
+            params += (r.institution, r.platform, r.chat_id, r.user_id, r.direction, r.text)
+            params += (r.outcome, r.entry_id, r.score, iso(r.created_at))
+        values = ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * len(rows))
+        if len(rows) == 1:
+            return await self._db.execute(_COLUMNS + values, params)
+        written = await self._db.fetchall(_COLUMNS + values + " RETURNING id", params)
+        return min(int(r["id"]) for r in written)
 
     async def add(
         self,
@@ -45,22 +84,9 @@ class MessageLog:
         entry_id: str | None = None,
         score: float | None = None,
     ) -> int:
-        return await self._db.execute(
-            "INSERT INTO message_log(institution, platform, chat_id, user_id, direction, text,"
-            " outcome, entry_id, score, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                institution,
-                platform,
-                chat_id,
-                user_id,
-                direction,
-                text,
-                outcome,
-                entry_id,
-                score,
-                iso(now),
-            ),
-        )
+        row = LogRow(institution, platform, chat_id, user_id, direction, text, now)
+        row.outcome, row.entry_id, row.score = outcome, entry_id, score
+        return await self.add_rows([row])
 
     async def set_outcome(
         self, message_id: int, outcome: str, entry_id: str | None, score: float | None

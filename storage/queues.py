@@ -29,7 +29,11 @@ def reply_to_json(reply: Reply) -> str:
     return json.dumps(
         {
             "text": reply.text,
-            "buttons": [[asdict(b) for b in row] for row in reply.buttons],
+            # the fields of Button by hand: dataclasses.asdict deep-copies each value
+            "buttons": [
+                [{"text": b.text, "callback": b.callback, "url": b.url} for b in row]
+                for row in reply.buttons
+            ],
             "reply_to": reply.reply_to,
             "silent": reply.silent,
         },

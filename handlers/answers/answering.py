@@ -65,8 +65,7 @@ async def on_text(conv: Conversation, text: str, result: MatchResult | None = No
 async def _set_outcome(
     conv: Conversation, outcome: str, entry_id: str | None, score: float | None
 ) -> None:
-    if conv.logged_id is not None:
-        await conv.storage.log.set_outcome(conv.logged_id, outcome, entry_id, score)
+    await conv.set_outcome(outcome, entry_id, score)
 
 
 async def send_answer(conv: Conversation, entry: FaqEntry) -> None:
@@ -99,14 +98,17 @@ async def send_answer(conv: Conversation, entry: FaqEntry) -> None:
             rows.append([Button(button.text, url=button.url)])
         elif button.entry is not None:
             rows.append([Button(button.text, callback=f"faq:a:{button.entry}")])
-    question = conv.logged_id or 0
+    # the feedback buttons name the question's log id: the question, its outcome and this
+    # answer are logged together now (one statement), and the answer is queued unlogged
+    conv.log_reply(body)
+    question = await conv.question_id() or 0
     rows.append(
         [
             Button(conv.label("helpful"), callback=f"fb:1:{question}:{entry.id}"),
             Button(conv.label("not_helpful"), callback=f"fb:0:{question}:{entry.id}"),
         ]
     )
-    await conv.reply(body, rows, ref_kind="faq_answer", ref_id=entry.id)
+    await conv.reply(body, rows, ref_kind="faq_answer", ref_id=entry.id, log=False)
 
 
 async def clarify(conv: Conversation, entry_ids: list[str]) -> None:

@@ -329,6 +329,7 @@ async def on_callback(conv: Conversation, data: str) -> None:
         if logged is not None and logged.user_id == conv.event.user.id:
             question = logged.text
     if question is None:
+        await conv.flush_log()  # what this update logged counts among the recent
         recent = await conv.storage.log.recent(
             conv.institution.id, conv.event.platform, conv.event.chat.chat_id, limit=10
         )

@@ -118,3 +118,44 @@ async def test_a_second_run_on_the_same_database_still_answers(example_config, c
             assert "на дом" in said
         finally:
             await app.stop()
+
+
+async def test_a_question_its_outcome_and_answer_are_logged_in_one_statement(
+    local_app: App,
+) -> None:
+    """The citizen's message is written with its outcome and the bot's answer in one
+    statement (was: an insert, an update of the outcome and an insert of the answer), in
+    order, and the answer's feedback buttons still name the question's row."""
+    assert local_app.storage is not None
+    db = local_app.storage.db
+    written: list[str] = []
+
+    def trace(sql: str) -> None:
+        if "message_log" in sql and not sql.lstrip().upper().startswith("SELECT"):
+            written.append(sql)
+
+    db._conn.set_trace_callback(trace)  # type: ignore[attr-defined]
+    try:
+        await ask(local_app, "Как записать ребенка в первый класс?")
+        answered = list(written)
+        await ask(local_app, "/start")
+    finally:
+        db._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+    assert len(answered) == 1, answered
+    assert len(written) == 3, written  # /start: the command first (it may erase), its reply
+    logged = await local_app.storage.log.recent("school-17", "local", "100", limit=4)
+    assert [(m.direction, m.outcome) for m in logged] == [
+        ("in", "answer"),
+        ("out", None),
+        ("in", "command"),
+        ("out", None),
+    ]
+    assert logged[0].entry_id == "first-grade-enrollment" and logged[0].score is not None
+    assert "Приём заявлений в 1 класс" in logged[1].text
+
+    local = local_app.local_platform("school-17")
+    answer = [m for m in local.messages("100") if "Приём заявлений в 1 класс" in m.text][-1]
+    await local.press("100", answer.id, "Помогло")
+    await local_app.settle()
+    question = await db.fetchval("SELECT question_id FROM feedback")
+    assert question == logged[0].id

@@ -16,6 +16,7 @@ from bots.core.clock import ManualClock
 from bots.core.model import Button, ChatRef, Event, Reply, SentMessage, User
 from storage import Storage
 from storage.announcements import Audience, BroadcastRepo, SubscriptionRepo
+from storage.messages import LogRow
 from storage.privacy import PrivacyRepo, purge_statements
 from storage.times import iso
 from tests.pg import fresh_schema
@@ -116,6 +117,33 @@ async def test_message_log_and_feedback(storage: Storage) -> None:
     assert [m.id for m in await storage.log.recent("school", "vk", "42")] == [qid]
     assert await storage.log.delete_user("school", "vk", "42") == 1
     assert await storage.log.get(qid) is None
+
+
+async def test_message_log_rows_in_one_statement(storage: Storage) -> None:
+    """A question with its outcome and the replies to it, written together: the first
+    row's id comes back and the rows keep their order."""
+    t = now(storage).now()
+    before = await storage.log.add(
+        institution="school", platform="vk", chat_id="42", user_id="42", direction="in",
+        text="раньше", now=t,
+    )  # fmt: skip
+    rows = [
+        LogRow("school", "vk", "42", "42", "in", "как записаться", t, "answer", "enroll", 0.9),
+        LogRow("school", "vk", "42", None, "out", "ответ", t),
+        LogRow("school", "vk", "42", None, "out", "и ещё", t),
+    ]
+    first = await storage.log.add_rows(rows)
+    assert first > before
+    logged = await storage.log.recent("school", "vk", "42")
+    assert [(m.id, m.direction, m.text, m.outcome) for m in logged] == [
+        (before, "in", "раньше", None),
+        (first, "in", "как записаться", "answer"),
+        (first + 1, "out", "ответ", None),
+        (first + 2, "out", "и ещё", None),
+    ]
+    assert logged[1].entry_id == "enroll" and logged[1].score == 0.9
+    single = await storage.log.add_rows([LogRow("school", "vk", "42", None, "out", "ок", t)])
+    assert single == first + 3
 
 
 async def test_key_value_state(storage: Storage) -> None:
@@ -382,3 +410,17 @@ async def test_each_purge_step_finds_its_rows_by_an_index(tmp_path: Path) -> Non
             assert any("USING" in d and "INDEX" in d for d in details), (name, details)
     finally:
         await opened.close()
+
+
+def test_a_reply_round_trips_through_its_stored_json() -> None:
+    """reply_to_json writes Button's fields by hand (asdict was a hot spot): every field."""
+    from dataclasses import fields
+
+    from storage.queues import reply_from_json, reply_to_json
+
+    assert [f.name for f in fields(Button)] == ["text", "callback", "url"]
+    reply = Reply.of(
+        "<b>ответ</b>",
+        [[Button("Да", callback="fb:1")], [Button("Сайт", url="https://example.org/")]],
+    )
+    assert reply_from_json(reply_to_json(reply)) == reply
