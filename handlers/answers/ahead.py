@@ -29,6 +29,10 @@ MATCH_LIMIT = 2000
 #: texts up to this many characters are ranked on the event loop (lexical ranking of a
 #: short question: ~1 ms; of 300 characters ~5 ms, of 2000 ~20 ms on a worker thread)
 INLINE_LIMIT = 200
+#: ...and only against an FAQ of at most this many entries: ranking grows with the FAQ (a
+#: 1,000-entry one takes tens of ms a query, bench/faq_match.py), which on the loop would
+#: hold every institution's polls and answers
+INLINE_ENTRIES = 150
 #: Conversation.extras key of the decision made ahead
 EXTRA = "matched_ahead"
 
@@ -50,12 +54,12 @@ def worth_matching(text: str | None) -> bool:
 
 
 async def match_ahead(matcher: FaqMatcher, text: str) -> MatchedAhead | None:
-    """The decision on ``text``: a short text ranked here and embedded (when needed) on
-    a worker thread, a long one matched on a worker thread; None if matching failed (the
+    """The decision on ``text``: a short text against a small FAQ ranked here and embedded
+    (when needed) on a worker thread, otherwise matched wholly on a worker thread; None if matching failed (the
     unit of work then matches again and deals with the failure as it always has)."""
     text = text[:MATCH_LIMIT]
     try:
-        if len(text) <= INLINE_LIMIT:
+        if len(text) <= INLINE_LIMIT and len(matcher.faq.entries) <= INLINE_ENTRIES:
             result = await matcher.amatch(text)
         else:
             result = await asyncio.to_thread(matcher.match, text)

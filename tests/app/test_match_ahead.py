@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from bots.core.model import ChatRef, Reply, SentMessage
-from handlers.faq.matcher import Decision
+from handlers.answers import ahead
+from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, MatchResult
+from handlers.faq.model import Faq, FaqEntry
 from handlers.faq.semantic.index import SemanticIndex
 from runtime.app import App
 
@@ -63,3 +65,40 @@ async def test_a_slow_match_does_not_hold_other_institutions(
     await local_app.settle()
     assert school.messages("100"), "the school's citizen is answered once it is matched"
     assert school_matcher.match(SLOW_QUESTION).decision is Decision.ANSWER
+
+
+async def test_a_large_faq_is_ranked_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short question is ranked on the loop only against a small FAQ: against a regional
+    FAQ of hundreds of entries its ranking takes tens of ms, which on the loop would hold
+    every institution's polls and answers. Here that ranking hangs until released, and the
+    loop still runs other work meanwhile."""
+    faq = Faq(
+        entries=[
+            FaqEntry(id=f"e{i}", questions=[f"вопрос номер {i} про услугу {i}"], answer="ответ")
+            for i in range(ahead.INLINE_ENTRIES + 1)
+        ]
+    )
+    matcher = FaqMatcher(faq, MatcherSettings(semantic="off"))
+    ranking, release = threading.Event(), threading.Event()
+    match = FaqMatcher.match
+
+    def slow_match(self: FaqMatcher, text: str) -> MatchResult:
+        ranking.set()
+        release.wait(120)  # a large FAQ ranked on a loaded machine, held by the test
+        return match(self, text)
+
+    monkeypatch.setattr(FaqMatcher, "match", slow_match)
+
+    async def on_the_loop(self: FaqMatcher, text: str) -> MatchResult:
+        raise AssertionError("a large FAQ ranked on the event loop")  # match_ahead -> None
+
+    monkeypatch.setattr(FaqMatcher, "amatch", on_the_loop)
+    asked = asyncio.create_task(ahead.match_ahead(matcher, "вопрос про услугу"))
+    began = asyncio.create_task(asyncio.to_thread(ranking.wait, 120))
+    try:
+        await asyncio.wait({asked, began}, return_when=asyncio.FIRST_COMPLETED)
+        assert not asked.done(), "the ranking is held on a worker thread, not done on the loop"
+        assert await began, "the ranking began"
+    finally:
+        release.set()
+    assert await asyncio.wait_for(asked, 120) is not None
