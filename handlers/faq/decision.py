@@ -5,8 +5,9 @@ is a probability that the best entry is the right one, from features that mean t
 any FAQ (the top score, the margin to the runner-up, the semantic similarity and whether the
 lexical and semantic rankings agree, whether the kind of question agrees), fitted with
 leave-one-institution-kind-out validation on every labelled FAQ of the repo
-(``bench/faq_loko.py``). The weights ship in ``decision.json`` next to this module;
-``priemnaya faq fit`` re-fits them on an admin's own cases.
+(``bench/faq_loko.py``). The weights ship in ``decision.json`` next to this module, one file
+per sentence encoder (the similarities of two encoders are not on one scale: ``use`` has
+``decision-use.json``); ``priemnaya faq fit`` re-fits them on an admin's own cases.
 
 Four models: ``lexical`` (no vectors: semantic off, or not built yet; it also decides the
 cascade, where a clear lexical answer is given without embedding the message), ``hybrid``
@@ -29,8 +30,20 @@ import numpy as np
 
 from handlers.faq.matching.qtype import Asks, agreement
 from handlers.faq.matching.scoring import UnknownWords
+from handlers.faq.semantic.encoder import DEFAULT as DEFAULT_ENCODER
 
 DEFAULT_PATH = Path(__file__).with_name("decision.json")
+#: the shipped decision of each sentence encoder, fitted with its similarities
+#: (``bench/faq_loko.py fit [encoder=use]``)
+SHIPPED = {
+    DEFAULT_ENCODER: DEFAULT_PATH,
+    "use": DEFAULT_PATH.with_name("decision-use.json"),
+}
+
+
+def shipped_path(encoder: str | None = None) -> Path:
+    """The shipped decision for ``encoder`` (default: the default encoder's)."""
+    return SHIPPED[encoder or DEFAULT_ENCODER]
 
 
 @dataclass(frozen=True, slots=True)

