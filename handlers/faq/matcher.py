@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from handlers.faq.decision import (
     DecisionModel,
     Signals,
+    entry_masks,
     hybrid_features,
     inscope_features,
     lexical_features,
@@ -303,6 +304,7 @@ class FaqMatcher:
         self._entry_asks = [
             frozenset().union(*(asks(q) for q in entry.questions)) for entry in faq.entries
         ]
+        self._entry_masks = entry_masks(self._entry_asks)
         self._complaint_entries = frozenset(
             i
             for i, entry in enumerate(faq.entries)
@@ -387,6 +389,7 @@ class FaqMatcher:
             terms=len(terms),
             asks=asks(text),
             entry_asks=self._entry_asks,
+            entry_masks=self._entry_masks,
             complaint_entries=self._complaint_entries,
             unexplained_topic=detail,
             unknown=unknown_words(self._index, seq, self._weights),
@@ -448,7 +451,8 @@ class FaqMatcher:
             features = hybrid_features(s)
             probability = model.hybrid.probability(features)
             if model.inscope is not None:
-                covered = model.inscope.probability(inscope_features(s)) >= model.inscope_point
+                inscope = inscope_features(s, features)
+                covered = model.inscope.probability(inscope) >= model.inscope_point
             point = model.answer_hybrid
             offer = (
                 p.scores[0].score >= self.settings.clarify_threshold if p.scores else False
