@@ -9,8 +9,10 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from aiogram.types import InlineKeyboardButton
 from pydantic import SecretStr
 
 from bots.core.adapters import AccountSpec, Services
@@ -208,6 +210,36 @@ async def test_a_reply_quotes_the_message_and_silent_and_wide_rows_are_honoured(
     answer = rig.emu.bot_messages(TOKEN, USER)[-1]
     assert answer.reply_to == question.message_id
     assert [len(row) for row in answer.labels] == [8, 2]
+
+
+async def test_a_keyboard_goes_out_as_json_without_aiogram_models_on_the_last_part(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group's session writes the rows as they are: building aiogram's keyboard models
+    and dumping them back cost ~85 µs a send (bots/telegram/session.py)."""
+    built: list[object] = []
+    original = InlineKeyboardButton.__init__
+
+    def counted(self: InlineKeyboardButton, **fields: Any) -> None:
+        built.append(fields)
+        original(self, **fields)
+
+    monkeypatch.setattr(InlineKeyboardButton, "__init__", counted)
+    long_payload = "faq:a:" + "x" * 80  # over Telegram's 64 bytes: stored, the key is sent
+    rows = (
+        (Button("Сайт", url="https://school.example/"), Button("Длинная", callback=long_payload)),
+        (Button("Помогло", callback="fb:1:7:e"),),
+    )
+    reply = Reply(text="Абзац.\n\n" + "Текст. " * 700, buttons=rows)
+    sent = await rig.platform.send(rig.chat(USER), reply, dedup_key="k")
+    assert len(sent) == 2 and not built
+    first, last = rig.emu.bot_messages(TOKEN, USER)[-2:]
+    assert not first.buttons
+    assert last.labels == [["Сайт", "Длинная"], ["Помогло"]]
+    assert last.buttons[0][0].url == "https://school.example/"
+    stored = last.buttons[0][1].callback_data
+    assert stored is not None and stored != long_payload
+    assert await rig.platform.payloads.get_payload(stored) == long_payload
 
 
 @pytest.mark.parametrize(

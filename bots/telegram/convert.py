@@ -7,8 +7,6 @@ from aiogram.enums import ContentType
 from aiogram.types import (
     CallbackQuery,
     ChatMemberUpdated,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
 )
 from aiogram.types import User as TgUser
@@ -187,26 +185,27 @@ def membership_event(institution: str, update_id: int, change: ChatMemberUpdated
     )
 
 
-async def keyboard(
+async def keyboard_rows(
     rows: tuple[tuple[Button, ...], ...],
     *,
     per_row: int,
     max_callback_bytes: int,
     store: PayloadStore,
-) -> InlineKeyboardMarkup | None:
-    """Inline keyboard for ``rows``; a row wider than Telegram allows wraps onto the next,
-    a callback payload over the byte limit is stored and replaced by its key."""
+) -> list[list[dict[str, str]]] | None:
+    """The rows of an inline keyboard for ``rows`` as Bot API JSON objects; a row wider
+    than Telegram allows wraps onto the next, a callback payload over the byte limit is
+    stored and replaced by its key."""
     if not rows:
         return None
-    out: list[list[InlineKeyboardButton]] = []
+    out: list[list[dict[str, str]]] = []
     for row in rows:
-        built: list[InlineKeyboardButton] = []
+        built: list[dict[str, str]] = []
         for button in row:
             if button.url is not None:
-                built.append(InlineKeyboardButton(text=button.text, url=button.url))
+                built.append({"text": button.text, "url": button.url})
             else:
                 assert button.callback is not None
                 data = await encode_payload(button.callback, max_callback_bytes, store)
-                built.append(InlineKeyboardButton(text=button.text, callback_data=data))
+                built.append({"text": button.text, "callback_data": data})
         out.extend(built[i : i + per_row] for i in range(0, len(built), per_row))
-    return InlineKeyboardMarkup(inline_keyboard=out)
+    return out

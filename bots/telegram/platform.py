@@ -22,10 +22,10 @@ from bots.core.model import ChatRef, Event, PlatformLimits, Reply, SentMessage
 from bots.core.payloads import PayloadStore
 from bots.core.platform import EventHandler, PermanentSendError, Platform, PlatformError
 from bots.core.text import html_to_plain, split_text
-from bots.telegram.convert import PLATFORM, keyboard
+from bots.telegram.convert import PLATFORM, keyboard_rows
 from bots.telegram.errors import is_not_modified, is_stale_callback, translate
 from bots.telegram.pacing import Pacer, TelegramRates
-from bots.telegram.session import make_session
+from bots.telegram.session import BotSession, SendWithKeyboard, make_session
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,10 @@ class TelegramPlatform(Platform):
         caller can resume after them instead of sending them twice."""
         if not reply.text.strip():
             raise PermanentSendError("message text is empty")
-        markup = await self._markup(reply)
+        rows = await self._rows(reply)
+        markup = None
+        if rows is not None and not isinstance(self.bot.session, BotSession):
+            markup = InlineKeyboardMarkup.model_validate({"inline_keyboard": rows})
         parts = split_text(reply.text, self.limits.max_text)
         sent: list[SentMessage] = []
         async with self._call():
@@ -126,14 +129,17 @@ class TelegramPlatform(Platform):
                 last = index == len(parts) - 1
                 await self.pacer.wait(chat.chat_id)
                 try:
-                    message = await self.bot.send_message(
-                        chat_id=_chat_id(chat),
-                        text=part,
-                        parse_mode=ParseMode.HTML,
-                        message_thread_id=_int(chat.thread_id),
-                        reply_parameters=_reply_to(reply.reply_to) if index == 0 else None,
-                        reply_markup=markup if last else None,
-                        disable_notification=reply.silent or None,
+                    message = await self.bot(
+                        SendWithKeyboard.with_keyboard(
+                            rows if last and markup is None else None,
+                            chat_id=_chat_id(chat),
+                            text=part,
+                            parse_mode=ParseMode.HTML,
+                            message_thread_id=_int(chat.thread_id),
+                            reply_parameters=_reply_to(reply.reply_to) if index == 0 else None,
+                            reply_markup=markup if last else None,
+                            disable_notification=reply.silent or None,
+                        )
                     )
                 except Exception as exc:
                     error = translate(exc, chat)
@@ -208,16 +214,24 @@ class TelegramPlatform(Platform):
         async with self._in_flight.track():
             yield
 
-    async def _markup(self, reply: Reply) -> InlineKeyboardMarkup | None:
-        markup = await keyboard(
+    async def _rows(self, reply: Reply) -> list[list[dict[str, str]]] | None:
+        """The reply's inline keyboard as Bot API JSON rows (sent as they are through the
+        group's BotSession, see session.py)."""
+        rows = await keyboard_rows(
             reply.buttons,
             per_row=self.limits.max_buttons_per_row,
             max_callback_bytes=self.limits.max_callback_bytes,
             store=self.payloads,
         )
-        if markup is not None and len(markup.inline_keyboard) > self.limits.max_rows:
-            raise PermanentSendError(f"{len(markup.inline_keyboard)} rows of buttons, limit 100")
-        return markup
+        if rows is not None and len(rows) > self.limits.max_rows:
+            raise PermanentSendError(f"{len(rows)} rows of buttons, limit 100")
+        return rows
+
+    async def _markup(self, reply: Reply) -> InlineKeyboardMarkup | None:
+        rows = await self._rows(reply)
+        return (
+            None if rows is None else InlineKeyboardMarkup.model_validate({"inline_keyboard": rows})
+        )
 
 
 def _chat_id(chat: ChatRef) -> int | str:
