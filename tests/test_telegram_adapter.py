@@ -266,6 +266,51 @@ async def test_failures_are_translated(
     assert rig.emu.calls["sendMessage"] == 1
 
 
+async def test_each_part_keeps_the_id_telegram_gave_it_and_options_reach_the_api(
+    rig: Rig,
+) -> None:
+    """The session reads only the message id from sendMessage's answer (session.py): the
+    ids kept are Telegram's, part by part, and the call carries what aiogram would send."""
+    calls: list[dict[str, Any]] = []
+    rig.emu.listeners.append(lambda method, params: calls.append(params))
+    question = rig.emu.messages(TOKEN, USER)[0]
+    reply = Reply(
+        text="Абзац.\n\n" + "Текст. " * 700,
+        buttons=((Button("Да", callback="yes"),),),
+        reply_to=str(question.message_id),
+        silent=True,
+    )
+    sent = await rig.platform.send(rig.chat(USER), reply, dedup_key="ids")
+    delivered = rig.emu.bot_messages(TOKEN, USER)[-2:]
+    assert [s.message_id for s in sent] == [str(m.message_id) for m in delivered]
+    assert sent[0].message_id != sent[1].message_id
+    assert delivered[0].reply_to == question.message_id and delivered[1].reply_to is None
+    assert delivered[1].labels == [["Да"]]
+    first, last = calls[-2:]
+    assert first["parse_mode"] == "HTML" and first["disable_notification"] in (True, "true")
+    assert "reply_markup" not in first and "reply_markup" in last
+
+
+async def test_a_group_that_became_a_supergroup_is_a_permanent_error(rig: Rig) -> None:
+    rig.emu.fail(
+        "sendMessage",
+        400,
+        description="Bad Request: group chat was upgraded to a supergroup chat",
+        migrate_to_chat_id=-1_000_777,
+    )
+    with pytest.raises(PermanentSendError, match="-1000777"):
+        await rig.platform.send(rig.chat(-300), Reply(text="Текст"), dedup_key="g")
+
+
+async def test_an_answer_with_status_200_but_not_ok_is_no_success(rig: Rig) -> None:
+    """Only ``ok: true`` with a message counts as sent; anything else is aiogram's to read."""
+    rig.emu.fail("sendMessage", 200, description="Something odd")
+    with pytest.raises(PlatformError, match="Something odd"):
+        await rig.platform.send(rig.chat(USER), Reply(text="Текст"), dedup_key="o")
+    sent = await rig.platform.send(rig.chat(USER), Reply(text="Текст"), dedup_key="o2")
+    assert sent[0].message_id == str(rig.emu.bot_messages(TOKEN, USER)[-1].message_id)
+
+
 async def test_a_deactivated_user_and_an_unknown_chat_are_unreachable(rig: Rig) -> None:
     rig.emu.fail("sendMessage", 403, description="Forbidden: user is deactivated")
     with pytest.raises(RecipientUnreachable):

@@ -130,8 +130,8 @@ class TelegramPlatform(Platform):
                 await self.pacer.wait(chat.chat_id)
                 try:
                     message = await self.bot(
-                        SendWithKeyboard.with_keyboard(
-                            rows if last and markup is None else None,
+                        SendWithKeyboard(
+                            keyboard=rows if last and markup is None else None,
                             chat_id=_chat_id(chat),
                             text=part,
                             parse_mode=ParseMode.HTML,

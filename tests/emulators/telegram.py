@@ -134,6 +134,7 @@ class Fault:
     times: int = 1
     chat_id: int | None = None
     token: str | None = None
+    migrate_to_chat_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -308,8 +309,10 @@ class TelegramEmulator(EmulatorServer):
         times: int = 1,
         chat_id: int | None = None,
         token: str | None = None,
+        migrate_to_chat_id: int | None = None,
     ) -> None:
-        """The next ``times`` calls of ``method`` (to ``chat_id``, by ``token``) fail."""
+        """The next ``times`` calls of ``method`` (to ``chat_id``, by ``token``) fail;
+        ``migrate_to_chat_id``: the group became that supergroup (Telegram answers 400)."""
         default = {
             429: "Too Many Requests: retry after {}",
             403: "Forbidden: bot was blocked by the user",
@@ -318,7 +321,9 @@ class TelegramEmulator(EmulatorServer):
             502: "Bad Gateway",
         }.get(status, "Error")
         text = description or default.format(retry_after)
-        self.faults.append(Fault(method, status, text, retry_after, times, chat_id, token))
+        self.faults.append(
+            Fault(method, status, text, retry_after, times, chat_id, token, migrate_to_chat_id)
+        )
 
     def slow(self, method: str, seconds: float) -> None:
         """Every call of ``method`` takes ``seconds`` longer (0 to undo)."""
@@ -492,10 +497,12 @@ class TelegramEmulator(EmulatorServer):
             if fault.token is not None and fault.token != token:
                 continue
             fault.times -= 1
-            parameters = (
-                {"retry_after": fault.retry_after} if fault.retry_after is not None else None
-            )
-            raise ApiError(fault.status, fault.description, parameters)
+            parameters: dict[str, Any] = {}
+            if fault.retry_after is not None:
+                parameters["retry_after"] = fault.retry_after
+            if fault.migrate_to_chat_id is not None:
+                parameters["migrate_to_chat_id"] = fault.migrate_to_chat_id
+            raise ApiError(fault.status, fault.description, parameters or None)
         if self.rate_rules is not None and method in ("sendMessage", "editMessageText"):
             self._enforce_rates(self.bot(token), chat_id)
 
