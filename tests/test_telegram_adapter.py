@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiogram.types import InlineKeyboardButton
+from aiogram.types import InlineKeyboardButton, Update
 from pydantic import SecretStr
 
 from bots.core.adapters import AccountSpec, Services
@@ -22,6 +22,7 @@ from bots.core.payloads import MemoryPayloadStore
 from bots.core.platform import PermanentSendError, PlatformError, RecipientUnreachable
 from bots.telegram import TelegramGroup, TelegramPlatform, TelegramRates, create_group
 from bots.telegram.account import TelegramAccount
+from bots.telegram.convert import message_event, plain_text_event
 from tests.contract.harness_telegram import MemoryState
 from tests.emulators.telegram import RateRules, TelegramEmulator
 
@@ -197,6 +198,80 @@ async def test_a_webhook_left_over_is_removed_when_polling(emu: TelegramEmulator
         assert emu.bot(TOKEN).webhook_url == ""
     finally:
         await rig.group.stop()
+
+
+def _text_update(text: str, chat: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    message = {"message_id": 42, "date": 1_700_000_000, "chat": chat, "text": text, **fields}
+    return {"update_id": 7001, "message": {k: v for k, v in message.items() if v is not None}}
+
+
+_PRIVATE = {"id": USER, "type": "private", "first_name": "Анна"}
+_FORUM = {"id": GROUP, "type": "supergroup", "title": "Сотрудники", "is_forum": True}
+_ANNA = {"id": USER, "is_bot": False, "first_name": "Анна", "last_name": "Ли", "username": "al"}
+_IRINA = {"id": 1111, "is_bot": False, "first_name": "Ирина"}
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        _text_update("Когда приём в 1 класс?", _PRIVATE, **{"from": _ANNA}),
+        _text_update("/start school17-web", _PRIVATE, **{"from": _IRINA}),
+        _text_update("/start@demo_bot", _PRIVATE, **{"from": _IRINA}),
+        _text_update(
+            "Взяла", _FORUM, is_topic_message=True, message_thread_id=77, **{"from": _IRINA}
+        ),
+        # a thread id outside a forum (a reply chain in an ordinary group) is no topic
+        _text_update(
+            "Всем привет",
+            {"id": -300, "type": "group", "title": "Родители"},
+            message_thread_id=12,
+            **{"from": _IRINA},
+        ),
+        # an anonymous admin: no sender, the chat speaks
+        _text_update(
+            "Объявление", _FORUM, sender_chat={"id": GROUP, "type": "supergroup", "title": "С"}
+        ),
+        _text_update(
+            "Пост",
+            {"id": -1_000_400, "type": "channel", "title": "Новости"},
+            entities=[{"type": "bold", "offset": 0, "length": 4}],
+        ),
+    ],
+)
+def test_a_webhook_text_message_becomes_the_event_aiogram_s_update_gives(
+    update: dict[str, Any],
+) -> None:
+    """The webhook reads a text message straight from its JSON (convert.plain_text_event):
+    the Event must be the one the general way through aiogram's Update makes."""
+    general = Update.model_validate(update)
+    assert general.message is not None
+    expected = message_event("demo", general.update_id, general.message)
+    assert expected is not None
+    assert plain_text_event("demo", update) == expected
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        _text_update(
+            "Да", _PRIVATE, reply_to_message={"message_id": 1, "date": 1, "chat": _PRIVATE}
+        ),
+        _text_update("", _PRIVATE, **{"from": _ANNA}),
+        {**_text_update("Текст", _PRIVATE), "edited_message": {}},
+        _text_update("Текст", {"id": "301", "type": "private"}),
+        _text_update("Текст", _PRIVATE, **{"from": {"id": USER, "first_name": 5}}),
+        {"update_id": 7002, "callback_query": {"id": "q", "from": _ANNA, "chat_instance": "c"}},
+        {
+            "update_id": 7003,
+            "message": {"message_id": 1, "date": 1, "chat": _PRIVATE, "caption": "Фото"},
+        },
+        [1, 2],
+    ],
+)
+def test_other_webhook_updates_take_the_general_way(update: Any) -> None:
+    """Replies, other kinds and anything not shaped as the Bot API documents it are left to
+    aiogram's Update (which answers a malformed one with 400)."""
+    assert plain_text_event("demo", update) is None
 
 
 # -- sending -------------------------------------------------------------------------------
