@@ -184,10 +184,16 @@ async def test_an_update_is_confirmed_only_after_it_was_handled(emu: TelegramEmu
 
 
 async def test_updates_of_one_chat_are_handled_in_order(rig: Rig) -> None:
-    for n in range(20):
-        rig.emu.user_says(TOKEN, USER, f"сообщение {n}")
-    texts = [(await rig.next_event()).text for _ in range(20)]
-    assert texts == [f"сообщение {n}" for n in range(20)]
+    """Also when some are replies (read as aiogram's Update) among plain texts (read
+    straight into their Event): one chat is one line either way."""
+    first = rig.emu.user_says(TOKEN, USER, "сообщение 0")
+    for n in range(1, 20):
+        rig.emu.user_says(
+            TOKEN, USER, f"сообщение {n}", reply_to=first.message_id if n % 3 else None
+        )
+    events = [await rig.next_event() for _ in range(20)]
+    assert [e.text for e in events] == [f"сообщение {n}" for n in range(20)]
+    assert [e.reply_to is not None for e in events] == [n % 3 != 0 for n in range(20)]
 
 
 async def test_a_webhook_left_over_is_removed_when_polling(emu: TelegramEmulator) -> None:

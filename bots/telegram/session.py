@@ -28,6 +28,10 @@ session than aiogram's generic one, as it is the one call made per update:
   false``, a body that is not the expected JSON) goes through aiogram's ``check_response``,
   so failures raise the same aiogram exceptions (TelegramRetryAfter, TelegramForbiddenError,
   TelegramMigrateToChat...) that errors.py translates.
+
+Polling's getUpdates (GetRawUpdates) goes the same way and gives the updates' JSON objects,
+which the group reads as it reads a webhook's (group.py), instead of validating aiogram's
+``Response[list[Update]]`` for every batch.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from aiogram.client.default import Default
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError
-from aiogram.methods import Response, SendMessage, TelegramMethod
+from aiogram.methods import GetUpdates, Response, SendMessage, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiohttp import ClientError, ClientTimeout, FormData
 from pydantic import Field, SkipValidation
@@ -73,21 +77,28 @@ class SendWithKeyboard(SendMessage):
     keyboard: SkipValidation[list[list[dict[str, str]]] | None] = Field(default=None, exclude=True)
 
 
+class GetRawUpdates(GetUpdates):
+    """``getUpdates`` whose result BotSession gives as the Bot API's JSON objects (dicts)
+    for the group to read (group.py): most become their Event without aiogram's models,
+    as a webhook's do. Through another session it gives aiogram's Updates."""
+
+
 class BotSession(AiohttpSession):
     """An aiogram session that keeps the response models it has used alive and sends the
-    app's sendMessage as JSON, reading back only the message id."""
+    app's sendMessage as JSON, reading back only the message id (and polls for updates as
+    JSON, reading back the updates' JSON objects)."""
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
-        if type(method) is SendWithKeyboard:
+        if type(method) is SendWithKeyboard or type(method) is GetRawUpdates:
             body = self._json_body(bot, method)
             if body is not None:  # None: something only aiogram's form carries (a file)
-                return cast(TelegramType, await self._send_json(bot, method, body, timeout))
+                return cast(TelegramType, await self._post_json(bot, method, body, timeout))
         return await super().make_request(bot, method, timeout)
 
-    async def _send_json(
-        self, bot: Bot, method: SendWithKeyboard, body: bytes, timeout: int | None
+    async def _post_json(
+        self, bot: Bot, method: TelegramMethod[Any], body: bytes, timeout: int | None
     ) -> Any:
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
@@ -102,12 +113,12 @@ class BotSession(AiohttpSession):
         except ClientError as e:
             raise TelegramNetworkError(method=method, message=f"{type(e).__name__}: {e}") from e
         if status == 200:
-            sent = _sent_text(raw)
-            if sent is not None:
-                return sent
+            result = _result(raw, updates=type(method) is GetRawUpdates)
+            if result is not None:
+                return result
         return self.check_response(bot, method, status, raw).result
 
-    def _json_body(self, bot: Bot, method: SendWithKeyboard) -> bytes | None:
+    def _json_body(self, bot: Bot, method: TelegramMethod[Any]) -> bytes | None:
         """The call's parameters as aiogram would put them into its form (its own value
         preparation, empty values left out), as a JSON object; None if it carries a file."""
         params: dict[str, Any] = {}
@@ -121,7 +132,7 @@ class BotSession(AiohttpSession):
                 value = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
             if value:
                 params[name] = value
-        if method.keyboard is not None:
+        if isinstance(method, SendWithKeyboard) and method.keyboard is not None:
             params["reply_markup"] = {"inline_keyboard": method.keyboard}
         if files:
             return None
@@ -142,18 +153,19 @@ class BotSession(AiohttpSession):
         return form
 
 
-def _sent_text(raw: str) -> SentText | None:
-    """The message id of a successful sendMessage answer; None for anything else (left to
-    aiogram's check_response)."""
+def _result(raw: str, *, updates: bool) -> SentText | list[Any] | None:
+    """The result of a successful answer: the new message's id for sendMessage, the list
+    of update objects for getUpdates; None for anything else (left to aiogram's
+    check_response)."""
     try:
         data = json.loads(raw)
         result = data["result"] if data["ok"] is True else None
-        message_id = result["message_id"] if isinstance(result, dict) else None
     except (ValueError, TypeError, KeyError):
         return None
-    if type(message_id) is not int:
-        return None
-    return SentText(message_id)
+    if updates:
+        return result if type(result) is list else None
+    message_id = result.get("message_id") if type(result) is dict else None
+    return SentText(message_id) if type(message_id) is int else None
 
 
 def make_session(
