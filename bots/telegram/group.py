@@ -181,7 +181,7 @@ class TelegramGroup:
 
         async def run(chat_updates: list[Update | Event]) -> None:
             for number, update in enumerate(chat_updates):
-                if not await self._feed(platform, _update_id(update), update):
+                if not await self._feed(platform, update):
                     failed.extend(_update_id(u) for u in chat_updates[number:])
                     return
 
@@ -191,11 +191,10 @@ class TelegramGroup:
         first = min(failed)
         return first, False
 
-    async def _feed(
-        self, platform: TelegramPlatform, update_id: int, update: Update | Event
-    ) -> bool:
+    async def _feed(self, platform: TelegramPlatform, update: Update | Event) -> bool:
         """Hand one update (or the Event a text message already became) to the app; False
         when it must be fetched again."""
+        update_id = _update_id(update)
         key = (platform.bot_id, update_id)
         if key in self._skipped:
             return True
@@ -265,8 +264,7 @@ class TelegramGroup:
             update = _read(platform, await request.json())
         except (ValueError, ValidationError):
             return web.Response(status=400)
-        update_id = _update_id(update)
-        ok = await self._feed(platform, update_id, update)
+        ok = await self._feed(platform, update)
         return web.Response(status=200 if ok else 500)
 
     # -- helpers -----------------------------------------------------------------------
