@@ -15,6 +15,11 @@ def iso(moment: datetime) -> str:
     last = _last  # one read: two threads may convert at once
     if last is not None and last[0] is moment:
         return last[1]
+    if moment.tzinfo is UTC and moment.year >= 1000:
+        # a clock's moment (UTC already): its text less the offset, without a conversion
+        text = moment.isoformat(timespec="microseconds")[:-6] + "Z"
+        _last = (moment, text)
+        return text
     if moment.tzinfo is None:
         raise ValueError("naive datetime: use the injected clock, which is timezone-aware")
     utc = moment.astimezone(UTC)
