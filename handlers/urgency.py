@@ -544,11 +544,22 @@ def parse_rule(text: str, extra: int = WINDOW_EXTRA) -> Rule:
 def _token_options(text: str) -> list[frozenset[str]]:
     pieces = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
     return [
-        frozenset({tok, *lemma_options(tok)})
+        options
         for piece in pieces
         for tok in tokenize(piece)
-        if not re.fullmatch(r"\d+", tok)
+        if (options := _options(tok)) is not None
     ]
+
+
+@lru_cache(maxsize=65536)
+def _options(token: str) -> frozenset[str] | None:
+    """A token and its dictionary forms; None for a number, which no rule names. Cached
+    like the forms themselves (handlers/faq/matching/morph.py): citizens reuse the same
+    few thousand words, and building the set for every word of every message was a third
+    of the detector's time."""
+    if token.isdecimal():  # what r"\d+" matches: Unicode decimal digits (category Nd)
+        return None
+    return frozenset({token, *lemma_options(token)})
 
 
 class _Rules:

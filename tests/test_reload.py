@@ -251,3 +251,24 @@ async def test_the_watched_paths_are_computed_once_per_config(local_app: App):
     assert (await reload(local_app)).ok  # a reload brings a new config: computed anew
     assert watcher.watch_set() is not first
     assert watcher.watch_set().files == first.files
+
+
+async def test_an_urgent_phrase_added_by_a_reload_takes_effect(local_app: App, example_config):
+    """The detector keeps what it learnt of each word (handlers/urgency.py, _options) for
+    every setting: the same words met before the reload must meet the new phrase after it,
+    and the phrase must not leak to an institution that did not add it."""
+    text = "У крыльца школы лежит провод под напряжением"
+    assert "112" not in await ask(local_app, text)
+
+    rewrite(
+        example_config,
+        "    faq: examples/faq/school.yaml\n",
+        "    faq: examples/faq/school.yaml\n    urgent: {add: [провод напряжение]}\n",
+    )
+    assert (await reload(local_app)).ok
+    assert "112" in await ask(local_app, text, chat="101")
+
+    polyclinic = local_app.local_platform("polyclinic-3")
+    await polyclinic.user_says("102", text)
+    await local_app.settle()
+    assert "112" not in "\n".join(m.text for m in polyclinic.messages("102"))
