@@ -18,6 +18,7 @@ import pytest
 from bots.core.clock import ManualClock
 from bots.core.model import ChatRef, Reply, User
 from bots.local import LocalPlatform
+from handlers.privacy import retention_job
 from runtime.app import App
 from runtime.sender import Sender
 from storage import Storage, StorageUnavailable
@@ -57,6 +58,7 @@ async def test_an_answer_costs_one_hop_and_its_record_rides_along_with_the_next(
     db = storage.db
     assert isinstance(db, AioSqliteDatabase), "the example config runs SQLite on its thread"
     school = local_app.local_platform("school-17")
+    await retention_job(local_app).wait_runs(1)  # its run at start is done with storage
     await school.user_says("100", "/start")
     await local_app.settle()
     await until(lambda: sender.idle, sender, "the sender is idle again")
@@ -159,6 +161,7 @@ async def test_forget_right_after_an_answer_removes_that_answer_too(local_app: A
     assert isinstance(db, AioSqliteDatabase)
     school = local_app.local_platform("school-17")
     user = User("100", "Евлампия")
+    await retention_job(local_app).wait_runs(1)  # its run at start is done with storage
     await school.user_says("100", "Как записать ребенка в первый класс?", user=user)
     await local_app.settle()
     await school.user_says("100", "/forget", user=user)
