@@ -12,10 +12,25 @@ serves every retry, whether or not other chats' sends are in flight.
 Storage is the source of truth. A row is written before every send (nothing leaves while
 storage cannot record it), and when recording a delivery fails because storage is
 unavailable, the sender keeps that write in memory, stops sending altogether and waits for
-storage (bots/storage_watch.py); the first thing it does when storage is back is to write
+storage (runtime/storage_watch.py); the first thing it does when storage is back is to write
 what it kept. So a full or read-only disk never makes it send one message again and again;
 after a kill in that state the row's result is unknown and it is sent once more (VK drops
 the copy by its random_id).
+
+On SQLite a delivery's record (sent_messages and the row marked sent) costs no hop to the
+database's thread and no transaction of its own: it waits in memory and goes first in the
+next unit of work, usually the next update's (Storage.write_soon, storage/aio.py), so
+under load several records share that unit's commit. Nothing reads the outbox or
+sent_messages before it: every hop writes what waits first. When no unit comes within
+``record_within`` seconds (50 ms) the sender writes what waits in one hop of its own, and
+at stop before storage closes. So the window in which a kill -9 finds a delivery made but
+not recorded (that message goes once more after the restart, as any send in flight does)
+grows from the hop after the send to at most ``record_within`` plus that hop (and the work
+queued on the database's thread before it); a failing write keeps waiting, and the sender
+stops as described above until storage takes it. A lane now ends before its record is
+written, so a look that was out meanwhile may have read the row as still due: a lane
+started from such a look claims its first row afresh (:meth:`Sender._launch`). PostgreSQL
+records each delivery at once (several workers read the outbox).
 
 After an account's sends failed for ``summary_after`` seconds or more, the first send that
 works again calls ``recovery_hooks`` (the staff get one summary of what was delayed) and
@@ -60,6 +75,9 @@ Plan = list[tuple[Chat, list[OutboxItem], Claim]]
 #: a look at the due rows: the plan, the chats left to their busy lanes, whether some
 #: were left for lack of room, the next retry
 Look = tuple[Plan, set[Chat], bool, datetime | None]
+#: a look made in a unit of work (look_in_unit), with the count of lanes ended when it
+#: was handed out (Sender._launch)
+UnitLook = tuple[Plan, set[Chat], bool, datetime | None, int]
 
 
 class _Interrupted(Exception):
@@ -111,6 +129,19 @@ class Sender:
         self.fence: Callable[[str], bool] | None = None
         #: the look handed to a unit of work (look_in_unit) until that unit is over
         self._unit_look: object | None = None
+        #: lanes ended so far; while looks are out (the loop's, a unit's), the count when
+        #: each chat's lane last ended (a look begun before it may be stale, see _launch)
+        self._ended = 0
+        self._looks_out = 0
+        self._chat_ended: dict[Chat, int] = {}
+        #: a delivery's record waits at most this long (seconds on the app's clock) for a
+        #: unit of work to go first in (SQLite, Storage.write_soon); then the sender writes
+        #: it in a hop of its own. The window of a kill -9 repeating a delivered message.
+        self.record_within = 0.05
+        #: the timer that writes the waiting records once record_within has passed; armed
+        #: until it rings (a record that comes while it writes arms the next one)
+        self._records_due: asyncio.Task[None] | None = None
+        self._records_armed = False
 
     def start(self) -> None:
         self._stopping = False
@@ -138,6 +169,18 @@ class Sender:
             await asyncio.gather(*late, return_exceptions=True)
             if late:
                 log.warning("outbox: %d send(s) cut short by the shutdown deadline", len(late))
+        if self._records_due is not None:
+            self._records_due.cancel()
+            await asyncio.gather(self._records_due, return_exceptions=True)
+            self._records_due = None
+        try:
+            await self._storage.write_waiting()  # the records of the last deliveries
+        except StorageUnavailable:
+            log.warning(
+                "outbox: %d delivery record(s) could not be written (storage unavailable);"
+                " those messages go once more after the next start",
+                self._storage.writes_waiting,
+            )
         if self._unrecorded:
             log.warning(
                 "outbox: %d delivery record(s) could not be written (storage unavailable);"
@@ -194,6 +237,7 @@ class Sender:
             self._wake.set()
 
     async def _write_unrecorded(self) -> None:
+        await self._storage.write_waiting()  # records that waited (see write_soon) go first
         while self._unrecorded:
             await self._unrecorded[0]()
             self._unrecorded.pop(0)
@@ -206,30 +250,43 @@ class Sender:
         attempts written, the next retry."""
         now = self._clock.now()
         busy = dict(self._carrying)
-        plan, left, no_room, due = await self._storage.unit(
-            partial(self._look, now, busy, self._max_lanes - len(busy)),
-            "outbox.due",
-            atomic=False,
-        )
+        begun = self._ended
+        self._looks_out += 1
+        try:
+            plan, left, no_room, due = await self._storage.unit(
+                partial(self._look, now, busy, self._max_lanes - len(busy)),
+                "outbox.due",
+                atomic=False,
+            )
+        finally:
+            self._looks_out -= 1
         self._skipped = bool(left) or no_room
-        self._launch(plan, left)
+        self._launch(plan, left, begun)
         return due
 
-    def _launch(self, plan: Plan, left: set[Chat]) -> None:
-        """Start the lanes of a look. A chat whose lane began while storage was asked (a
-        look made in an update's unit, see :meth:`look_in_unit`, or this loop's) is left
-        to that lane: its first row may be the one that lane sends."""
+    def _launch(self, plan: Plan, left: set[Chat], begun: int) -> None:
+        """Start the lanes of a look begun when ``begun`` lanes had ended. A chat whose
+        lane began while storage was asked (a look made in an update's unit, see
+        :meth:`look_in_unit`, or this loop's) is left to that lane: its first row may be
+        the one that lane sends. A chat whose lane ended meanwhile gets its lane, but the
+        first row is claimed afresh: the look may have read it before that lane's record
+        of sending it was written (records wait for the next unit, see write_soon)."""
         for key, chat_items, first in plan:
             if key in self._lanes:
                 left.add(key)
                 self._skipped = True
                 continue
+            stale = self._chat_ended.get(key, -1) > begun
             self._carrying[key] = frozenset(item.id for item in chat_items)
-            self._lanes[key] = asyncio.create_task(self._lane(key, chat_items, first))
+            self._lanes[key] = asyncio.create_task(
+                self._lane(key, chat_items, None if stale else (first,))
+            )
+        if not self._looks_out:
+            self._chat_ended.clear()  # no look out that began before those lanes ended
         if any(key not in self._lanes for key in left):
             self._wake.set()  # a lane that was busy finished while storage was asked
 
-    def look_in_unit(self) -> Callable[[], Awaitable[Look]] | None:
+    def look_in_unit(self) -> Callable[[], Awaitable[UnitLook]] | None:
         """The look at the due rows for a unit of work that queues messages (an update's,
         App._handle) to make last, before it commits; :meth:`launch` then starts the
         lanes instead of waking this loop for a look of its own. That spares a hop to
@@ -246,12 +303,14 @@ class Sender:
             return None
         busy: dict[Chat, Set[int]] = {}
         room = self._max_lanes
+        begun = self._ended
 
-        async def look() -> Look:
+        async def look() -> UnitLook:
             # now, after the unit queued its rows (stamped with the clock of its start)
-            return await self._look(self._clock.now(), busy, room)
+            return (*await self._look(self._clock.now(), busy, room), begun)
 
         self._unit_look = look
+        self._looks_out += 1
         return look
 
     @property
@@ -274,17 +333,18 @@ class Sender:
         another unit may look."""
         if look is not None and look is self._unit_look:
             self._unit_look = None
+            self._looks_out -= 1
 
-    def launch(self, looked: Look) -> None:
+    def launch(self, looked: UnitLook) -> None:
         """Start the lanes of a look made by :meth:`look_in_unit`'s unit (committed)."""
-        plan, left, no_room, due = looked
+        plan, left, no_room, due, begun = looked
         if self._stopping or not self.watch.healthy or self._unrecorded:
             # a delivery may wait to be recorded: its row still looks due; the loop's own
             # look comes once that is written
             self._wake.set()
             return
         self._skipped = self._skipped or bool(left) or no_room
-        self._launch(plan, left)
+        self._launch(plan, left, begun)
         if due is not None:
             self._wake.set()  # a retry to time: the loop's own look sets its timer
 
@@ -318,8 +378,11 @@ class Sender:
         that passed meanwhile is not slept twice."""
         await self._clock.sleep(max(0.0, (moment - self._clock.now()).total_seconds()))
 
-    async def _lane(self, key: tuple[str, str, str], items: list[OutboxItem], first: Claim) -> None:
-        """Deliver a chat's due rows in order (the first was claimed when it was launched).
+    async def _lane(
+        self, key: tuple[str, str, str], items: list[OutboxItem], first: tuple[Claim] | None
+    ) -> None:
+        """Deliver a chat's due rows in order (the first was claimed when it was launched,
+        unless ``first`` is None: see _launch).
         When it ends the loop looks again only if something may wait: a row of this chat
         that came while it ran, a row left for lack of room, a retry to time, a failure
         (a lane that ends while a look is under way: see _launch_due).
@@ -330,7 +393,7 @@ class Sender:
             for number, item in enumerate(items):
                 if self._stopping or not self.watch.healthy:
                     break
-                if not await self._deliver(item, (first,) if number == 0 else None):
+                if not await self._deliver(item, first if number == 0 else None):
                     break  # keep this chat's order: later messages wait for the retry
             else:
                 finished = True
@@ -341,6 +404,9 @@ class Sender:
         finally:
             self._lanes.pop(key, None)
             self._carrying.pop(key, None)
+            self._ended += 1
+            if self._looks_out:
+                self._chat_ended[key] = self._ended
             if self._skipped or not finished:
                 self._wake.set()
             await self._notify()
@@ -440,6 +506,38 @@ class Sender:
                 self._unrecorded.extend(writes[number:])
                 raise
 
+    def _write_records_soon(self) -> None:
+        """Bound the wait of the records Storage.write_soon keeps (see the module
+        docstring): if no unit of work writes them first, a timer does once the oldest
+        has waited ``record_within``. One timer serves every record that waits
+        meanwhile; under a steady flow it only sleeps, as each record rides along with
+        a later update's unit before its time is up."""
+        if not self._records_armed and self._storage.writes_waiting:
+            self._records_armed = True
+            self._records_due = asyncio.create_task(
+                self._write_records_when_due(), name="outbox-records"
+            )
+
+    async def _write_records_when_due(self) -> None:
+        try:
+            while True:
+                since = self._storage.waiting_since
+                if since is None:
+                    return  # written by units of work meanwhile
+                left = self.record_within - (self._clock.now() - since).total_seconds()
+                if left <= 0:
+                    break
+                await self._clock.sleep(left)
+        finally:
+            self._records_armed = False  # a record that comes while this one writes: a new timer
+        try:
+            await self._storage.write_waiting()
+        except StorageUnavailable as exc:
+            self.watch.failed(exc)  # the records keep waiting; sending stops until written
+        except Exception:
+            log.exception("outbox: writing the delivery records failed")
+        await self._notify()
+
     async def _account_works(self, institution: str, platform: str, now: datetime) -> None:
         since = self._failing.pop((institution, platform), None)
         if since is None:
@@ -535,14 +633,14 @@ class Sender:
                 await self._record(
                     [
                         partial(
-                            self._storage.unit,
+                            self._storage.write_soon,
                             finish,
                             "outbox.record",
-                            atomic=False,
                             owner=item.institution,
                         )
                     ]
                 )
+                self._write_records_soon()
                 return True
             await self._record(
                 [partial(self._storage.outbox.record_part, item, index, m, now) for m in sent]

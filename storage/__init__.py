@@ -85,5 +85,36 @@ class Storage:
         """``work`` as one unit of work (storage/port.py: one transaction, one hop)."""
         return await self.db.unit(work, what, atomic=atomic, owner=owner)
 
+    async def write_soon(
+        self, work: Callable[[], Awaitable[object]], what: str, *, owner: str | None = None
+    ) -> None:
+        """A write that need not cost a hop and a transaction of its own (a delivery's
+        record, runtime/sender.py): on SQLite's thread it waits in memory and goes first in
+        the next hop, inside the next unit's transaction (storage/aio.py), and the caller
+        bounds the wait with :meth:`write_waiting`. Elsewhere (PostgreSQL, where several
+        workers read the outbox; SQLite on the loop) it is one unit of its own now, like
+        ``unit(work, what, atomic=False)``."""
+        if isinstance(self.db, AioSqliteDatabase):
+            self.db.write_soon(work, self.now())
+            return
+        await self.db.unit(work, what, atomic=False, owner=owner)
+
+    @property
+    def writes_waiting(self) -> int:
+        """How many writes given to :meth:`write_soon` wait to be written."""
+        return self.db.writes_waiting if isinstance(self.db, AioSqliteDatabase) else 0
+
+    @property
+    def waiting_since(self) -> datetime | None:
+        """Since when (the app's clock) the oldest write given to :meth:`write_soon`
+        waits; None when none does."""
+        return self.db.waiting_since if isinstance(self.db, AioSqliteDatabase) else None
+
+    async def write_waiting(self) -> None:
+        """Write what :meth:`write_soon` left waiting now, in one hop (StorageUnavailable:
+        it keeps waiting)."""
+        if isinstance(self.db, AioSqliteDatabase):
+            await self.db.write_waiting()
+
     async def close(self) -> None:
         await self.db.close()

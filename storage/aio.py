@@ -24,6 +24,17 @@ other tasks' calls wait for it (the gate), as they waited for the lock on the lo
 thread. The hot paths use units (runtime/app.py, runtime/sender.py); see the count of what
 still runs per statement in docs/ARCHITECTURE.md.
 
+Writes that may wait (:meth:`AioSqliteDatabase.write_soon`): a delivery's record (the
+sender's, runtime/sender.py) needs no hop and no transaction of its own. It waits in memory
+and rides along with the next unit of work, inside that unit's transaction and before its
+own statements; without a unit to ride along with, the sender writes it after a short
+ceiling (one hop for all that waited). Since every hop that is not part of an open
+transaction writes the waiting ones first, nothing that reads the outbox or sent_messages
+(a claim, a staff reply looking up what it answers, /forget, a report) runs before them.
+A waiting write that fails because storage is unavailable fails the hop (it stays waiting,
+and is the first thing written when storage is back); one that fails otherwise (a bug) is
+dropped and logged, so it cannot fail every later unit.
+
 aiosqlite's worker thread runs callables from a queue in order; ``Connection._execute``
 submits one. It is not in aiosqlite's documented API, so pyproject.toml bounds the
 version and tests/contract/test_storage.py runs the whole storage contract here.
@@ -33,12 +44,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -57,7 +70,10 @@ from storage.db import (
 )
 from storage.timing import SLOW_CALL_SECONDS, timed, what_of
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: a write that may wait for the next unit of work (AioSqliteDatabase.write_soon)
+Write = Callable[[], Awaitable[object]]
 
 #: the transaction a task opened on the loop (inherited by tasks it spawns, as on the loop
 #: engine: they take part in it)
@@ -87,6 +103,10 @@ class AioSqliteDatabase(SqliteCatalog):
         self._unit_thread: int | None = None
         #: that unit's connection, while it runs (the statements' direct path, _here)
         self._unit_conn: sqlite3.Connection | None = None
+        #: writes waiting for the next hop (write_soon), each with when it began to wait:
+        #: appended on the loop's thread, taken off the front on the database's thread
+        #: once committed
+        self._soon: list[tuple[Write, datetime]] = []
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -109,7 +129,19 @@ class AioSqliteDatabase(SqliteCatalog):
         return db
 
     async def close(self) -> None:
+        """Write what waits (write_soon), then close; what storage cannot take is lost, and
+        the messages whose records those were go once more after the next start."""
         async with self._gate:
+            if self._soon:
+                try:
+                    await self._hop(_nothing, "write_soon")
+                except StorageError as exc:
+                    log.warning(
+                        "storage: %d waiting write(s) lost at close (%s); the messages they"
+                        " recorded go once more after the next start",
+                        len(self._soon),
+                        exc,
+                    )
             await self._aio.close()
 
     async def revive(self) -> None:
@@ -118,7 +150,9 @@ class AioSqliteDatabase(SqliteCatalog):
         async with self._gate:
             try:
                 query_only = await self._hop(
-                    lambda conn: conn.execute("PRAGMA query_only").fetchone()[0], "revive"
+                    lambda conn: conn.execute("PRAGMA query_only").fetchone()[0],
+                    "revive",
+                    soon=False,
                 )
             except StorageUnavailable:
                 query_only = 0
@@ -147,7 +181,9 @@ class AioSqliteDatabase(SqliteCatalog):
             return conn
         return None
 
-    async def _call(self, work: Callable[[sqlite3.Connection], T], what: str) -> T:
+    async def _call(
+        self, work: Callable[[sqlite3.Connection], T], what: str, *, soon: bool = True
+    ) -> T:
         if self._unit_thread is not None and self._unit_thread == threading.get_ident():
             with translated():  # inside a unit of work, on the thread already
                 return work(self._aio._conn)
@@ -155,27 +191,95 @@ class AioSqliteDatabase(SqliteCatalog):
             while self._gate.locked():  # another task's transaction holds the connection
                 async with self._gate:
                     pass
-        return await self._hop(work, what)
+        return await self._hop(work, what, soon=soon)
 
-    async def _hop(self, work: Callable[[sqlite3.Connection], T], what: str) -> T:
+    async def _hop(
+        self, work: Callable[[sqlite3.Connection], T], what: str, *, soon: bool = True
+    ) -> T:
+        """``soon``: write what waits (write_soon) first, in a transaction of its own
+        (an atomic unit writes it in its own transaction instead)."""
         self.hops += 1
         self.hops_by_what[what] += 1
         aio = self._aio
         try:
-            return cast(T, await aio._execute(self._timed, work, what, aio))
+            return cast(T, await aio._execute(self._timed, work, what, aio, soon))
         except ValueError as exc:  # aiosqlite: "Connection closed" (a revive failed)
             if "closed" in str(exc).lower():
                 raise StorageUnavailable(f"database connection closed: {exc}") from exc
             raise
 
-    def _timed(self, work: Callable[[sqlite3.Connection], T], what: str, aio: Any) -> T:
+    def _timed(self, work: Callable[[sqlite3.Connection], T], what: str, aio: Any, soon: bool) -> T:
         """On the thread: run ``work`` and report it when slow (storage/timing.py)."""
         started = time.perf_counter()
         try:
             with translated():
-                return work(aio._conn)
+                conn = aio._conn
+                if soon and self._soon and not conn.in_transaction:
+                    self._write_soon_alone(conn)
+                return work(conn)
         finally:
             timed(what, time.perf_counter() - started, self.slow_call_seconds)
+
+    # -- writes that wait for the next hop -------------------------------------------------
+    def write_soon(self, work: Write, since: datetime) -> None:
+        """Run ``work`` (it may await this database and nothing else, like a unit's) at
+        the start of the next hop: inside the next atomic unit's transaction, or in a
+        transaction of its own before any other hop's work. Until then it is only in
+        memory: the caller bounds how long it may wait (:attr:`waiting_since`,
+        :meth:`write_waiting`). ``since``: now, on the caller's clock."""
+        self._soon.append((work, since))
+
+    @property
+    def waiting_since(self) -> datetime | None:
+        """Since when the oldest write given to :meth:`write_soon` waits (None: none)."""
+        try:
+            return self._soon[0][1]
+        except IndexError:  # taken on the database's thread meanwhile
+            return None
+
+    @property
+    def writes_waiting(self) -> int:
+        """How many writes wait for the next hop (write_soon)."""
+        return len(self._soon)
+
+    async def write_waiting(self) -> None:
+        """Write what waits now (one hop for all of them), if anything does."""
+        if self._soon:
+            await self._call(_nothing, "write_soon")
+
+    def _write_soon_alone(self, conn: sqlite3.Connection) -> None:
+        """On the thread, outside a transaction: what waits, in a transaction of its own."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            taken = self._write_soon_in(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback(conn)
+            raise
+        del self._soon[:taken]
+
+    def _write_soon_in(self, conn: sqlite3.Connection) -> int:
+        """On the thread, inside the transaction that will commit them: run what waits,
+        each under a savepoint; returns how many were taken (to drop from the front once
+        committed). StorageUnavailable propagates (the transaction must roll back and
+        they keep waiting); another failure drops that write alone (logged)."""
+        waiting = list(self._soon)
+        outer = self._unit_thread
+        self._unit_thread = threading.get_ident()
+        try:
+            for write, _ in waiting:
+                conn.execute("SAVEPOINT write_soon")
+                try:
+                    _complete(cast(Coroutine[Any, Any, object], write()))
+                except StorageUnavailable:
+                    raise
+                except Exception:
+                    conn.execute("ROLLBACK TO write_soon")
+                    log.exception("storage: a waiting write failed and is dropped")
+                conn.execute("RELEASE write_soon")
+        finally:
+            self._unit_thread = outer
+        return len(waiting)
 
     # -- units of work and transactions ----------------------------------------------------
     async def unit(
@@ -192,7 +296,9 @@ class AioSqliteDatabase(SqliteCatalog):
         if self._inside():
             return await work()  # nested: part of what is open already
         context = contextvars.copy_context()
-        return await self._call(lambda conn: context.run(self._run_unit, conn, work, atomic), what)
+        return await self._call(
+            lambda conn: context.run(self._run_unit, conn, work, atomic), what, soon=not atomic
+        )
 
     def _run_unit(
         self, conn: sqlite3.Connection, work: Callable[[], Awaitable[T]], atomic: bool
@@ -204,11 +310,16 @@ class AioSqliteDatabase(SqliteCatalog):
             finally:
                 self._unit_thread, self._unit_conn = None, None
         conn.execute("BEGIN IMMEDIATE")
+        try:
+            taken = self._write_soon_in(conn) if self._soon else 0  # first: see write_soon
+        except BaseException:
+            rollback(conn)
+            raise
         self._unit_thread, self._unit_conn = threading.get_ident(), conn
         try:
             result = _complete(cast(Coroutine[Any, Any, T], work()))
         except BaseException:
-            rollback(conn)
+            rollback(conn)  # what waited keeps waiting: it rolled back too
             raise
         finally:
             self._unit_thread, self._unit_conn = None, None
@@ -217,6 +328,7 @@ class AioSqliteDatabase(SqliteCatalog):
         except BaseException:
             rollback(conn)  # a failed COMMIT (disk full) leaves it open
             raise
+        del self._soon[:taken]
         return result
 
     @asynccontextmanager
@@ -310,6 +422,10 @@ async def _start(target: str, error: type[Exception]) -> aiosqlite.Connection:
         return await aio
     except sqlite3.Error as exc:
         raise error(f"cannot open database {target}: {exc}") from exc
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    """A hop's work when the hop is for what waits (write_soon) alone."""
 
 
 def _complete(coro: Coroutine[Any, Any, T]) -> T:

@@ -95,9 +95,15 @@ async def test_a_reply_whose_delivery_cannot_be_recorded_is_not_sent_again(
         watch = app.storage_watch
         assert watch is not None
         await emulator.wait_until(lambda: count(emulator.bot_messages(SCHOOL, 701), ANSWER) > 0)
+        assert app.sender is not None and app.storage is not None
+        storage = app.storage
+        # no update follows for the record to go in with: the sender writes it itself
+        # once it has waited record_within (app time)
+        await until(lambda: _true(storage.writes_waiting > 0), app, what="the record waits")
+        clock.advance(app.sender.record_within)
         await until(lambda: _true(not watch.healthy), app, what="the app noticed")
         await storage_down_for(app, clock, 30)
-        assert app.sender is not None and not app.sender.busy
+        assert not app.sender.busy
         assert count(emulator.bot_messages(SCHOOL, 701), ANSWER) == 1
         assert not (await observability.health(app))[0]
 
