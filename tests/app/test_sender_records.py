@@ -50,6 +50,17 @@ async def until(check: Callable[[], bool], sender: Sender, what: str) -> None:
     raise TimeoutError(what)
 
 
+async def queue_answer(storage: Storage, clock: ManualClock) -> None:
+    """The school's answer "ответ" to chat 100, queued."""
+    await storage.outbox.enqueue(
+        institution="school",
+        chat=ChatRef("local", "100"),
+        reply=Reply("ответ"),
+        dedup_key="k",
+        now=clock.now(),
+    )
+
+
 async def test_an_answer_costs_one_hop_and_its_record_rides_along_with_the_next(
     local_app: App,
 ) -> None:
@@ -91,13 +102,7 @@ async def test_a_record_no_unit_follows_is_written_once_it_waited_record_within(
     assert isinstance(storage.db, AioSqliteDatabase)
     path = storage.db.path
     try:
-        await storage.outbox.enqueue(
-            institution="school",
-            chat=ChatRef("local", "100"),
-            reply=Reply("ответ"),
-            dedup_key="k",
-            now=clock.now(),
-        )
+        await queue_answer(storage, clock)
         (item,) = await storage.outbox.due_all(clock.now())
         assert await sender._deliver(item) is True
         assert [m.text for m in local.messages("100")] == ["ответ"]
@@ -192,13 +197,7 @@ async def test_a_look_made_before_a_lane_sent_its_row_does_not_send_it_again(
     try:
         await sender.wait_progress(5.0)  # its first round: nothing due
         assert sender.idle
-        await storage.outbox.enqueue(
-            institution="school",
-            chat=ChatRef("local", "100"),
-            reply=Reply("ответ"),
-            dedup_key="k",
-            now=clock.now(),
-        )
+        await queue_answer(storage, clock)
         look = sender.look_in_unit()
         assert look is not None
         looked = await storage.unit(look, "update")  # claims the row
