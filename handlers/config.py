@@ -9,6 +9,7 @@ are relative to the config file, so a config works from any current directory.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -100,6 +101,20 @@ class StorageConfig(Strict):
     #: PostgreSQL instead of SQLite, for several worker processes (runtime/workers.py):
     #: postgresql://user:password@host:5432/db, given as "${VAR}" since it may hold a password
     url: SecretStr | None = None
+    #: SQLite only: how many files (cells) the institutions' data is spread over, each
+    #: with its own writer thread, so one institution's crawling writes hold up only its
+    #: cell's institutions (runtime/cells.py). Fixed once data is written: a file records
+    #: its cell and the count, and a start with another count is refused
+    cells: int = Field(1, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _cells_are_sqlite(self) -> StorageConfig:
+        if self.cells > 1 and self.url is not None:
+            raise ValueError(
+                "storage.cells is for SQLite files; PostgreSQL (storage.url) needs none:"
+                " remove storage.cells"
+            )
+        return self
 
     @field_validator("url")
     @classmethod
@@ -384,6 +399,20 @@ class LoadedConfig:
         self.faq_shelf = shelf or FaqShelf()
         #: problems that do not stop the local demo but would stop a real run
         self.warnings: list[Problem] = []
+
+    def only(self, institutions: Iterable[str]) -> LoadedConfig:
+        """This config with only ``institutions`` (in their order here): what one storage
+        cell's app runs (runtime/cells.py). FAQs, warnings and the file stay shared."""
+        keep = set(institutions)
+        config = self.config.model_copy(
+            update={
+                "institutions": {k: v for k, v in self.config.institutions.items() if k in keep}
+            }
+        )
+        narrowed = LoadedConfig(self.path, self.document, config, self.faq_shelf)
+        narrowed.faqs = {k: v for k, v in self.faqs.items() if k in keep}
+        narrowed.warnings = list(self.warnings)
+        return narrowed
 
     def resolve(self, relative: str) -> Path:
         p = Path(relative)

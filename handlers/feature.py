@@ -64,6 +64,11 @@ class Host(Protocol):
     @property
     def local(self) -> bool: ...
 
+    def narrow(self, loaded: LoadedConfig) -> LoadedConfig:
+        """``loaded`` with only the institutions this app runs (one storage cell's, see
+        runtime/cells.py; all of them with one cell): a reload keeps to them."""
+        ...
+
     @property
     def groups(self) -> Mapping[str, Any]:
         """The running adapter groups by platform name (an adapter's own hooks hang there)."""

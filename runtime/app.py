@@ -36,7 +36,7 @@ from handlers.institution import Institution, build_institution
 from handlers.places import EXTRA, PlaceSet, resolve, shared_accounts
 from handlers.router import route
 from handlers.urgency import detector as urgency_detector
-from runtime import observability
+from runtime import cells, observability
 from runtime.features import FEATURES, templates_of
 from runtime.sender import Sender
 from runtime.storage_watch import StorageWatch
@@ -61,13 +61,23 @@ class App:
         worker_id: str | None = None,
         lease_seconds: float | None = None,
         features: Sequence[Feature] | None = None,
+        cell: tuple[int, int] = (0, 1),
+        serve_http: bool = True,
     ) -> None:
         """``local=True`` runs every institution on the local platform (shell, demo, tests)
         with the staff chat there too; ``database`` overrides the configured path or URL.
         On PostgreSQL the app is one of several workers (runtime/workers.py): ``worker_id``
         names it (default host-pid), ``lease_seconds`` is how long its leases last.
-        ``features`` default to the product's list (runtime/features.py)."""
-        self.loaded = loaded
+        ``features`` default to the product's list (runtime/features.py).
+
+        ``cell`` (index, count): this app runs one storage cell of a region
+        (runtime/region.py), the institutions of ``loaded`` whose data is in that cell's
+        file (runtime/cells.py); a reload keeps to them. With ``serve_http=False`` the app
+        attaches its webhook routes to its own ``web_app`` and serves nothing: the region
+        serves them, with /healthz and /metrics over every cell."""
+        self.cell = cell
+        self.serve_http = serve_http
+        self.loaded = self.narrow(loaded)
         self.clock: Clock = clock or SystemClock()
         self.local = local
         self._database = database
@@ -107,12 +117,29 @@ class App:
         self.on_stop: list[Hook] = []
         self.on_reload: list[Hook] = []
 
+    def narrow(self, loaded: LoadedConfig) -> LoadedConfig:
+        """``loaded`` with only this app's cell's institutions (all of them with one cell):
+        the config at start and after each reload."""
+        index, count = self.cell
+        if count == 1:
+            return loaded
+        return loaded.only(cells.members(loaded)[index])
+
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, receive: bool = True) -> None:
+        """Open storage, build the institutions and adapters, start the sender and the
+        features, then (``receive``) handle what the last run left pending and start
+        receiving. A region starts its cells with ``receive=False``, serves their routes,
+        and then calls :meth:`receive` on each."""
         path = self._database or self.loaded.database_target
         self.storage = await Storage.open(
             path, self.clock.now, sqlite=self.loaded.config.storage.sqlite
         )
+        try:
+            await cells.check_marker(self.storage, *self.cell, path)
+        except BaseException:
+            await self.storage.close()
+            raise
         self._stopping.clear()
         self.storage_watch = StorageWatch(self._probe_storage, self.clock)
         if self.storage.dialect == "postgresql" and not self.local:
@@ -136,7 +163,7 @@ class App:
             self._place_sets.update(((platform, inst_id), place_set) for inst_id in ids)
         server = self.loaded.config.server
         if server is not None and not self.local:
-            self.web_app = web.Application()
+            self.web_app = web.Application()  # a region's cell: its routes, served there
         services = Services(
             payloads=self.storage.payloads,
             state=self.storage.kv,
@@ -150,7 +177,7 @@ class App:
             self.sender.fence = self.workers.may_act
         self.sender.unreachable_hooks.append(self._mark_unreachable)
         await self._create_groups(services)
-        if self.web_app is not None and server is not None:
+        if self.web_app is not None and server is not None and self.serve_http:
             observability.add_routes(self)  # /healthz, /metrics
             self._runner = web.AppRunner(self.web_app)
             await self._runner.setup()
@@ -162,6 +189,12 @@ class App:
             result = hook(self)
             if asyncio.iscoroutine(result):
                 await result
+        if receive:
+            await self.receive()
+
+    async def receive(self) -> None:
+        """Handle the updates the last run left pending, then start receiving (the last
+        step of :meth:`start`)."""
         try:
             await self._recover_inbox()
         except StorageUnavailable as exc:

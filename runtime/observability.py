@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -62,28 +62,46 @@ HealthCheck = Callable[[Observed], "bool | Awaitable[bool]"]
 HEALTH_CHECKS: dict[str, HealthCheck] = {}
 
 
-async def _gauges(app: Observed) -> None:
-    storage = app.storage
-    if storage is None:
+async def _gauges(apps: Sequence[Observed]) -> None:
+    """The state gauges, summed over the apps (a region's storage cells, runtime/region.py:
+    their institutions and files are disjoint)."""
+    outbox: dict[str, int] = {}
+    inbox = institutions = 0
+    tickets: dict[str, Any] = {}
+    kinds: set[str] = set()
+    known: set[str] = set()
+    for app in apps:
+        storage = app.storage
+        if storage is None:
+            continue
+        queries = ReportQueries(storage.db)
+        for platform, count in (await queries.outbox_pending_by_platform()).items():
+            outbox[platform] = outbox.get(platform, 0) + count
+        kinds.update(app.groups)
+        inbox += await queries.inbox_pending()
+        institutions += len(app.institutions)
+        known.update(app.institutions)
+        tickets.update(await queries.tickets_by_institution() or {})
+    if not any(app.storage is not None for app in apps):
         return
-    queries = ReportQueries(storage.db)
-    seen = await queries.outbox_pending_by_platform()
-    for platform in {*seen, *app.groups, *(key[0] for key in OUTBOX_PENDING._values)}:
-        OUTBOX_PENDING.set(seen.get(platform, 0), platform=platform)
-    INBOX_PENDING.set(await queries.inbox_pending())
-    INSTITUTIONS.set(len(app.institutions))
-    counted = await queries.tickets_by_institution()
-    if counted is not None:
-        for inst_id in {*app.institutions, *counted}:
-            row = counted.get(inst_id)
-            SLA_BREACHED.set(int(row["breached"]) if row else 0, institution=inst_id)
-            TICKETS_OPEN.set(int(row["open"]) if row else 0, institution=inst_id)
+    for platform in {*outbox, *kinds, *(key[0] for key in OUTBOX_PENDING._values)}:
+        OUTBOX_PENDING.set(outbox.get(platform, 0), platform=platform)
+    INBOX_PENDING.set(inbox)
+    INSTITUTIONS.set(institutions)
+    for inst_id in {*known, *tickets}:
+        row = tickets.get(inst_id)
+        SLA_BREACHED.set(int(row["breached"]) if row else 0, institution=inst_id)
+        TICKETS_OPEN.set(int(row["open"]) if row else 0, institution=inst_id)
 
 
-async def metrics_text(app: Observed) -> str:
-    """The exposition for one scrape."""
-    await _gauges(app)
+async def metrics_text(app: Observed | Sequence[Observed]) -> str:
+    """The exposition for one scrape (of one app, or of a region's cells)."""
+    await _gauges(_apps(app))
     return METRICS.render()
+
+
+def _apps(app: Observed | Sequence[Observed]) -> list[Observed]:
+    return list(app) if isinstance(app, Sequence) else [app]
 
 
 async def _call(check: Callable[..., Any], *args: Any) -> bool:
@@ -178,14 +196,16 @@ async def health(app: Observed) -> tuple[bool, dict[str, Any]]:
     return ok, {"status": "ok" if ok else "fail", "checks": checks}
 
 
-def add_routes(app: Observed, web_app: web.Application | None = None) -> None:
-    """Add /healthz and /metrics to the app's aiohttp application (before it starts)."""
-    target = web_app if web_app is not None else app.web_app
+def add_routes(app: Observed | Sequence[Observed], web_app: web.Application | None = None) -> None:
+    """Add /healthz and /metrics to the app's aiohttp application (before it starts); for a
+    region, over all its cells' apps (healthy when every one is)."""
+    apps = _apps(app)
+    target = web_app if web_app is not None else apps[0].web_app
     if target is None:
         return
 
     async def healthz(request: web.Request) -> web.Response:
-        ok, body = await health(app)
+        ok, body = await health_of(apps)
         return web.Response(
             text=json.dumps(body, ensure_ascii=False),
             status=200 if ok else 503,
@@ -193,7 +213,7 @@ def add_routes(app: Observed, web_app: web.Application | None = None) -> None:
         )
 
     async def metrics(request: web.Request) -> web.Response:
-        text = await metrics_text(app)
+        text = await metrics_text(apps)
         return web.Response(
             body=text.encode("utf-8"),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
@@ -201,3 +221,23 @@ def add_routes(app: Observed, web_app: web.Application | None = None) -> None:
 
     target.router.add_get("/healthz", healthz)
     target.router.add_get("/metrics", metrics)
+
+
+async def health_of(apps: Sequence[Observed]) -> tuple[bool, dict[str, Any]]:
+    """(healthy, the JSON body of /healthz) over several apps (a region's cells): one
+    check is passed when it passes in every app; the cells are probed at once."""
+    if len(apps) == 1:
+        return await health(apps[0])
+    found = await asyncio.gather(*(health(app) for app in apps))
+    checks: dict[str, Any] = {}
+    for _, body in found:
+        for name, value in body["checks"].items():
+            if isinstance(value, dict):
+                merged = checks.setdefault(name, {})
+                for key, passed in value.items():
+                    merged[key] = merged.get(key, True) and passed
+            else:
+                checks[name] = checks.get(name, True) and value
+    ok = all(healthy for healthy, _ in found)
+    checks["cells"] = len(apps)
+    return ok, {"status": "ok" if ok else "fail", "checks": checks}

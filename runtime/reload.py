@@ -30,7 +30,7 @@ import logging
 import os
 import signal
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,10 @@ def pid_path(database: str | Path) -> Path:
 
 
 def _prepare(
-    old: LoadedConfig, local: bool, templates: Mapping[str, frozenset[str]]
+    old: LoadedConfig,
+    local: bool,
+    templates: Mapping[str, frozenset[str]],
+    narrow: Callable[[LoadedConfig], LoadedConfig],
 ) -> tuple[LoadedConfig, dict[str, Institution]]:
     """Load, check and build everything (runs in a worker thread). Raises ProblemsError.
 
@@ -128,7 +131,8 @@ def _prepare(
     # the template environment is cached per folder list and never re-reads a file it has
     # compiled; a reload needs fresh environments (live institutions keep their own)
     texts_module._environment.cache_clear()
-    loaded = load_config(old.path, shelf=old.faq_shelf.successor())
+    whole = load_config(old.path, shelf=old.faq_shelf.successor())
+    loaded = narrow(whole)  # one storage cell's institutions (runtime/cells.py)
     problems = template_problems(loaded, templates)
     if problems:
         raise ProblemsError(problems)
@@ -141,7 +145,7 @@ def _prepare(
             file = str(loaded.path)
             line = loaded.line_of("institutions", inst_id)
             raise ProblemsError([Problem(file, line, f"{inst_id}: {exc}")]) from exc
-    loaded.faq_shelf.prune()
+    whole.faq_shelf.prune()
     return loaded, built
 
 
@@ -191,7 +195,9 @@ class Reloader:
         app = self.app
         old = app.loaded
         try:
-            loaded, built = await asyncio.to_thread(_prepare, old, app.local, app.templates)
+            loaded, built = await asyncio.to_thread(
+                _prepare, old, app.local, app.templates, app.narrow
+            )
         except ProblemsError as exc:
             await self._rejected(exc.problems, reason)
             return ReloadResult(False, exc.problems)
@@ -373,16 +379,11 @@ def install(app: Host) -> None:
         return
     r = reloader(app)
 
-    def on_sighup() -> None:
-        log.warning("SIGHUP: reloading")
-        task = asyncio.get_running_loop().create_task(r.reload("SIGHUP"))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
     async def on_start(_: Host) -> None:
         r.start_watching()
+        _on_sighup.add(r)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _sighup)
         try:
             pid_path(_database(app)).write_text(f"{os.getpid()}\n")
         except OSError as exc:
@@ -390,8 +391,10 @@ def install(app: Host) -> None:
 
     async def on_stop(_: Host) -> None:
         await r.stop_watching()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        _on_sighup.discard(r)
+        if not _on_sighup:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         path = pid_path(_database(app))
         with contextlib.suppress(OSError, ValueError):
             if path.read_text().strip() == str(os.getpid()):
@@ -402,6 +405,17 @@ def install(app: Host) -> None:
 
 
 _background: set[asyncio.Task[Any]] = set()
+#: the started apps' reloaders: one process runs one app per storage cell
+#: (runtime/region.py), and a SIGHUP reloads every one
+_on_sighup: set[Reloader] = set()
+
+
+def _sighup() -> None:
+    log.warning("SIGHUP: reloading")
+    for r in list(_on_sighup):
+        task = asyncio.get_running_loop().create_task(r.reload("SIGHUP"))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
 
 FEATURE = Feature(

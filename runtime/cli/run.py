@@ -14,9 +14,10 @@ import sys
 from typing import Any
 
 from handlers.config import LoadedConfig
-from runtime import heap, limits
+from runtime import cells, heap, limits
 from runtime.app import App
 from runtime.cli.common import add_config_argument, load_or_report
+from runtime.region import Region
 
 log = logging.getLogger("priemnaya")
 
@@ -80,13 +81,15 @@ def serve(
     """Serve until a signal; the exit code. ``services_extra`` tunes the adapters
     (bench/scale.py scales Telegram's pace)."""
     limits.ensure_open_files(loaded)
+    if cells.cell_count(loaded) > 1:  # one app per storage cell (runtime/region.py)
+        return asyncio.run(_serve(Region(loaded, services_extra=services_extra)))
     app = App(
         loaded, worker_id=worker_id, lease_seconds=lease_seconds, services_extra=services_extra
     )
     return asyncio.run(_serve(app))
 
 
-async def _serve(app: App) -> int:
+async def _serve(app: App | Region) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,7 +102,8 @@ async def _serve(app: App) -> int:
         return 1
     if FREEZE:
         heap.freeze()  # what start-up built lives on: out of the collector's sight
-        app.on_reload.append(heap.refreeze)
+        for cell in app.apps if isinstance(app, Region) else [app]:
+            cell.on_reload.append(heap.refreeze)
     log.warning("Priemnaya is running; stop with Ctrl+C or SIGTERM")
     await stop.wait()
     log.warning("stopping")

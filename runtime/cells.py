@@ -1,0 +1,142 @@
+"""Storage cells: the institutions' SQLite data spread over several files.
+
+Why: SQLite has one writer per file. With every institution in one file, one institution
+whose writes crawl (a unit of work held by a stalled disk, a huge broadcast being queued)
+holds every other institution's answers behind it, though the event loop keeps serving
+(storage/aio.py). With ``storage.cells: N`` each institution's data lives in one of N
+files, each with its own connection and thread, and the process runs one app per cell
+(runtime/region.py): a crawl holds up only its own cell's institutions. PostgreSQL needs
+no cells; it does not serialise institutions' transactions.
+
+Which cell: a stable hash of the institution's id, so adding an institution moves no
+other. Institutions sharing an account (one bot for several institutions, handlers/places)
+are served by one adapter and resolved by one lookup: they share a cell, the one of the
+first of them in sorted order.
+
+The count is fixed once data is written: each file records its cell and the count
+(:func:`check_marker`), and a start with another count is refused with a message rather
+than letting institutions look for their tickets in the wrong file.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+from handlers.config import LoadedConfig
+from handlers.places.shared import shared_accounts
+from storage import Storage
+
+#: where each file records which cell of how many it is
+MARKER = ("storage", "cell")
+
+
+class CellMismatch(RuntimeError):
+    """A database file was written as another cell, or with another cell count."""
+
+
+def cell_count(loaded: LoadedConfig) -> int:
+    """How many cells the config asks for (1 with PostgreSQL)."""
+    return 1 if loaded.config.storage.url is not None else loaded.config.storage.cells
+
+
+def cell_keys(loaded: LoadedConfig) -> dict[str, str]:
+    """Institution -> the id its cell is chosen by: its own, or for institutions sharing
+    accounts (transitively) the first of the group in sorted order."""
+    parent = {inst_id: inst_id for inst_id in loaded.config.institutions}
+
+    def root(inst_id: str) -> str:
+        while parent[inst_id] != inst_id:
+            parent[inst_id] = parent[parent[inst_id]]
+            inst_id = parent[inst_id]
+        return inst_id
+
+    for members in shared_accounts(loaded).values():
+        for other in members[1:]:
+            a, b = root(members[0]), root(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {inst_id: root(inst_id) for inst_id in parent}
+
+
+def cell_of(loaded: LoadedConfig, inst_id: str) -> int:
+    """The cell ``inst_id``'s data lives in (0 when there is one cell)."""
+    count = cell_count(loaded)
+    if count == 1:
+        return 0
+    return zlib.crc32(cell_keys(loaded)[inst_id].encode("utf-8")) % count
+
+
+def members(loaded: LoadedConfig) -> list[list[str]]:
+    """The institutions of each cell, in config order (some may be empty)."""
+    count = cell_count(loaded)
+    keys = cell_keys(loaded)
+    cells: list[list[str]] = [[] for _ in range(count)]
+    for inst_id in loaded.config.institutions:
+        index = 0 if count == 1 else zlib.crc32(keys[inst_id].encode("utf-8")) % count
+        cells[index].append(inst_id)
+    return cells
+
+
+def cell_path(loaded: LoadedConfig, index: int) -> Path:
+    """Cell 0 is the configured file itself (a one-cell setup is today's file); cell k is
+    ``<name>.cell<k><suffix>`` beside it (data/priemnaya.cell3.sqlite3)."""
+    base = loaded.database_path
+    if index == 0:
+        return base
+    return base.with_name(f"{base.stem}.cell{index}{base.suffix}")
+
+
+def database_of(loaded: LoadedConfig, inst_id: str) -> str:
+    """What Storage.open takes to reach ``inst_id``'s data: the PostgreSQL URL, or its
+    cell's file."""
+    if loaded.config.storage.url is not None:
+        return loaded.database_target
+    return str(cell_path(loaded, cell_of(loaded, inst_id)))
+
+
+def databases(loaded: LoadedConfig) -> list[str]:
+    """Every database the config's data is in: each cell's file (those that exist, and
+    always cell 0's), or the one PostgreSQL URL. For commands that read every
+    institution's data (reports over all, purge)."""
+    if loaded.config.storage.url is not None:
+        return [loaded.database_target]
+    found = [str(cell_path(loaded, 0))]
+    for index in range(1, cell_count(loaded)):
+        path = cell_path(loaded, index)
+        if path.exists():
+            found.append(str(path))
+    return found
+
+
+async def check_marker(storage: Storage, index: int, count: int, path: str) -> None:
+    """Record which cell of how many this file is, or refuse (CellMismatch) when it was
+    written as another: institutions would find none of their tickets and history. A new
+    file is taken as it is; one without a record that holds data is from before cells,
+    i.e. the one file of a single cell."""
+    if storage.dialect != "sqlite":
+        return
+    wanted = f"{index}/{count}"
+    recorded = await storage.kv.get(*MARKER)
+    if recorded == wanted:
+        return
+    found = recorded
+    if found is None:
+        found = "0/1" if await _holds_data(storage) else wanted
+    if found == wanted:
+        await storage.kv.set(*MARKER, wanted)
+        return
+    was_index, _, was_count = found.partition("/")
+    raise CellMismatch(
+        f"{path} holds cell {was_index} of {was_count} (storage.cells: {was_count}), but"
+        f" the config now asks for storage.cells: {count}: each institution would look for"
+        f" its data in another file. Set storage.cells back to {was_count}, or move the"
+        " data first (docs/admin-guide.ru.md, «Ячейки хранилища»)."
+    )
+
+
+async def _holds_data(storage: Storage) -> bool:
+    for table in ("inbox", "message_log", "tickets", "outbox"):
+        if await storage.db.fetchone(f"SELECT 1 FROM {table} LIMIT 1") is not None:
+            return True
+    return False
