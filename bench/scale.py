@@ -87,10 +87,18 @@ def free_port() -> int:
 
 
 def write_config(
-    folder: Path, n: int, api: str, mode: str, shared: bool, port: int, sqlite: str = "thread"
+    folder: Path,
+    n: int,
+    api: str,
+    mode: str,
+    shared: bool,
+    port: int,
+    sqlite: str = "thread",
+    cells: int = 1,
 ) -> Path:
     shutil.copy(ROOT / "examples/faq/school.yaml", folder / "faq.yaml")
-    lines = [f"storage: {{path: scale.sqlite3, sqlite: {sqlite}}}", "timezone: Europe/Moscow"]
+    storage = f"storage: {{path: scale.sqlite3, sqlite: {sqlite}, cells: {cells}}}"
+    lines = [storage, "timezone: Europe/Moscow"]
     if mode == "webhook":
         lines.append(
             f'server: {{host: 127.0.0.1, port: {port}, public_url: "http://127.0.0.1:{port}"}}'
@@ -324,7 +332,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     emu = FastTelegram(on_message)
     api = await emu.start()
     scale = args.rate_scale or (max(1.0, args.rate / 25) if shared else 1.0)
-    config = write_config(tmp, n, api, args.mode, shared, free_port(), args.sqlite)
+    config = write_config(tmp, n, api, args.mode, shared, free_port(), args.sqlite, args.cells)
     print(
         f"scale: N={n} institutions, {args.mode}, "
         f"{'one shared bot' if shared else 'a bot each'}, {args.rate:g} questions/s for "
@@ -518,6 +526,9 @@ def main() -> None:
         choices=("thread", "loop"),
         default="thread",
         help="where the app's SQLite statements run (storage.sqlite; default thread)",
+    )
+    parser.add_argument(
+        "--cells", type=int, default=1, help="storage.cells: SQLite files, one app each"
     )
     parser.add_argument("--idle", type=float, default=3.0, help="seconds of idle measured")
     parser.add_argument(

@@ -399,6 +399,8 @@ class LoadedConfig:
         self.faq_shelf = shelf or FaqShelf()
         #: problems that do not stop the local demo but would stop a real run
         self.warnings: list[Problem] = []
+        #: the config as loaded, when this is one storage cell's part of it (:meth:`only`)
+        self.whole: LoadedConfig = self
 
     def only(self, institutions: Iterable[str]) -> LoadedConfig:
         """This config with only ``institutions`` (in their order here): what one storage
@@ -412,6 +414,7 @@ class LoadedConfig:
         narrowed = LoadedConfig(self.path, self.document, config, self.faq_shelf)
         narrowed.faqs = {k: v for k, v in self.faqs.items() if k in keep}
         narrowed.warnings = list(self.warnings)
+        narrowed.whole = self.whole
         return narrowed
 
     def resolve(self, relative: str) -> Path:

@@ -20,6 +20,7 @@ than letting institutions look for their tickets in the wrong file.
 
 from __future__ import annotations
 
+import weakref
 import zlib
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from storage import Storage
 
 #: where each file records which cell of how many it is
 MARKER = ("storage", "cell")
+_members: weakref.WeakKeyDictionary[LoadedConfig, list[list[str]]] = weakref.WeakKeyDictionary()
+_index: weakref.WeakKeyDictionary[LoadedConfig, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
 class CellMismatch(RuntimeError):
@@ -61,14 +64,21 @@ def cell_keys(loaded: LoadedConfig) -> dict[str, str]:
 
 def cell_of(loaded: LoadedConfig, inst_id: str) -> int:
     """The cell ``inst_id``'s data lives in (0 when there is one cell)."""
-    count = cell_count(loaded)
-    if count == 1:
-        return 0
-    return zlib.crc32(cell_keys(loaded)[inst_id].encode("utf-8")) % count
+    members(loaded)
+    return _index[loaded][inst_id]
 
 
 def members(loaded: LoadedConfig) -> list[list[str]]:
-    """The institutions of each cell, in config order (some may be empty)."""
+    """The institutions of each cell, in config order (some may be empty); computed once
+    per loaded config (the region and each cell's app ask)."""
+    found = _members.get(loaded)
+    if found is None:
+        found = _members[loaded] = _spread(loaded)
+        _index[loaded] = {i: index for index, ids in enumerate(found) for i in ids}
+    return [list(ids) for ids in found]
+
+
+def _spread(loaded: LoadedConfig) -> list[list[str]]:
     count = cell_count(loaded)
     keys = cell_keys(loaded)
     cells: list[list[str]] = [[] for _ in range(count)]

@@ -292,3 +292,26 @@ async def test_a_cell_app_reloads_only_its_own_institutions(
             ["polyclinic-3"],
         ]
         assert all(isinstance(app, App) for app in region.apps)
+
+
+async def test_one_watcher_reloads_every_cell_when_a_file_of_either_changes(
+    tmp_path: Path, emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first cell's watcher alone watches every institution's files (each watcher woke
+    on every write to the databases beside the config), and a change reaches each cell."""
+    from watchfiles import Change
+
+    from runtime.reload import reloader
+
+    config = write_config(tmp_path, emulator, monkeypatch)
+    async with running_region(config) as region:
+        first, second = (reloader(app) for app in region.apps)
+        assert first._watch_task is not None and second._watch_task is None
+        clinic_faq = str((tmp_path / "faq" / "polyclinic.yaml").resolve())
+        assert first.relevant(clinic_faq), "the other cell's FAQ is watched too"
+        for name in ("bot.sqlite3-wal", "bot.cell1.sqlite3-wal"):
+            assert not first.relevant(str((tmp_path / "data" / name).resolve()))
+        result = await first.on_changes([(Change.modified, clinic_faq)])
+        assert result is not None and result.ok
+        assert first.generation == 1 and second.generation == 1
+        assert sorted(region.apps[1].institutions) == ["polyclinic-3"]

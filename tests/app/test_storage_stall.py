@@ -7,7 +7,8 @@ this test could not even ask /healthz.
 SQLite has one writer and the app one connection on one thread: another institution's
 update, and any read (here the outbox's count), wait for the stalled unit like everything
 stored; they are finished once it is through. The test asserts that order and prints the
-delays (PostgreSQL does not serialise them: tests/app/test_storage_stall_pg.py)."""
+delays. PostgreSQL does not serialise them (tests/app/test_storage_stall_pg.py), nor do
+institutions in different storage cells (tests/app/test_storage_cells.py)."""
 
 from __future__ import annotations
 
