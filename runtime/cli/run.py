@@ -26,6 +26,10 @@ log = logging.getLogger("priemnaya")
 FREEZE = os.environ.get("PRIEMNAYA_GC_FREEZE", "1") != "0"
 
 
+#: institutions per SQLite file from which ``run`` suggests storage.cells
+CROWDED_CELL = 100
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="serve all configured Telegram/VK/MAX accounts")
     add_config_argument(parser)
@@ -58,6 +62,14 @@ def run_app(args: argparse.Namespace) -> int:
             "add one (see README) or try `priemnaya shell`"
         )
         return 1
+    crowded = len(loaded.config.institutions) // max(1, cells.cell_count(loaded))
+    if loaded.config.storage.url is None and crowded >= CROWDED_CELL:
+        log.warning(
+            "about %d institutions per SQLite file: one whose writes crawl holds up the"
+            " answers of every other in its file. Spread them over more files with"
+            " storage.cells (admin guide, section 17, «Ячейки хранилища»), or use PostgreSQL",
+            crowded,
+        )
     if args.worker_id is not None and loaded.config.storage.url is None:
         print(f"{args.config}: --worker-id needs PostgreSQL: set storage.url (see README)")
         return 1
