@@ -116,6 +116,10 @@ async def test_report_stats_shows_each_institution_from_its_cell(config: Path, c
         capsys, "report", "unanswered", "-c", str(config), "-i", "polyclinic-3", "--since", LONG
     )
     assert "polyclinic-3: 1 unanswered question(s)" in unanswered
+    page = config.parent / "report.html"
+    await run(capsys, "report", "html", "-c", str(config), "-o", str(page), "--since", LONG)
+    html = page.read_text(encoding="utf-8")
+    assert all(question in html for question in QUESTIONS.values())  # both cells' clusters
 
 
 async def test_export_finds_the_citizen_in_both_cells_and_forget_empties_both(
