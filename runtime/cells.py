@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import weakref
 import zlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from handlers.config import LoadedConfig
@@ -97,6 +101,16 @@ def cell_path(loaded: LoadedConfig, index: int) -> Path:
     return base.with_name(f"{base.stem}.cell{index}{base.suffix}")
 
 
+def pid_database(loaded: LoadedConfig) -> Path:
+    """The database whose pid file (runtime/reload.py pid_path) a running process writes:
+    each cell's app writes one beside its file, and a cell no institution hashed to has no
+    app, so the first cell that has institutions (the configured file with one cell)."""
+    for index, ids in enumerate(members(loaded)):
+        if ids:
+            return cell_path(loaded, index)
+    return loaded.database_path
+
+
 def database_of(loaded: LoadedConfig, inst_id: str) -> str:
     """What Storage.open takes to reach ``inst_id``'s data: the PostgreSQL URL, or its
     cell's file."""
@@ -119,11 +133,14 @@ def databases(loaded: LoadedConfig) -> list[str]:
     return found
 
 
-async def check_marker(storage: Storage, index: int, count: int, path: str) -> None:
+async def check_marker(
+    storage: Storage, index: int, count: int, path: str, *, record: bool = True
+) -> None:
     """Record which cell of how many this file is, or refuse (CellMismatch) when it was
     written as another: institutions would find none of their tickets and history. A new
     file is taken as it is; one without a record that holds data is from before cells,
-    i.e. the one file of a single cell."""
+    i.e. the one file of a single cell. ``record=False`` only checks: a command that reads
+    writes nothing beside a running bot."""
     if storage.dialect != "sqlite":
         return
     wanted = f"{index}/{count}"
@@ -134,7 +151,8 @@ async def check_marker(storage: Storage, index: int, count: int, path: str) -> N
     if found is None:
         found = "0/1" if await _holds_data(storage) else wanted
     if found == wanted:
-        await storage.kv.set(*MARKER, wanted)
+        if record:
+            await storage.kv.set(*MARKER, wanted)
         return
     was_index, _, was_count = found.partition("/")
     raise CellMismatch(
@@ -143,6 +161,74 @@ async def check_marker(storage: Storage, index: int, count: int, path: str) -> N
         f" its data in another file. Set storage.cells back to {was_count}, or move the"
         " data first (docs/admin-guide.ru.md, «Ячейки хранилища»)."
     )
+
+
+@dataclass
+class OpenCells:
+    """The open storage of each cell asked for (:func:`open_cells`)."""
+
+    #: one per cell, in cell order: for what reads every institution's rows at once
+    storages: list[Storage] = field(default_factory=list)
+    #: institution -> its cell's storage, for the institutions asked for
+    of: dict[str, Storage] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def open_cells(
+    loaded: LoadedConfig,
+    institutions: Iterable[str] | None = None,
+    *,
+    write: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AsyncIterator[OpenCells]:
+    """Open the storage of each cell holding ``institutions`` (default: every configured
+    one). Why here: the admin commands read and write the data of institutions that may be
+    in different files, and each must find the same rows as with one file.
+
+    Every existing cell file's marker is checked, also of cells holding none of them:
+    after a change of storage.cells the institutions may all hash to files not written
+    yet, and an admin would read empty files without a word (CellMismatch instead).
+
+    A read (``write=False``) records no marker, and reads a cell file that does not exist
+    as an empty database in memory: it holds nothing, and opening its path would create
+    it. With one cell or PostgreSQL this is the one configured database."""
+    count = cell_count(loaded)
+    opened = OpenCells()
+    try:
+        for index, ids, target, missing in _cells_of(loaded, institutions):
+            storage = await Storage.open(":memory:" if missing and not write else target, now)
+            if not ids:  # only to check that it is what the config says it is
+                try:
+                    await check_marker(storage, index, count, target, record=False)
+                finally:
+                    await storage.close()
+                continue
+            opened.storages.append(storage)
+            opened.of.update(dict.fromkeys(ids, storage))
+            await check_marker(storage, index, count, target, record=write)
+        yield opened
+    finally:
+        for storage in opened.storages:
+            await storage.close()
+
+
+def _cells_of(
+    loaded: LoadedConfig, institutions: Iterable[str] | None
+) -> list[tuple[int, list[str], str, bool]]:
+    """(index, the institutions asked for in it, its database, whether that file is
+    missing) of each cell holding any of ``institutions`` (None: all), and of each other
+    cell whose file exists."""
+    wanted = None if institutions is None else set(institutions)
+    found = []
+    for index, ids in enumerate(members(loaded)):
+        ids = [i for i in ids if wanted is None or i in wanted]
+        if loaded.config.storage.url is not None:
+            found.append((index, ids, loaded.database_target, False))
+            continue
+        path = cell_path(loaded, index)
+        if ids or path.exists():
+            found.append((index, ids, str(path), not path.exists()))
+    return found
 
 
 async def _holds_data(storage: Storage) -> bool:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from runtime import logs
+from runtime.cells import CellMismatch
 from runtime.cli import (
     announce,
     check,
@@ -70,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _reader_went_away()
+    except CellMismatch as exc:  # storage.cells changed: what to do, not a traceback
+        print(exc, file=sys.stderr)
+        return 1
 
 
 def _reader_went_away() -> int:

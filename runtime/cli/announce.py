@@ -23,6 +23,7 @@ from handlers.announcements.feature import audience_of, render_announcement
 from handlers.announcements.schedule import describe, next_fire, trigger_for
 from handlers.config import LoadedConfig
 from handlers.institution import build_institution
+from runtime.cells import databases, open_cells, pid_database
 from runtime.cli.common import (
     add_config_argument,
     database_or_report,
@@ -31,7 +32,7 @@ from runtime.cli.common import (
 )
 from runtime.reload import pid_path
 from storage import Storage
-from storage.announcements import BroadcastRepo
+from storage.announcements import Broadcast, BroadcastRepo
 from storage.leases import LeaseRepo
 
 #: after this long without progress, say that nobody seems to be sending
@@ -109,7 +110,7 @@ def _send(args: argparse.Namespace) -> int:
 def _pid_alive(loaded: LoadedConfig) -> str | None:
     """None when a `priemnaya run` with this config's SQLite database is running on this
     machine (its pid file names a live process), else why not, in words."""
-    path = pid_path(loaded.database_path)
+    path = pid_path(pid_database(loaded))
     try:
         pid = int(path.read_text().strip())
     except (OSError, ValueError):
@@ -143,8 +144,8 @@ async def _queue_and_follow(loaded: LoadedConfig, inst_id: str, ann_id: str, wai
     except Exception as exc:
         print(f"{inst_id}/{ann_id}: the template fails: {exc}", file=sys.stderr)
         return 1
-    storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
-    try:
+    async with open_cells(loaded, [inst_id], write=True) as cells:
+        storage = cells.of[inst_id]  # the institution's cell: its app sends from there
         reason = await _no_running_bot(loaded, storage)
         if reason is not None:
             print(
@@ -170,8 +171,6 @@ async def _queue_and_follow(loaded: LoadedConfig, inst_id: str, ann_id: str, wai
         if not wait:
             return 0
         return await _follow(repo, broadcast_id)
-    finally:
-        await storage.close()
 
 
 async def _follow(repo: object, broadcast_id: int) -> int:
@@ -216,21 +215,21 @@ def _status(args: argparse.Namespace) -> int:
     loaded = load_or_report(args.config)
     if loaded is None:
         return 1
+    if loaded.config.storage.url is None and not any(
+        os.path.exists(path) for path in databases(loaded)
+    ):
+        print("no broadcasts yet (no database)")
+        return 0
     return asyncio.run(_print_status(loaded, args.limit))
 
 
 async def _print_status(loaded: LoadedConfig, limit: int) -> int:
 
-    if loaded.config.storage.url is None and not loaded.database_path.exists():
-        print("no broadcasts yet (no database)")
-        return 0
-    storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
-    try:
-        repo = BroadcastRepo(storage.db)
-        rows = await repo.recent(limit)
+    async with open_cells(loaded) as cells:
+        rows = await _recent(cells.storages, limit)
         if not rows:
             print("no broadcasts yet")
-        for b in rows:
+        for b, repo in rows:
             c = await repo.counts(b.id)
             zone = (
                 loaded.zone(b.institution) if b.institution in loaded.config.institutions else UTC
@@ -244,6 +243,17 @@ async def _print_status(loaded: LoadedConfig, limit: int) -> int:
                 f"{c.sent} delivered, {c.unreachable} unreachable, {c.failed} failed, "
                 f"{c.pending} pending of {c.total}{extra}"
             )
-    finally:
-        await storage.close()
     return 0
+
+
+async def _recent(storages: list[Storage], limit: int) -> list[tuple[Broadcast, BroadcastRepo]]:
+    """The newest ``limit`` broadcasts of every cell, newest first, each with the repo of its
+    cell (its deliveries are there). Numbers count per file, so cells are merged by when
+    each broadcast was created (one file: newest id first, the same order)."""
+    found = []
+    for storage in storages:
+        repo = BroadcastRepo(storage.db)
+        found += [(b, repo) for b in await repo.recent(limit)]
+    if len(storages) > 1:
+        found.sort(key=lambda pair: pair[0].created_at, reverse=True)  # stable: ids stay
+    return found[:limit]

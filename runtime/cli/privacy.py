@@ -9,14 +9,15 @@ import json
 import sys
 from typing import Any
 
+from handlers.config import LoadedConfig
 from handlers.privacy import export_citizen
+from runtime.cells import open_cells
 from runtime.cli.common import (
     add_config_argument,
     database_or_report,
     load_or_report,
     pick_institution,
 )
-from storage.db import SqliteDatabase
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,23 +42,28 @@ def run_export(args: argparse.Namespace) -> int:
         return 1
     if args.institution is not None and pick_institution(loaded, args.institution) is None:
         return 2
-    database = database_or_report(loaded)
-    if database is None:
+    if database_or_report(loaded) is None:
         return 1
-    data = asyncio.run(_export(database, platform, user_id, args.institution))
+    data = asyncio.run(_export(loaded, platform, user_id, args.institution))
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     return 0
 
 
-async def _export(path: str, platform: str, user_id: str, institution: str | None) -> Any:
-    db = await SqliteDatabase.open(path)
-    try:
-        data = await export_citizen(db, platform, user_id, institution)
-    finally:
-        await db.close()
-    for row in data["tables"].get("outbox", []):  # the bot's messages: show text, not JSON
+async def _export(
+    loaded: LoadedConfig, platform: str, user_id: str, institution: str | None
+) -> Any:
+    """One export over every cell holding the institution (or all): a citizen who wrote to
+    institutions of different cells has rows in several files; each table lists them all."""
+    wanted = None if institution is None else [institution]
+    tables: dict[str, list[dict[str, Any]]] = {}
+    async with open_cells(loaded, wanted) as cells:
+        for storage in cells.storages:
+            found = await export_citizen(storage.db, platform, user_id, institution)
+            for table, rows in found["tables"].items():
+                tables.setdefault(table, []).extend(rows)
+    for row in tables.get("outbox", []):  # the bot's messages: show text, not JSON
         try:
             row["reply"] = json.loads(row["reply"])
         except (TypeError, ValueError):
             pass
-    return data
+    return {"citizen": {"platform": platform, "user_id": user_id}, "tables": tables}

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 
+from runtime.cells import pid_database
 from runtime.cli.check import check_config
 from runtime.cli.common import add_config_argument, load_or_report
 from runtime.reload import pid_path
@@ -38,7 +39,7 @@ def run_reload(args: argparse.Namespace) -> int:
     loaded = load_or_report(args.config)
     if loaded is None:
         return 1
-    path = pid_path(loaded.database_path)
+    path = pid_path(pid_database(loaded))
     try:
         pid = int(path.read_text().strip())
     except (OSError, ValueError):

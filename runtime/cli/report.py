@@ -1,7 +1,7 @@
 """``priemnaya report unanswered|stats``: what to add to the FAQ, and how things go.
 
-Both read the database the config names (a running bot may keep running: SQLite in WAL
-mode lets a reader in) and print ``--format table`` (default), ``csv`` or ``json``."""
+They read the database the config names, each institution's data from its storage cell
+(runtime/cells.py; a running bot may keep running: SQLite in WAL mode lets a reader in), and print ``--format table`` (default), ``csv`` or ``json``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from handlers.reports.unanswered import (
     build_report,
     unanswered_questions,
 )
+from runtime.cells import open_cells
 from runtime.cli.common import (
     add_config_argument,
     database_or_report,
@@ -29,7 +30,6 @@ from runtime.cli.common import (
     load_or_report,
     pick_institution,
 )
-from storage import Storage
 
 KIND_NAMES = {"escalate": "escalated", "clarify": "clarified", "not_helpful": "not helpful"}
 
@@ -107,11 +107,8 @@ async def _unanswered(
 ) -> UnansweredReport:
     inst = loaded.config.institutions[inst_id]
     matcher = loaded.faq_shelf.matcher(loaded.faqs[inst_id], inst.matching)
-    storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
-    try:
-        questions = await unanswered_questions(storage, inst_id, since)
-    finally:
-        await storage.close()
+    async with open_cells(loaded, [inst_id]) as cells:
+        questions = await unanswered_questions(cells.of[inst_id], inst_id, since)
     return await asyncio.to_thread(
         build_report, inst_id, since, questions, matcher, threshold=threshold
     )
@@ -196,11 +193,9 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 async def _stats(loaded: LoadedConfig, ids: list[str], since: datetime) -> list:
-    storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
-    try:
-        return await all_stats(storage, ids, since)
-    finally:
-        await storage.close()
+    """Each institution's numbers from its cell, in the order asked for."""
+    async with open_cells(loaded, ids) as cells:
+        return [(await all_stats(cells.of[i], [i], since))[0] for i in ids]
 
 
 def run_html(args: argparse.Namespace) -> int:
@@ -224,10 +219,10 @@ def run_html(args: argparse.Namespace) -> int:
 async def _overviews(
     loaded: LoadedConfig, ids: list[str], since: datetime, until: datetime
 ) -> list[Overview]:
-    storage = await Storage.open(loaded.database_target, lambda: datetime.now(UTC))
-    try:
+    async with open_cells(loaded, ids) as cells:
         result = []
         for inst_id in ids:
+            storage = cells.of[inst_id]
             inst = loaded.config.institutions[inst_id]
             faq = loaded.faqs[inst_id].faq
             overview = await build_overview(
@@ -247,5 +242,3 @@ async def _overviews(
             )
             result.append(overview)
         return result
-    finally:
-        await storage.close()

@@ -21,12 +21,15 @@ import tempfile
 
 from bots.core.model import ChatKind, User
 from bots.local import LocalMessage, LocalPlatform
+from handlers.config import LoadedConfig
+from runtime import cells
 from runtime.app import App
 from runtime.cli.common import (
     add_config_argument,
     database_or_report,
     load_institution,
 )
+from runtime.region import Region
 
 CITIZEN_CHAT = "100"
 LOCAL_STAFF_CHAT = "staff"
@@ -61,16 +64,27 @@ def run_shell(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="priemnaya-shell-") as scratch:
         if database is None:
             database = os.path.join(scratch, "shell.sqlite3")
-        app = App(loaded, local=True, database=database)
+        app = _local(loaded, database, real=args.real)
         sandbox = not args.real and args.database is None
         return asyncio.run(Shell(app, inst_id, interactive, sandbox=sandbox).run())
 
 
+def _local(loaded: LoadedConfig, database: str, *, real: bool) -> App | Region:
+    """What the shell runs: on the real database with storage cells, every cell's app as
+    ``run`` has them (the institution's data is in its cell's file); otherwise one app on
+    ``database`` (a sandbox file holds every institution as one cell)."""
+    if real and cells.cell_count(loaded) > 1:
+        return Region(loaded, local=True)
+    return App(loaded, local=True, database=database)
+
+
 class Shell:
     def __init__(
-        self, app: App, institution: str, interactive: bool, *, sandbox: bool = True
+        self, app: App | Region, institution: str, interactive: bool, *, sandbox: bool = True
     ) -> None:
         self.app = app
+        #: the app that serves the institution (its cell's, with storage cells)
+        self.cell = app.app_of[institution] if isinstance(app, Region) else app
         self.institution = institution
         self.interactive = interactive
         self.sandbox = sandbox
@@ -84,11 +98,11 @@ class Shell:
     async def run(self) -> int:
         await self.app.start()
         try:
-            inst = self.app.institutions[self.institution]
-            self.local: LocalPlatform = self.app.local_platform(self.institution)
-            assert self.app.storage is not None
+            inst = self.cell.institutions[self.institution]
+            self.local: LocalPlatform = self.cell.local_platform(self.institution)
+            assert self.cell.storage is not None
             self.local.continue_numbering(
-                await self.app.storage.outbox.last_message_number(self.institution, "local")
+                await self.cell.storage.outbox.last_message_number(self.institution, "local")
             )
             self.staff_chat = inst.staff_chat.chat_id if inst.staff_chat else LOCAL_STAFF_CHAT
             self.local.open_chat(self.staff_chat, ChatKind.GROUP)

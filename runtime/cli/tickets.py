@@ -6,14 +6,15 @@ import argparse
 import asyncio
 
 from bots.core.clock import SystemClock
+from handlers.config import LoadedConfig
+from runtime.cells import open_cells
 from runtime.cli.common import (
     add_config_argument,
     database_or_report,
     load_or_report,
     pick_institution,
 )
-from storage import Storage
-from storage.tickets import ACTIVE
+from storage.tickets import ACTIVE, Ticket
 
 STATUSES = ("open", "in_progress", "answered", "closed")
 
@@ -49,19 +50,36 @@ def run_list(args: argparse.Namespace) -> int:
         statuses = STATUSES
     else:
         statuses = (args.status,)
-    database = database_or_report(loaded)
-    if database is None:
+    if database_or_report(loaded) is None:
         return 1
-    return asyncio.run(_list(database, institution, statuses, args.limit))
+    return asyncio.run(_list(loaded, institution, statuses, args.limit))
 
 
-async def _list(path: str, institution: str | None, statuses: tuple[str, ...], limit: int) -> int:
+async def _find(
+    loaded: LoadedConfig,
+    institution: str | None,
+    statuses: tuple[str, ...],
+    limit: int,
+) -> list[Ticket]:
+    """What storage.tickets.find gives over one file, over every cell holding the
+    institution (or all): each cell's first ``limit`` in its order (urgent first, then
+    oldest first), merged in that order and cut to ``limit``."""
+    wanted = None if institution is None else [institution]
+    async with open_cells(loaded, wanted) as cells:
+        found = [
+            ticket
+            for storage in cells.storages
+            for ticket in await storage.tickets.find(institution, statuses, limit=limit)
+        ]
+    found.sort(key=lambda t: (not t.urgent, t.created_at))
+    return found[:limit]
+
+
+async def _list(
+    loaded: LoadedConfig, institution: str | None, statuses: tuple[str, ...], limit: int
+) -> int:
     clock = SystemClock()
-    storage = await Storage.open(path, clock.now)
-    try:
-        tickets = await storage.tickets.find(institution, statuses, limit=limit)
-    finally:
-        await storage.close()
+    tickets = await _find(loaded, institution, statuses, limit)
     if not tickets:
         print("no tickets")
         return 0

@@ -77,21 +77,30 @@ def write_config(
     institutions = [("school-17", "school", "TG_SCHOOL", -1001, 1111)]
     institutions.append(("polyclinic-3", "polyclinic", "TG_CLINIC", -1002, 2222))
     for inst, faq, token, staff_chat, member in institutions:
-        lines += [
-            f"  {inst}:",
-            f"    name: {inst}",
-            "    address: г. Курск",
-            "    phone: +7 (4712) 00-00-00",
-            '    working_hours: {mon-sun: "00:00-23:59"}',
-            f"    faq: faq/{faq}.yaml",
-            f'    telegram: {{token: "${{{token}}}", api_server: "{emulator.url}"{mode}}}',
-            "    staff:",
-            f"      chat: {{platform: telegram, id: {staff_chat}}}",
-            f"      members: [{{platform: telegram, id: {member}, name: Сотрудник}}]",
-        ]
+        telegram = f'{{token: "${{{token}}}", api_server: "{emulator.url}"{mode}}}'
+        lines += institution_lines(inst, faq, telegram, staff_chat, member)
     path = tmp_path / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def institution_lines(
+    inst: str, faq: str, telegram: str, staff_chat: int, member: int
+) -> list[str]:
+    """One institution of these two-institution configs (also tests/test_cli_cells.py):
+    open around the clock, its FAQ from examples/faq, one staff member in a staff group."""
+    return [
+        f"  {inst}:",
+        f"    name: {inst}",
+        "    address: г. Курск",
+        "    phone: +7 (4712) 00-00-00",
+        '    working_hours: {mon-sun: "00:00-23:59"}',
+        f"    faq: faq/{faq}.yaml",
+        f"    telegram: {telegram}",
+        "    staff:",
+        f"      chat: {{platform: telegram, id: {staff_chat}}}",
+        f"      members: [{{platform: telegram, id: {member}, name: Сотрудник}}]",
+    ]
 
 
 @asynccontextmanager

@@ -30,6 +30,7 @@ from runtime import app as app_module
 from runtime import observability
 from storage.pg import PgDatabase
 from storage.queues import LOCKED_LOOK_AGAIN
+from tests.app.test_storage_cells import institution_lines
 from tests.emulators.telegram import TelegramEmulator
 from tests.pg import fresh_schema
 from tests.running import running_app as running
@@ -61,18 +62,8 @@ def two_institutions(
     institutions.append(("polyclinic-3", "polyclinic", "TG_CLINIC", -1002, 2222))
     lines = ["storage: {path: data/bot.sqlite3}", "timezone: Europe/Moscow", "institutions:"]
     for inst, faq, token, staff_chat, member in institutions:
-        lines += [
-            f"  {inst}:",
-            f"    name: {inst}",
-            "    address: г. Курск",
-            "    phone: +7 (4712) 00-00-00",
-            '    working_hours: {mon-sun: "00:00-23:59"}',
-            f"    faq: faq/{faq}.yaml",
-            f'    telegram: {{token: "${{{token}}}", api_server: "{emulator.url}"}}',
-            "    staff:",
-            f"      chat: {{platform: telegram, id: {staff_chat}}}",
-            f"      members: [{{platform: telegram, id: {member}, name: Сотрудник}}]",
-        ]
+        telegram = f'{{token: "${{{token}}}", api_server: "{emulator.url}"}}'
+        lines += institution_lines(inst, faq, telegram, staff_chat, member)
     path = tmp_path / "config.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
