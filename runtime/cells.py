@@ -231,6 +231,29 @@ def _cells_of(
     return found
 
 
+async def check_files(loaded: LoadedConfig) -> None:
+    """Refuse (CellMismatch) to start when any cell file beside the configured one was
+    written with another cell count: those of cells that now hold no institution too, and
+    files of cells beyond the count. Each cell's app checks its own file as it opens it;
+    after a change of storage.cells the institutions may all hash to files not written
+    yet, and the bots would answer from empty files without a word."""
+    if loaded.config.storage.url is not None:
+        return
+    async with open_cells(loaded, ()):
+        pass  # opening checked every existing file's marker
+    base = loaded.database_path
+    count = cell_count(loaded)
+    for path in sorted(base.parent.glob(f"{base.stem}.cell*{base.suffix}")):
+        index = path.name[len(base.stem) + len(".cell") : len(path.name) - len(base.suffix)]
+        if index.isdigit() and int(index) >= count:
+            raise CellMismatch(
+                f"{path} is cell {index} of an earlier storage.cells (more than {count}):"
+                " its institutions would look for their data in another file. Set"
+                " storage.cells back, or move the data first (docs/admin-guide.ru.md,"
+                " «Ячейки хранилища»)."
+            )
+
+
 async def _holds_data(storage: Storage) -> bool:
     for table in ("inbox", "message_log", "tickets", "outbox"):
         if await storage.db.fetchone(f"SELECT 1 FROM {table} LIMIT 1") is not None:

@@ -64,6 +64,7 @@ class Region:
     async def start(self) -> None:
         """Start every cell, then serve their routes, then let them receive. A cell that
         fails to start stops the ones started (the error propagates)."""
+        await cells.check_files(self.loaded)  # also those no institution hashes to now
         started: list[App] = []
         try:
             for app in self.apps:

@@ -21,7 +21,7 @@ from runtime import cells
 from runtime.cli import main
 from runtime.region import Region
 from runtime.reload import pid_path
-from tests.app.test_storage_cells import institution_lines
+from tests.app.two_institutions import institution_lines
 from tests.shell_process import run_shell
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -34,21 +34,18 @@ from runtime import app as app_module
 from runtime import cells, observability
 from runtime.app import App
 from runtime.region import Region
+from tests.app.two_institutions import (
+    CLINIC,
+    CLINIC_ANSWER,
+    CLINIC_QUESTION,
+    SCHOOL,
+    SCHOOL_ANSWER,
+    SCHOOL_QUESTION,
+    institution_lines,
+)
 from tests.emulators.telegram import TelegramEmulator
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SCHOOL = "710001:school-token-abcdef"
-CLINIC = "720002:clinic-token-abcdef"
-SCHOOL_QUESTION = "Как записать ребенка в первый класс?"
-SCHOOL_ANSWER = "Приём заявлений в 1 класс"
-CLINIC_QUESTION = "как вызвать врача на дом"
-CLINIC_ANSWER = "Вызвать врача на дом"
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[TelegramEmulator]:
-    async with TelegramEmulator() as emu:
-        yield emu
 
 
 def write_config(
@@ -82,25 +79,6 @@ def write_config(
     path = tmp_path / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def institution_lines(
-    inst: str, faq: str, telegram: str, staff_chat: int, member: int
-) -> list[str]:
-    """One institution of these two-institution configs (also tests/test_cli_cells.py):
-    open around the clock, its FAQ from examples/faq, one staff member in a staff group."""
-    return [
-        f"  {inst}:",
-        f"    name: {inst}",
-        "    address: г. Курск",
-        "    phone: +7 (4712) 00-00-00",
-        '    working_hours: {mon-sun: "00:00-23:59"}',
-        f"    faq: faq/{faq}.yaml",
-        f"    telegram: {telegram}",
-        "    staff:",
-        f"      chat: {{platform: telegram, id: {staff_chat}}}",
-        f"      members: [{{platform: telegram, id: {member}, name: Сотрудник}}]",
-    ]
 
 
 @asynccontextmanager
@@ -324,3 +302,21 @@ async def test_one_watcher_reloads_every_cell_when_a_file_of_either_changes(
         assert result is not None and result.ok
         assert first.generation == 1 and second.generation == 1
         assert sorted(region.apps[1].institutions) == ["polyclinic-3"]
+
+
+async def test_a_count_under_which_every_institution_moves_to_new_files_is_refused(
+    tmp_path: Path, emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With cells: 3 both institutions hash to cell 2, a file not written yet: the files
+    of cells 0 and 1 (written with cells: 2) must still stop the start."""
+    two = write_config(tmp_path, emulator, monkeypatch)
+    async with running_region(two) as region:
+        emulator.user_says(CLINIC, 200, CLINIC_QUESTION)
+        await emulator.wait_until(lambda: answers(emulator, CLINIC, 200, CLINIC_ANSWER), 30)
+        await region.settle()
+    three = write_config(tmp_path, emulator, monkeypatch, cells_line="cells: 3", name="3.yaml")
+    loaded = load_config(three)
+    assert {cells.cell_of(loaded, i) for i in ("school-17", "polyclinic-3")} == {2}
+    with pytest.raises(cells.CellMismatch, match=r"storage\.cells: 2"):
+        await Region(loaded).start()
+    assert not cells.cell_path(loaded, 2).exists(), "refused before any file was made"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -30,24 +29,20 @@ from runtime import app as app_module
 from runtime import observability
 from storage.pg import PgDatabase
 from storage.queues import LOCKED_LOOK_AGAIN
-from tests.app.test_storage_cells import institution_lines
+from tests.app.two_institutions import (
+    CLINIC,
+    CLINIC_ANSWER,
+    CLINIC_QUESTION,
+    SCHOOL,
+    SCHOOL_ANSWER,
+    SCHOOL_QUESTION,
+    institution_lines,
+)
 from tests.emulators.telegram import TelegramEmulator
 from tests.pg import fresh_schema
 from tests.running import running_app as running
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SCHOOL = "710001:school-token-abcdef"
-CLINIC = "720002:clinic-token-abcdef"
-SCHOOL_QUESTION = "Как записать ребенка в первый класс?"
-SCHOOL_ANSWER = "Приём заявлений в 1 класс"
-CLINIC_QUESTION = "как вызвать врача на дом"
-CLINIC_ANSWER = "Вызвать врача на дом"
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[TelegramEmulator]:
-    async with TelegramEmulator() as emu:
-        yield emu
 
 
 def two_institutions(
