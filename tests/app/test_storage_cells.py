@@ -320,3 +320,61 @@ async def test_a_count_under_which_every_institution_moves_to_new_files_is_refus
     with pytest.raises(cells.CellMismatch, match=r"storage\.cells: 2"):
         await Region(loaded).start()
     assert not cells.cell_path(loaded, 2).exists(), "refused before any file was made"
+
+
+async def test_sigkill_mid_traffic_loses_nothing_in_either_cell(
+    tmp_path: Path, emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``priemnaya run`` with two cells, SIGKILLed the moment the first answer reaches
+    Telegram while both institutions' citizens are asking; after the restart every
+    question is answered from its own cell, and only sends in flight at the kill repeat
+    (Telegram has no idempotency key)."""
+    import signal
+
+    from tests.processes import priemnaya_run, tail
+
+    config = write_config(tmp_path, emulator, monkeypatch)
+    log = tmp_path / "bot.log"
+    asked = {SCHOOL: (range(101, 107), SCHOOL_QUESTION, SCHOOL_ANSWER)}
+    asked[CLINIC] = (range(201, 207), CLINIC_QUESTION, CLINIC_ANSWER)
+
+    def counts() -> dict[tuple[str, int], int]:
+        return {
+            (token, chat): answers(emulator, token, chat, answer)
+            for token, (chats, _, answer) in asked.items()
+            for chat in chats
+        }
+
+    async with priemnaya_run(config, log) as first:
+        killed: list[str] = []
+
+        def kill_on_the_first_answer(message: Any) -> None:
+            if not killed and any(a in message.text for _, _, a in asked.values()):
+                killed.append(message.text)
+                first.send_signal(signal.SIGKILL)
+
+        emulator.message_listeners.append(kill_on_the_first_answer)
+        for token, (chats, question, _) in asked.items():
+            for chat in chats:
+                emulator.user_says(token, chat, question)
+        await emulator.wait_until(lambda: bool(killed), 120)
+        await first.wait()
+        emulator.message_listeners.remove(kill_on_the_first_answer)
+    before = counts()
+    assert sum(before.values()) < len(before), "the kill came before most answers"
+
+    async with priemnaya_run(config, log) as second:
+        await emulator.wait_until(lambda: all(counts().values()), 120)
+        await emulator.wait_until(
+            lambda: emulator.pending_updates(SCHOOL) == emulator.pending_updates(CLINIC) == 0,
+            60,
+        )
+        second.send_signal(signal.SIGTERM)
+        assert await second.wait() == 0, tail(log)
+    after = counts()
+    assert all(1 <= n <= 2 for n in after.values()), (after, tail(log))
+    loaded = load_config(config)
+    assert logged_institutions(cells.cell_path(loaded, 0)) == {"school-17"}
+    assert logged_institutions(cells.cell_path(loaded, 1)) == {"polyclinic-3"}
+    print(f"\nanswers before the kill {sum(before.values())}, repeated after it:"
+          f" {sum(n - 1 for n in after.values())}")  # fmt: skip
