@@ -23,8 +23,10 @@ from bots.core.model import Event
 from bots.core.payloads import MemoryPayloadStore
 from bots.max import create_group as create_max_group
 from bots.max.account import MaxAccount
+from bots.max.platform import MaxPlatform
 from bots.ok import create_group as create_ok_group
 from bots.ok.config import OkAccount
+from bots.ok.platform import OkPlatform
 from handlers.config import load_config
 from runtime.app import App
 from tests.contract.harness_vk import MemoryState
@@ -128,6 +130,15 @@ async def test_accounts_of_a_platform_share_one_session_that_stop_closes(
         try:
             for i in range(INSTITUTIONS):
                 await ask(vk, ok, mx, app, i)
+            # the bots' own calls, one after another with nothing else in flight: each takes
+            # the connection the previous one freed (a busy machine could otherwise keep
+            # every MAX bot on the connections its long poll and its sends happened to get)
+            for bot in app.groups["max"].platforms.values():
+                assert isinstance(bot, MaxPlatform)
+                await bot.client.get_me()
+            for group in app.groups["ok"].platforms.values():
+                assert isinstance(group, OkPlatform)
+                await group.client.info()
             sessions = [app.groups["ok"].http, app.groups["max"].http]  # type: ignore[attr-defined]
         finally:
             await app.stop()
