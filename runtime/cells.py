@@ -34,6 +34,8 @@ from storage import Storage
 
 #: where each file records which cell of how many it is
 MARKER = ("storage", "cell")
+#: which cell files existed at the last start, as each file remembers it (record_files)
+MADE = ("storage", "cells_made")
 _members: weakref.WeakKeyDictionary[LoadedConfig, list[list[str]]] = weakref.WeakKeyDictionary()
 _index: weakref.WeakKeyDictionary[LoadedConfig, dict[str, int]] = weakref.WeakKeyDictionary()
 
@@ -155,11 +157,18 @@ async def check_marker(
             await storage.kv.set(*MARKER, wanted)
         return
     was_index, _, was_count = found.partition("/")
+    if was_count == str(count):
+        raise CellMismatch(
+            f"{path} holds cell {was_index} of {count}, not cell {index}: the cell files were"
+            " swapped or renamed (a restore?). Put each file back under its own name: the"
+            " one holding cell N is <name>.cellN (cell 0: the storage.path file itself;"
+            " docs/admin-guide.ru.md, «Ячейки хранилища»)."
+        )
     raise CellMismatch(
         f"{path} holds cell {was_index} of {was_count} (storage.cells: {was_count}), but"
         f" the config now asks for storage.cells: {count}: each institution would look for"
-        f" its data in another file. Set storage.cells back to {was_count}, or move the"
-        " data first (docs/admin-guide.ru.md, «Ячейки хранилища»)."
+        f" its data in another file. Set storage.cells back to {was_count} (nothing moves"
+        " data to another count yet: docs/admin-guide.ru.md, «Ячейки хранилища»)."
     )
 
 
@@ -192,6 +201,7 @@ async def open_cells(
     A read (``write=False``) records no marker, and reads a cell file that does not exist
     as an empty database in memory: it holds nothing, and opening its path would create
     it. With one cell or PostgreSQL this is the one configured database."""
+    await check_files(loaded)
     count = cell_count(loaded)
     opened = OpenCells()
     try:
@@ -232,26 +242,57 @@ def _cells_of(
 
 
 async def check_files(loaded: LoadedConfig) -> None:
-    """Refuse (CellMismatch) to start when any cell file beside the configured one was
-    written with another cell count: those of cells that now hold no institution too, and
-    files of cells beyond the count. Each cell's app checks its own file as it opens it;
-    after a change of storage.cells the institutions may all hash to files not written
-    yet, and the bots would answer from empty files without a word."""
+    """Refuse (CellMismatch) to start or read when the cell files are not what the config
+    says, before any is opened for work: a file written with another cell count (also of a
+    cell that now holds no institution: after a change of storage.cells the institutions
+    may all hash to files not written yet, and the bots would answer from empty files
+    without a word), a file of a cell beyond the count, or a file the others remember
+    (:func:`record_files`) that is gone (a partial restore: a new empty file would take
+    its place, and its institutions' tickets would be lost without a word)."""
     if loaded.config.storage.url is not None:
         return
-    async with open_cells(loaded, ()):
-        pass  # opening checked every existing file's marker
-    base = loaded.database_path
     count = cell_count(loaded)
-    for path in sorted(base.parent.glob(f"{base.stem}.cell*{base.suffix}")):
-        index = path.name[len(base.stem) + len(".cell") : len(path.name) - len(base.suffix)]
-        if index.isdigit() and int(index) >= count:
+    remembered: set[int] = set()
+    for index in range(count):
+        path = cell_path(loaded, index)
+        if not path.exists():
+            continue
+        storage = await Storage.open(str(path), lambda: datetime.now(UTC))
+        try:
+            await check_marker(storage, index, count, str(path), record=False)
+            made = await storage.kv.get(*MADE)
+        finally:
+            await storage.close()
+        remembered.update(int(i) for i in (made or "").split(",") if i.isdigit())
+    for index in sorted(remembered):
+        path = cell_path(loaded, index)
+        if index < count and not path.exists():
             raise CellMismatch(
-                f"{path} is cell {index} of an earlier storage.cells (more than {count}):"
-                " its institutions would look for their data in another file. Set"
-                " storage.cells back, or move the data first (docs/admin-guide.ru.md,"
-                " «Ячейки хранилища»)."
+                f"{path} (cell {index} of {count}) is missing, but the other cell files"
+                " remember it: the institutions whose data it held would start afresh."
+                " Restore it from the backup (every priemnaya*.sqlite3 file of one backup"
+                " together; docs/admin-guide.ru.md, «Ячейки хранилища»)."
             )
+    base = loaded.database_path
+    for path in sorted(base.parent.glob(f"{base.stem}.cell*{base.suffix}")):
+        index_text = path.name[len(base.stem) + len(".cell") : len(path.name) - len(base.suffix)]
+        if index_text.isdigit() and int(index_text) >= count:
+            raise CellMismatch(
+                f"{path} is cell {index_text} of an earlier storage.cells (more than {count}):"
+                " its institutions would look for their data in another file. Set"
+                " storage.cells back (nothing moves data to another count yet:"
+                " docs/admin-guide.ru.md, «Ячейки хранилища»)."
+            )
+
+
+async def record_files(loaded: LoadedConfig, storages: Iterable[Storage]) -> None:
+    """Write into each open cell file which cell files exist now, so that a later start
+    misses none of them (:func:`check_files`)."""
+    if loaded.config.storage.url is not None or cell_count(loaded) == 1:
+        return
+    made = [str(i) for i in range(cell_count(loaded)) if cell_path(loaded, i).exists()]
+    for storage in storages:
+        await storage.kv.set(*MADE, ",".join(made))
 
 
 async def _holds_data(storage: Storage) -> bool:

@@ -71,6 +71,7 @@ class Region:
                 started.append(app)
                 await app.start(receive=False)
             await self._serve()
+            await cells.record_files(self.loaded, (a.storage for a in self.apps if a.storage))
             for app in self.apps:
                 await app.receive()
         except BaseException:

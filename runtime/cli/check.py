@@ -6,10 +6,12 @@ would not stop the local demo), exits 0 when clean and 1 otherwise."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 from bots.core.yamlfile import Problem
-from runtime.cli.common import add_config_argument
+from runtime import cells
+from runtime.cli.common import add_config_argument, load_or_report
 from runtime.cli.online import run_online
 from runtime.features import TEMPLATES
 from runtime.validation import check_all
@@ -39,7 +41,29 @@ def run_check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s) found", file=sys.stderr)
         return 1
+    if not _cells_ok(args.config):
+        return 1
     print(f"{args.config}: OK", file=sys.stderr)
     if getattr(args, "online", False):
         return run_online(args.config, args.institution)
     return 0
+
+
+def _cells_ok(path: str) -> bool:
+    """With storage.cells: which file each institution's data is in, and whether the files
+    there are the ones the config says (a changed count, a missing or swapped file stop
+    ``run``: runtime/cells.py). Prints what it found."""
+    loaded = load_or_report(path)
+    if loaded is None or cells.cell_count(loaded) == 1:
+        return loaded is not None
+    for index, ids in enumerate(cells.members(loaded)):
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        print(
+            f"storage cell {index}: {cells.cell_path(loaded, index)}: {shown or 'no institution'}"
+        )
+    try:
+        asyncio.run(cells.check_files(loaded))
+    except cells.CellMismatch as exc:
+        print(exc, file=sys.stderr)
+        return False
+    return True

@@ -378,3 +378,45 @@ async def test_sigkill_mid_traffic_loses_nothing_in_either_cell(
     assert logged_institutions(cells.cell_path(loaded, 1)) == {"polyclinic-3"}
     print(f"\nanswers before the kill {sum(before.values())}, repeated after it:"
           f" {sum(n - 1 for n in after.values())}")  # fmt: skip
+
+
+async def test_a_missing_or_swapped_cell_file_is_refused_and_check_says_so(
+    tmp_path: Path,
+    emulator: TelegramEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A partial restore: a cell file gone would be made anew, empty, and its institutions'
+    tickets lost without a word; swapped files would answer from each other's data."""
+    from runtime.cli import main
+
+    config = write_config(tmp_path, emulator, monkeypatch)
+    async with running_region(config) as region:
+        for token, chat, question, answer in (
+            (SCHOOL, 100, SCHOOL_QUESTION, SCHOOL_ANSWER),
+            (CLINIC, 200, CLINIC_QUESTION, CLINIC_ANSWER),
+        ):
+            emulator.user_says(token, chat, question)
+            await emulator.wait_until(
+                lambda t=token, c=chat, a=answer: answers(emulator, t, c, a), 30
+            )
+        await region.settle()
+    loaded = load_config(config)
+    data = tmp_path / "data"
+    assert await asyncio.to_thread(main, ["check", "-c", str(config)]) == 0
+    shown = capsys.readouterr().out
+    assert f"storage cell 1: {data / 'bot.cell1.sqlite3'}: polyclinic-3" in shown
+
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    (data / "bot.cell1.sqlite3").rename(aside / "bot.cell1.sqlite3")
+    with pytest.raises(cells.CellMismatch, match="is missing"):
+        await Region(loaded).start()
+    assert not (data / "bot.cell1.sqlite3").exists(), "no empty file took its place"
+    assert await asyncio.to_thread(main, ["check", "-c", str(config)]) == 1
+    assert "Restore it from the backup" in capsys.readouterr().err
+
+    (data / "bot.sqlite3").rename(data / "bot.cell1.sqlite3")  # swapped in a restore
+    (aside / "bot.cell1.sqlite3").rename(data / "bot.sqlite3")
+    with pytest.raises(cells.CellMismatch, match="swapped"):
+        await Region(load_config(config)).start()
