@@ -54,9 +54,11 @@ def _cells_ok(path: str) -> bool:
     there are the ones the config says (a changed count, a missing or swapped file stop
     ``run``: runtime/cells.py). Prints what it found."""
     loaded = load_or_report(path)
-    if loaded is None or cells.cell_count(loaded) == 1:
-        return loaded is not None
-    for index, ids in enumerate(cells.members(loaded)):
+    if loaded is None:
+        return False
+    if cells.cell_count(loaded) == 1 and not loaded.database_path.exists():
+        return True  # nothing written yet (or PostgreSQL: check_files skips it)
+    for index, ids in enumerate(cells.members(loaded) if cells.cell_count(loaded) > 1 else []):
         shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
         print(
             f"storage cell {index}: {cells.cell_path(loaded, index)}: {shown or 'no institution'}"
