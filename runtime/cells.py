@@ -207,12 +207,6 @@ async def open_cells(
     try:
         for index, ids, target, missing in _cells_of(loaded, institutions):
             storage = await Storage.open(":memory:" if missing and not write else target, now)
-            if not ids:  # only to check that it is what the config says it is
-                try:
-                    await check_marker(storage, index, count, target, record=False)
-                finally:
-                    await storage.close()
-                continue
             opened.storages.append(storage)
             opened.of.update(dict.fromkeys(ids, storage))
             await check_marker(storage, index, count, target, record=write)
@@ -226,18 +220,19 @@ def _cells_of(
     loaded: LoadedConfig, institutions: Iterable[str] | None
 ) -> list[tuple[int, list[str], str, bool]]:
     """(index, the institutions asked for in it, its database, whether that file is
-    missing) of each cell holding any of ``institutions`` (None: all), and of each other
-    cell whose file exists."""
+    missing) of each cell holding any of ``institutions`` (None: all); the other cells'
+    files were checked by :func:`check_files`."""
     wanted = None if institutions is None else set(institutions)
     found = []
     for index, ids in enumerate(members(loaded)):
         ids = [i for i in ids if wanted is None or i in wanted]
+        if not ids:
+            continue
         if loaded.config.storage.url is not None:
             found.append((index, ids, loaded.database_target, False))
             continue
         path = cell_path(loaded, index)
-        if ids or path.exists():
-            found.append((index, ids, str(path), not path.exists()))
+        found.append((index, ids, str(path), not path.exists()))
     return found
 
 
