@@ -150,6 +150,27 @@ def test_complaint_is_escalated(school: FaqMatcher) -> None:
     assert result.decision is Decision.ESCALATE
 
 
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("в журнале ошибка в оценке за четверть, разберитесь", True),
+        ("прошу разобраться, сыну поставили двойку за чужую работу", True),
+        ("в аттестате неправильно написана фамилия, исправьте", True),
+        ("в аттестате ошибка в фамилии, как исправить", False),
+        ("сама не разберусь, как записать сына в первый класс", False),
+    ],
+)
+def test_a_demand_is_a_complaint_and_a_question_about_the_same_verb_is_not(
+    school: FaqMatcher, text: str, complaint: bool
+) -> None:
+    """ "разберитесь" and "исправьте" go to staff; "как исправить" and "не разберусь" ask
+    for the FAQ's answer (they were escalated as complaints before)."""
+    result = school.match(text)
+    assert (result.reason == "complaint") is complaint
+    if complaint:
+        assert result.decision is Decision.ESCALATE
+
+
 def test_unsure_offers_two_or_three_entries(clinic: FaqMatcher) -> None:
     result = clinic.match("направление")
     assert result.decision is Decision.CLARIFY

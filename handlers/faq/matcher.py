@@ -43,9 +43,17 @@ from handlers.faq.matching.lexicon import (
     COMPLAINT_PHRASES,
     COMPLAINT_PROCEDURE,
     COMPLAINT_WORDS,
+    DEMAND_LEADS,
+    DEMAND_VERBS,
     NARRATIVE_WORDS,
 )
-from handlers.faq.matching.morph import is_genitive_noun, is_noun_like, lemma_options
+from handlers.faq.matching.morph import (
+    is_genitive_noun,
+    is_imperative,
+    is_noun_like,
+    lemma,
+    lemma_options,
+)
 from handlers.faq.matching.qtype import Asks, asks
 from handlers.faq.matching.scoring import EntryScore, ScoreWeights, score_entries, unknown_words
 from handlers.faq.matching.sentences import question_sentences, split_sentences
@@ -615,10 +623,21 @@ class FaqMatcher:
     def _is_complaint(self, terms: list[str], text: str) -> bool:
         if any(t in COMPLAINT_WORDS for t in terms):
             return True
+        if any(t in DEMAND_VERBS for t in terms) and _demands(tokenize(text)):
+            return True
         marked = self._complaints.apply([lemma for lemma in lemmas(text)])
         return "<complaint>" in marked or "<complaint>" in self._complaint_forms.apply(
             tokenize(text)
         )
+
+
+def _demands(tokens: list[str]) -> bool:
+    """Whether a demand verb is used as a demand: an imperative, or after "прошу"..."""
+    return any(
+        lemma(word) in DEMAND_VERBS
+        and (is_imperative(word) or (i and tokens[i - 1] in DEMAND_LEADS))
+        for i, word in enumerate(tokens)
+    )
 
 
 @functools.cache

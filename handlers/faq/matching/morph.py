@@ -94,3 +94,11 @@ def is_genitive_noun(word: str) -> bool:
         return False
     tag = analyzer().parse(word)[0].tag
     return tag.POS == "NOUN" and "gent" in tag
+
+
+@lru_cache(maxsize=4096)
+def is_imperative(word: str) -> bool:
+    """Whether some reading of a (lowercase) word form is an imperative ("разберитесь")."""
+    if not _is_cyrillic(word):
+        return False
+    return any("impr" in p.tag for p in analyzer().parse(word))
