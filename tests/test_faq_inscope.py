@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handlers.faq.decision import INSCOPE_FEATURES, DecisionModel, Logistic
+from handlers.faq import decision
+from handlers.faq.decision import INSCOPE_FEATURES, DecisionModel, Logistic, too_close
 from handlers.faq.matcher import Decision, FaqMatcher, Pending
 from handlers.faq.matching.scoring import unknown_words
 from handlers.faq.model import load_faq
@@ -98,3 +99,32 @@ def test_a_near_miss_the_ranking_would_answer_is_offered(kind: str, text: str, e
     assert result.decision is Decision.CLARIFY
     assert result.reason == "the FAQ may not cover the question"
     assert result.candidates[0].entry_id == entry
+
+
+@pytest.fixture(scope="module")
+def clinic() -> FaqMatcher:
+    return FaqMatcher.build(load_faq(FIXTURES / "faq-dev" / "polyclinic.yaml").faq)
+
+
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        ("сильно заболела спина, талонов нет. можно прийти без записи?", "urgent-care-room"),
+        ("общий анализ крови без направления бесплатно сделаете?", "blood-tests"),
+    ],
+)
+def test_a_near_tie_by_words_that_the_meaning_breaks_is_answered(
+    clinic: FaqMatcher, text: str, entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two entries score nearly alike by words; the meaning puts one clearly first, so it is
+    answered. Without the tie-break the citizen had to pick between the two."""
+    pending = clinic.begin(text)
+    assert isinstance(pending, Pending) and too_close(pending.signals.lexical)
+    assert clinic.semantic is not None
+    vector = clinic.semantic.embed_query(text)
+    result = clinic.finish(pending, vector)
+    assert (result.decision, result.candidates[0].entry_id) == (Decision.ANSWER, entry)
+    monkeypatch.setattr(decision, "SEMANTIC_TIEBREAK", 99.0)
+    held = clinic.finish(clinic.begin(text), vector)  # type: ignore[arg-type]
+    assert (held.decision, held.reason) == (Decision.CLARIFY, "runner-up too close")
+    assert held.candidates[0].entry_id == entry

@@ -25,7 +25,7 @@ from handlers.faq.decision import (
     inscope_features,
     lexical_features,
     rank,
-    too_close,
+    tied,
 )
 from handlers.faq.evaluation import EvalCase
 from handlers.faq.matcher import FaqMatcher, Pending
@@ -234,9 +234,10 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
     ins, oos = data.in_scope, data.out_of_scope
     free = ~pr.complaint
     # a topic word no entry explains is never answered (MatcherSettings.max_unexplained_topic)
-    # nor one whose two best entries score nearly alike by words ("питание" alone)
+    # nor one whose two best entries score nearly alike by words ("питание" alone) unless
+    # the meaning tells them apart
     answerable = free & np.array(
-        [r.signals.gap <= max_gap and not too_close(r.signals.lexical) for r in data.rows]
+        [r.signals.gap <= max_gap and not tied(r.signals) for r in data.rows]
     )
 
     def allowed(t: dict[str, int]) -> bool:

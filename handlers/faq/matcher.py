@@ -35,7 +35,7 @@ from handlers.faq.decision import (
     lexical_features,
     rank,
     shipped_path,
-    too_close,
+    tied,
 )
 from handlers.faq.matching.analysis import PhraseTable, is_number, lemmas
 from handlers.faq.matching.index import FaqIndex, FieldWeights
@@ -480,7 +480,7 @@ class FaqMatcher:
                 probability,
                 candidates,
             )
-        if probability >= point and too_close(s.lexical):
+        if probability >= point and tied(s):
             return result(Decision.CLARIFY, "runner-up too close", probability, candidates)
         if probability >= point and not covered:
             return result(
