@@ -34,7 +34,6 @@ from handlers.faq.fitting import Bars, FitData, fit_model
 from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, Pending
 from handlers.faq.model import Faq, load_faq
 from handlers.faq.semantic.index import semantic_index
-from handlers.faq.semantic.vectors import embed_cached
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 CACHE = Path("/tmp/semcache/vectors")
@@ -64,8 +63,7 @@ def load_kind(path: Path, encoder: str | None = None) -> Kind:
     for c in cases:
         p = matcher.begin(c.q)
         pending.append(p if isinstance(p, Pending) else None)
-    rows = embed_cached(index.encoder, index._cache, [c.q for c in cases], query=True)
-    assert rows is not None
+    rows = index.embed_queries([c.q for c in cases])
     return Kind(path.stem, path.parent.name, faq, cases, matcher, pending, rows)
 
 

@@ -208,7 +208,31 @@ def vectors(faq: Faq, queries: list[str]) -> None:
             "(heap frozen as in the app)"
         )
         print_parts(matcher, queries, 3)
+        print_worst(matcher)
         gc.unfreeze()
+
+
+def print_worst(matcher: FaqMatcher) -> None:
+    """CPU time of the slowest messages a citizen can send: the encoder embeds only the
+    start and end of a long one, within its token budget."""
+    story = "Здравствуйте! " + "Мы переехали весной из другого города, сын пойдёт в школу. " * 65
+    worst = {
+        "4,000-character story": story + "Какие документы нужны для зачисления?",
+        "200 emoji": "😀" * 200,
+    }
+    line = []
+    for name, text in worst.items():
+        assert matcher.semantic is not None
+        took = []
+        for _ in range(3):
+            t0 = time.thread_time()
+            pending = matcher.begin(text)
+            vector = matcher.semantic.embed_query(text)
+            if not isinstance(pending, MatchResult):
+                matcher.finish(pending, vector)
+            took.append((time.thread_time() - t0) * 1000)
+        line.append(f"{name} {min(took):.0f} ms")
+    print("hybrid   CPU of the longest messages (embedded at once): " + "; ".join(line))
 
 
 def print_parts(matcher: FaqMatcher, queries: list[str], rounds: int) -> None:

