@@ -36,6 +36,7 @@ from handlers.faq.decision import (
     rank,
     shipped_path,
     tied,
+    unstated,
 )
 from handlers.faq.matching.analysis import PhraseTable, is_number, lemmas
 from handlers.faq.matching.index import FaqIndex, FieldWeights
@@ -54,7 +55,7 @@ from handlers.faq.matching.morph import (
     lemma,
     lemma_options,
 )
-from handlers.faq.matching.qtype import Asks, asks
+from handlers.faq.matching.qtype import Asks, asked_figures, asks, stated_figures
 from handlers.faq.matching.scoring import EntryScore, ScoreWeights, score_entries, unknown_words
 from handlers.faq.matching.sentences import question_sentences, split_sentences
 from handlers.faq.matching.smalltalk import SmallTalk, detect
@@ -313,6 +314,11 @@ class FaqMatcher:
             frozenset().union(*(asks(q) for q in entry.questions)) for entry in faq.entries
         ]
         self._entry_masks = entry_masks(self._entry_asks)
+        # what an entry's answer states, or its own questions ask (its author says it answers)
+        self._entry_figures = [
+            stated_figures(entry.answer).union(*(asked_figures(q) for q in entry.questions))
+            for entry in faq.entries
+        ]
         self._complaint_entries = frozenset(
             i
             for i, entry in enumerate(faq.entries)
@@ -398,6 +404,8 @@ class FaqMatcher:
             asks=asks(text),
             entry_asks=self._entry_asks,
             entry_masks=self._entry_masks,
+            figures=asked_figures(text),
+            entry_figures=self._entry_figures,
             complaint_entries=self._complaint_entries,
             unexplained_topic=detail,
             unknown=unknown_words(self._index, seq, self._weights),
@@ -482,6 +490,13 @@ class FaqMatcher:
             )
         if probability >= point and tied(s):
             return result(Decision.CLARIFY, "runner-up too close", probability, candidates)
+        if probability >= point and unstated(s):
+            return result(
+                Decision.CLARIFY,
+                "the best entry does not state the figure asked",
+                probability,
+                candidates,
+            )
         if probability >= point and not covered:
             return result(
                 Decision.CLARIFY, "the FAQ may not cover the question", probability, candidates

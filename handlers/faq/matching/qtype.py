@@ -72,3 +72,64 @@ def agreement(query: frozenset[Asks], entry: frozenset[Asks]) -> tuple[float, fl
     if query & entry:
         return 1.0, 0.0
     return 0.0, 1.0
+
+
+class Figure(StrEnum):
+    """A figure a citizen may ask for, which an answer either states or does not."""
+
+    #: a sum of money: a price, a fee, a fine, the size of a benefit
+    AMOUNT = "amount"
+    #: a length of time: how long something takes or stays valid
+    DURATION = "duration"
+
+
+#: up to two words between ("сколько сейчас стоит"), none of them a unit of time ("сколько
+#: месяцев будут платить" asks how long) nor "в"/"за" ("сколько занятий в месяц")
+_W = r"(?:(?!(?:дн|сут|месяц|недел|час|лет\b|год|минут|раз\b|в\b|за\b))[\w-]+\s+){0,2}"
+_ANY = r"(?:[\w-]+\s+){0,2}"
+_ASKED: dict[Figure, re.Pattern[str]] = {
+    Figure.AMOUNT: re.compile(
+        rf"(\bсколько\s+{_W}(?:сто[ия]т\w*|руб\w*|плат\w*|заплат\w*|процент\w*|выплач\w*|"
+        rf"составля\w*|составит)|\bкак(?:ая|ой|ова|ов)\s+{_W}(?:стоимость|цена|сумма|размер)\b|"
+        r"\bв\s+рублях\b|\bсколько\s+конкретно\b)"
+    ),
+    Figure.DURATION: re.compile(
+        rf"(\bсколько\s+{_W}(?:дней|дня|суток|минут|месяц\w*|недел\w*|час\w*|времени)\b|"
+        rf"\bкак\s+долго\b|\bсколько\s+{_ANY}(?:длит\w*|действ\w*)|\bсрок\w*\s+действи\w*)"
+    ),
+}
+#: a number of something, or a word that settles the question without one
+_NUMBER = (
+    r"(?:\d[\d\s]*(?:[,.]\d+)?\S*|од(?:ин|на|ного|ной)|дв(?:а|е|ух)|тр(?:и|ех)|пят\w+|десят\w+)"
+)
+_STATED: dict[Figure, re.Pattern[str]] = {
+    Figure.AMOUNT: re.compile(
+        rf"({_NUMBER}\s*(?:руб|₽|%|процент|тыс|млн|коп)|бесплатн|не\s+взима|без\s+оплат|"
+        r"прожиточн\w*\s+минимум|мрот|прейскурант|прайс|\{\{|"
+        r"размер\w*\s+(?:\w+\s+){0,6}(?:устанавлива|утвержда|зависит|рассчитыва|определя))"
+    ),
+    Figure.DURATION: re.compile(
+        rf"({_NUMBER}\s*(?:рабоч\w+\s+|календарн\w+\s+)?(?:дн|день|дня|сут|минут|мин\b|месяц|"
+        r"недел|час|год|лет)|в\s+течение|бессроч|в\s+тот\s+же\s+день|в\s+день\s+обращения|"
+        r"\bсразу\b|несколько\s+(?:дней|минут|недель|часов)|полгода|"
+        r"\b(?:за|через|на|в)\s+(?:неделю|месяц|сутки|день|год)\b|\{\{)"
+    ),
+}
+
+
+def asked_figures(text: str) -> frozenset[Figure]:
+    """The figures ``text`` asks for ("сколько стоит", "какой размер", "как долго")."""
+    low = text.lower().replace("ё", "е")
+    return frozenset(f for f, pattern in _ASKED.items() if pattern.search(low))
+
+
+#: the institution's contacts, which hold no sum nor length of time
+_CONTACTS = re.compile(r"\{\{\s*institution\.\w+\s*\}\}")
+
+
+def stated_figures(answer: str) -> frozenset[Figure]:
+    """The figures an answer states: a sum, "бесплатно", a length of time. A template
+    variable (``{{ ... }}``) other than the institution's contacts may hold any, so it
+    counts as stating each."""
+    low = _CONTACTS.sub(" ", answer.lower().replace("ё", "е"))
+    return frozenset(f for f, pattern in _STATED.items() if pattern.search(low))
