@@ -544,6 +544,7 @@ class FaqMatcher:
             + (f" — {result.reason}" if result.reason else ""),
             f"probability right: {probability}; matching: {mode}",
             f"asks: {', '.join(sorted(result.asks)) or '-'}",
+            f"asks for a figure: {', '.join(sorted(asked_figures(text))) or '-'}",
             f"normalized: {result.normalized or '(empty)'}",
             f"terms: {' '.join(terms) or '(none)'}",
         ]
@@ -565,8 +566,10 @@ class FaqMatcher:
             lex = f"lexical={sc.score:.2f}" if sc else "lexical=0"
             sem = f" semantic q={sims[0][i]:.2f} a={sims[1][i]:.2f}" if sims else ""
             kinds = ", ".join(sorted(self._entry_asks[i])) or "-"
+            figures = ", ".join(sorted(self._entry_figures[i])) or "-"
             lines.append(
-                f"{rank_no}. {entry_id} score={sc.score if sc else 0.0:.2f} {lex}{sem} asks: {kinds} «{entry.title}»"
+                f"{rank_no}. {entry_id} score={sc.score if sc else 0.0:.2f} {lex}{sem} asks: {kinds}"
+                f" states: {figures} «{entry.title}»"
             )
             if sc is not None:
                 missing = ", ".join(w for w, _ in sc.unexplained) or "-"
