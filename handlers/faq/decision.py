@@ -175,8 +175,9 @@ def unstated(s: Signals) -> bool:
     took the uncovered questions answered from 6.8% to 5.6% (10 of 56) and the wrong
     answers from 25 to 24, and cost no right answer; its patterns were written after
     reading those 56, so that is in sample. Fitting with the rule let the points answer
-    more (53.0% right at 6.0% out-of-scope with the out-of-scope bar at 4%), but then
-    answered "мрт колена" and other plain questions less often in the tests.
+    more (53.0% right at 6.0% out-of-scope with the out-of-scope bar at 4%), but it moved
+    the cascade point from 0.94 to 0.98 and five tests of plain behaviour failed ("как
+    бесплатно сделать мрт колена" was offered, the "ключевая ставка" near miss answered).
     On four kinds written after it (tests/fixtures/holdout: dental clinic, art school,
     migration office, land registry) it held back 1 of the 22 uncovered questions the
     decision answered, and no right answer."""
