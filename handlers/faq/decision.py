@@ -178,9 +178,9 @@ def unstated(s: Signals) -> bool:
     more (53.0% right at 6.0% out-of-scope with the out-of-scope bar at 4%), but it moved
     the cascade point from 0.94 to 0.98 and five tests of plain behaviour failed ("как
     бесплатно сделать мрт колена" was offered, the "ключевая ставка" near miss answered).
-    On four kinds written after it (tests/fixtures/holdout: dental clinic, art school,
+    On four kinds written after it (tests/fixtures/validation: dental clinic, art school,
     migration office, land registry) it held back 1 of the 22 uncovered questions the
-    decision answered, and no right answer."""
+    decision then shipped answered, and no right answer."""
     if not s.figures or s.entry_figures is None or not len(s.order):
         return False
     return not s.figures <= s.entry_figures[int(s.order[0])]

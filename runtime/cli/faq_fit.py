@@ -1,6 +1,6 @@
 """``priemnaya faq fit``: fit the answer / offer / escalate decision on an admin's own cases.
 
-The shipped decision (handlers/faq/decision.json) was fitted on FAQs of 24 institution kinds;
+The shipped decision (handlers/faq/decision.json) was fitted on FAQs of 32 institution kinds;
 an institution with a few hundred labelled questions of its own can fit one for its FAQ and
 name the file in ``matching: {decision_file: ...}``. Prints the figures on the cases it was
 fitted on (in-sample: expect less on new questions).

@@ -53,7 +53,8 @@ def break_first_answer(config: Path, template: str) -> Path:
     lines = faq.read_text(encoding="utf-8").splitlines()
     index = next(i for i, line in enumerate(lines) if line.startswith(FIRST_ANSWER))
     assert lines[index - 1].strip() == "answer: |" and index == ANSWER_LINE
-    lines[index] = "      " + template
+    lines[index] = lines[index] + " " + template  # the answer keeps its text, as when an
+    # author adds a loop to it (an answer of nothing but the loop ranks below its neighbour)
     faq.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return faq
 
@@ -156,7 +157,7 @@ async def test_a_process_with_the_nested_loop_answer_answers_others_and_stops_on
     (tmp_path / "faq/other.yaml").write_text(faq.read_text(encoding="utf-8"), encoding="utf-8")
     lines = faq.read_text(encoding="utf-8").splitlines()
     index = next(i for i, line in enumerate(lines) if line.startswith(FIRST_ANSWER))
-    lines[index] = "      " + NESTED
+    lines[index] = lines[index] + " " + NESTED
     faq.write_text("\n".join(lines) + "\n", encoding="utf-8")
     monkeypatch.setenv("TG_OTHER", TWO_SCHOOLS)
     with config.open("a", encoding="utf-8") as out:
