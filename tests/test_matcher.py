@@ -262,10 +262,30 @@ def test_everyday_synonyms_meet_the_faq_word() -> None:
     assert (papers.decision, top(papers)) == (Decision.ANSWER, "certificate")
 
 
-def test_complaint_phrase_of_stop_words_only_is_escalated(school: FaqMatcher) -> None:
-    result = school.match("опять нет расписания на сайте, сколько можно")
-    assert result.decision is Decision.ESCALATE
-    assert result.reason == "complaint"
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("опять нет расписания на сайте, сколько можно", True),
+        ("столовую закрыли на ремонт, сколько можно 😡", True),
+        ("учителя нет третью неделю. Сколько можно ждать?!", True),
+        ("в столовой дали холодную кашу третий день подряд, это нормально??", True),
+        ("требую уволить охранника", True),
+        ("сколько можно пропускать уроков без справки", False),
+        ("во сколько можно забрать ребенка из продленки", False),
+        ("меня уволили с работы, можно ли получить бесплатное питание", False),
+        ("могу заявление заново отправить нормально?", False),
+    ],
+)
+def test_exasperation_is_a_complaint_and_the_same_words_in_a_question_are_not(
+    school: FaqMatcher, text: str, complaint: bool
+) -> None:
+    """ "сколько можно" ending a clause and "это нормально" are exasperation; "сколько можно
+    пропускать" asks a number, and "меня уволили" tells a story (they were escalated as
+    complaints, 19 of the 32 fitting kinds' covered questions)."""
+    result = school.match(text)
+    assert (result.reason == "complaint") is complaint
+    if complaint:
+        assert result.decision is Decision.ESCALATE
 
 
 def test_a_genitive_detail_after_a_matched_noun_is_not_a_new_topic() -> None:

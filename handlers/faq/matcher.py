@@ -46,6 +46,7 @@ from handlers.faq.matching.lexicon import (
     COMPLAINT_WORDS,
     DEMAND_LEADS,
     DEMAND_VERBS,
+    EXASPERATION,
     NARRATIVE_WORDS,
 )
 from handlers.faq.matching.morph import (
@@ -304,11 +305,6 @@ class FaqMatcher:
         self._weights = settings.score_weights()
         self._complaints = PhraseTable(
             (tuple(lemmas(p)), ("<complaint>",)) for p in COMPLAINT_PHRASES
-        )
-        # The same phrases word for word: some are made of stop words only ("сколько можно"),
-        # which vanish from lemmas.
-        self._complaint_forms = PhraseTable(
-            (tuple(tokenize(p)), ("<complaint>",)) for p in COMPLAINT_PHRASES
         )
         self._entry_asks = [
             frozenset().union(*(asks(q) for q in entry.questions)) for entry in faq.entries
@@ -639,14 +635,14 @@ class FaqMatcher:
         return details
 
     def _is_complaint(self, terms: list[str], text: str) -> bool:
+        """Whether the message complains or demands: it goes to staff."""
         if any(t in COMPLAINT_WORDS for t in terms):
+            return True
+        if EXASPERATION.search(text.lower().replace("ё", "е")):
             return True
         if any(t in DEMAND_VERBS for t in terms) and _demands(tokenize(text)):
             return True
-        marked = self._complaints.apply([lemma for lemma in lemmas(text)])
-        return "<complaint>" in marked or "<complaint>" in self._complaint_forms.apply(
-            tokenize(text)
-        )
+        return "<complaint>" in self._complaints.apply(lemmas(text))
 
 
 def _demands(tokens: list[str]) -> bool:
