@@ -76,7 +76,7 @@ def embed_cached(
     """Vectors of ``texts``, from the cache where it has them; None if ``stop`` said so."""
     kind = "query" if query else "passage"
     keys = [text_key(encoder.name, kind, t) for t in texts]
-    rows: list[np.ndarray | None] = [cache.get(k) if cache else None for k in keys]
+    rows: list[np.ndarray | None] = cache.get_many(keys) if cache else [None] * len(keys)
     missing = [i for i, r in enumerate(rows) if r is None]
     for start in range(0, len(missing), encoder.batch):
         if stop is not None and stop():
@@ -85,8 +85,8 @@ def embed_cached(
         vectors = encoder.embed([texts[i] for i in chunk], query=query)
         for i, vector in zip(chunk, vectors, strict=True):
             rows[i] = vector
-            if cache is not None:
-                cache.put(keys[i], vector)
+        if cache is not None:
+            cache.put_many([(keys[i], vectors[n]) for n, i in enumerate(chunk)])
     if not rows:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.stack([r for r in rows if r is not None])

@@ -1,0 +1,90 @@
+"""The FAQ vector cache: a restart or an edit re-embeds only what changed, vectors of the
+earlier one-file-per-text layout carry over, and a damaged or unwritable cache only makes a
+build slower."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handlers.faq.model import Faq, FaqEntry
+from handlers.faq.semantic.cache import FILE_NAME, VectorCache, text_key
+from handlers.faq.semantic.index import SemanticIndex
+from tests.test_semantic_encoder import FAQ, Fake
+
+
+def built(faq: Faq, folder: Path) -> tuple[SemanticIndex, Fake]:
+    encoder = Fake()
+    index = SemanticIndex(faq, encoder, VectorCache(folder))
+    index.build()
+    assert index.vectors is not None
+    return index, encoder
+
+
+def test_a_restart_embeds_nothing_and_an_edit_only_the_edited_texts(tmp_path: Path) -> None:
+    first, encoder = built(FAQ, tmp_path)
+    assert len(encoder.embedded) == 5  # two questions, three answer sentences
+
+    again, encoder = built(FAQ, tmp_path)
+    assert encoder.embedded == []
+    assert first.vectors is not None and again.vectors is not None
+    assert np.array_equal(first.vectors.questions, again.vectors.questions)
+    assert np.array_equal(first.vectors.answers, again.vectors.answers)
+
+    edited = FAQ.model_copy(
+        update={
+            "entries": [
+                FAQ.entries[0],
+                FaqEntry(
+                    id="when",
+                    questions=["Когда начинается приём заявлений?"],
+                    answer="С 1 марта по 30 июня.",
+                ),
+            ]
+        }
+    )
+    _, encoder = built(edited, tmp_path)
+    assert encoder.embedded == ["С 1 марта по 30 июня."]
+
+
+def test_vectors_of_the_earlier_layout_are_read_and_kept(tmp_path: Path) -> None:
+    key = text_key("fake", "query", "справка")
+    old = tmp_path / key[:2] / f"{key[2:]}.f32"
+    old.parent.mkdir()
+    old.write_bytes(np.arange(4, dtype=np.float32).tobytes())
+
+    cache = VectorCache(tmp_path)
+    vector = cache.get(key)
+    assert vector is not None and vector.tolist() == [0.0, 1.0, 2.0, 3.0]
+    old.unlink()
+    assert (tmp_path / FILE_NAME).exists()
+    kept = VectorCache(tmp_path).get(key)
+    assert kept is not None and kept.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("damage", ["garbage file", "folder is a file"])
+def test_a_damaged_or_unwritable_cache_makes_a_build_slower_never_fail(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    if damage == "garbage file":
+        folder = tmp_path
+        (folder / FILE_NAME).write_bytes(b"not a database, " * 512)
+    else:
+        folder = tmp_path / "vectors"
+        folder.write_text("an admin's file where the folder should be")
+
+    with caplog.at_level(logging.WARNING, logger="handlers.faq.semantic.cache"):
+        index, encoder = built(FAQ, folder)
+        again, encoder_again = built(FAQ, folder)
+
+    assert index.vectors is not None and again.vectors is not None
+    assert np.array_equal(index.vectors.questions, again.vectors.questions)
+    # nothing could be cached, so the second build embedded everything again
+    assert len(encoder.embedded) == len(encoder_again.embedded) == 5
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings and all("embedding anew" in r.getMessage() for r in warnings)
+    # once per cache (one per build here), not once per batch or per text
+    assert len(warnings) <= 2
