@@ -56,7 +56,7 @@ async def on_text(conv: Conversation, text: str, result: MatchResult | None = No
         await conv.reply(conv.render("smalltalk", kind=kind))
         return result
     if result.decision == Decision.CLARIFY and result.candidates:
-        await clarify(conv, [c.entry_id for c in result.candidates[:3]])
+        await clarify(conv, [c.entry_id for c in result.candidates])
         return result
     await escalate(conv, reason="no_match")
     return result

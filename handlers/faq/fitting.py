@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from handlers.faq.decision import (
+    CLARIFY_MAX,
     DecisionModel,
     HybridWeights,
     Logistic,
@@ -24,6 +25,7 @@ from handlers.faq.decision import (
     hybrid_features,
     inscope_features,
     lexical_features,
+    offered_entries,
     rank,
     tied,
 )
@@ -181,7 +183,7 @@ def _prepare(data: FitData, w: HybridWeights) -> _Prepared:
         floor.append(bool(s.lexical[top] >= CLARIFY_FLOOR))
         lexical_top.append(r.ids[top] if has[-1] else None)
         hybrid_top.append(r.ids[int(s.order[0])])
-        offered.append([r.ids[int(i)] for i in s.order[:3]])
+        offered.append([r.ids[int(i)] for i in offered_entries(s, CLARIFY_MAX)])
     return _Prepared(
         np.array(lex_x),
         np.array(hyb_x),

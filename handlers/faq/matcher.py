@@ -27,12 +27,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from handlers.faq.decision import (
+    CLARIFY_MAX,
     DecisionModel,
     Signals,
     entry_masks,
     hybrid_features,
     inscope_features,
     lexical_features,
+    offered_entries,
     rank,
     shipped_path,
     tied,
@@ -147,7 +149,13 @@ class MatcherSettings(BaseModel):
         le=1,
         description="When clarifying, offer entries scoring at least this share of the top one.",
     )
-    clarify_max: int = Field(3, ge=2, le=3, description="At most this many entries to offer.")
+    clarify_max: int = Field(
+        CLARIFY_MAX,
+        ge=2,
+        le=CLARIFY_MAX,
+        description="At most this many entries to offer (three always, more when they score "
+        "close to the first).",
+    )
     answer_field_weight: float = Field(
         0.7,
         ge=0,
@@ -435,7 +443,8 @@ class FaqMatcher:
         rank(s, model.weights)
         by_entry = {sc.index: sc for sc in p.scores}
         candidates = [
-            self._candidate_at(int(i), by_entry) for i in s.order[: self.settings.clarify_max]
+            self._candidate_at(int(i), by_entry)
+            for i in offered_entries(s, self.settings.clarify_max)
         ]
 
         def result(
