@@ -1,6 +1,6 @@
 """The FAQ vector cache: a restart or an edit re-embeds only what changed, vectors of the
-earlier one-file-per-text layout carry over, and a damaged or unwritable cache only makes a
-build slower."""
+earlier one-file-per-text layout carry over, a damaged file is moved aside and the cache
+starts anew, and a cache that cannot be written only makes a build slower."""
 
 from __future__ import annotations
 
@@ -65,16 +65,28 @@ def test_vectors_of_the_earlier_layout_are_read_and_kept(tmp_path: Path) -> None
     assert kept is not None and kept.tolist() == [0.0, 1.0, 2.0, 3.0]
 
 
-@pytest.mark.parametrize("damage", ["garbage file", "folder is a file"])
-def test_a_damaged_or_unwritable_cache_makes_a_build_slower_never_fail(
-    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+def test_a_damaged_file_is_moved_aside_and_the_cache_starts_anew(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if damage == "garbage file":
-        folder = tmp_path
-        (folder / FILE_NAME).write_bytes(b"not a database, " * 512)
-    else:
-        folder = tmp_path / "vectors"
-        folder.write_text("an admin's file where the folder should be")
+    (tmp_path / FILE_NAME).write_bytes(b"not a database, " * 512)
+
+    with caplog.at_level(logging.WARNING, logger="handlers.faq.semantic.cache"):
+        index, encoder = built(FAQ, tmp_path)
+    assert index.vectors is not None and len(encoder.embedded) == 5
+    assert (tmp_path / (FILE_NAME + ".damaged")).read_bytes().startswith(b"not a database")
+    assert any("is damaged" in r.getMessage() for r in caplog.records)
+
+    again, encoder = built(FAQ, tmp_path)
+    assert encoder.embedded == []  # the fresh file holds the first build's vectors
+    assert again.vectors is not None
+    assert np.array_equal(index.vectors.questions, again.vectors.questions)
+
+
+def test_a_cache_that_cannot_be_written_makes_a_build_slower_never_fail(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "vectors"
+    folder.write_text("an admin's file where the folder should be")
 
     with caplog.at_level(logging.WARNING, logger="handlers.faq.semantic.cache"):
         index, encoder = built(FAQ, folder)
@@ -87,4 +99,4 @@ def test_a_damaged_or_unwritable_cache_makes_a_build_slower_never_fail(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings and all("embedding anew" in r.getMessage() for r in warnings)
     # once per cache (one per build here), not once per batch or per text
-    assert len(warnings) <= 2
+    assert len(warnings) == 2

@@ -8,14 +8,16 @@ spent half of a cold build with the fast encoder in creating files (4,400 texts 
 several worker processes share the folder. Vectors of that earlier layout are still read
 (and copied into the file), so an upgrade re-embeds nothing.
 
-The cache only saves time: a folder that cannot be written, a full disk or a damaged file
-makes a build slower, never fail."""
+The cache only saves time: a folder that cannot be written or a full disk makes a build
+slower, never fail, and a damaged file is moved aside (``vectors.sqlite3.damaged``) and
+started anew."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,6 +27,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 FILE_NAME = "vectors.sqlite3"
+#: SQLite's names of a file that is not, or no longer, a database
+_DAMAGED = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT"})
 #: keys looked up per statement (SQLite's limit on bound values is far above)
 _CHUNK = 500
 #: how long a writer waits for another process's transaction on the same file
@@ -56,16 +60,9 @@ class VectorCache:
         found: dict[str, np.ndarray] = {}
         if keys and self.path.exists():
             try:
-                with self._connect() as db:
-                    for start in range(0, len(keys), _CHUNK):
-                        chunk = list(keys[start : start + _CHUNK])
-                        marks = ",".join("?" * len(chunk))
-                        rows = db.execute(
-                            f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk
-                        )
-                        found.update((k, _vector(v)) for k, v in rows if _valid(v))
+                self._read(keys, found)
             except sqlite3.Error as exc:
-                self._warn("read", exc)
+                self._failed("read", exc)
         out: list[np.ndarray | None] = [found.get(k) for k in keys]
         legacy = list(self._legacy(keys, out))
         for i, vector in legacy:
@@ -79,12 +76,23 @@ class VectorCache:
         if not items:
             return
         rows = [(k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items]
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db, db:
-                db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
-        except (OSError, sqlite3.Error) as exc:
-            self._warn("write", exc)
+        for attempt in range(2):
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                with self._connect() as db, db:
+                    db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
+                return
+            except (OSError, sqlite3.Error) as exc:
+                if not (self._failed("write", exc) and attempt == 0):
+                    return
+
+    def _read(self, keys: Sequence[str], found: dict[str, np.ndarray]) -> None:
+        with self._connect() as db:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = list(keys[start : start + _CHUNK])
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk)
+                found.update((k, _vector(v)) for k, v in rows if _valid(v))
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -128,11 +136,29 @@ class VectorCache:
             if _valid(data):
                 yield i, _vector(data)
 
-    def _warn(self, what: str, exc: Exception) -> None:
-        """Once per cache: the build goes on without it, only slower."""
+    def _failed(self, what: str, exc: Exception) -> bool:
+        """Warn (once per cache: the build goes on without it, only slower); a damaged
+        file is moved aside, and True says the cache may be tried again."""
+        damaged = getattr(exc, "sqlite_errorname", None) in _DAMAGED
+        if damaged:
+            aside = self.path.with_name(FILE_NAME + ".damaged")
+            try:
+                os.replace(self.path, aside)
+                for suffix in ("-wal", "-shm"):
+                    self.path.with_name(FILE_NAME + suffix).unlink(missing_ok=True)
+            except OSError:
+                pass  # another process moved it first, or the folder is read-only
+            log.warning(
+                "faq vector cache %s is damaged (%s): moved aside to %s, starting anew",
+                self.path,
+                exc,
+                aside.name,
+            )
+            return True
         if not self._warned:
             self._warned = True
             log.warning("faq vector cache %s: cannot %s (%s); embedding anew", self.path, what, exc)
+        return False
 
 
 def _valid(data: bytes) -> bool:
