@@ -134,11 +134,11 @@ def offered_entries(s: Signals, most: int) -> np.ndarray:
     :data:`OFFER_ALWAYS`, then the next ones while they score within :data:`OFFER_SPREAD`
     standard deviations of the first. Offering three missed the right entry for 3.8% of
     the covered questions of the 32 fitting kinds (8% on the detail-heavy ones) and sent
-    those citizens to staff; five at most, so, caught 61 of the 110 questions whose right
-    entry was fourth or fifth (leave-one-kind-out right-or-offered 94.3 -> 96.7%), and the
-    spread keeps a confident ranking's list at three: 4.0 entries on average, against 5.0
-    for five always, with 58 of the 61 (bench/faq_loko.py; in sample for the spread, 187 of
-    187 and 450 of 452 on the validation and holdout kinds)."""
+    those citizens to staff. Five always would catch 61 more of them (leave-one-kind-out
+    right-or-offered 94.3 -> 96.7%) at 5.0 entries a list; the spread keeps a confident
+    ranking's list at three and catches 58 of the 61 at 4.1 entries on average (96.4%;
+    bench/faq_loko.py; chosen in sample, it caught 187 of 187 and 450 of 452 on the
+    validation and holdout kinds)."""
     order = s.order[:most]
     if len(order) <= OFFER_ALWAYS or s.hybrid is None:
         return order
