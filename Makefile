@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@$(BIN)/priemnaya shell -c config.example.yaml
+	@$(BIN)/priemnaya shell -c config.example.yaml $(if $(INSTITUTION),-i $(INSTITUTION))
 
 # everything, as CI runs it: lint, types, the layer contract (pyproject: importlinter), all tests
 test: $(STAMP)

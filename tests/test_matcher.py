@@ -115,6 +115,9 @@ def test_faq_synonyms_count_as_the_canonical_term() -> None:
         ("Спасибо большое!", SmallTalk.THANKS),
         ("спс", SmallTalk.THANKS),
         ("👍👍", SmallTalk.THANKS),
+        # an elderly citizen's thanks with a term of address opened a ticket for staff
+        ("спасибо доченька", SmallTalk.THANKS),
+        ("Спасибо, милая, дай бог здоровья", SmallTalk.THANKS),
         ("До свидания", SmallTalk.GOODBYE),
     ],
 )
