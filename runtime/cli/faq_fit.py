@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bots.core.yamlfile import ProblemsError
 from handlers.faq.evaluation import combine, load_cases, run_cases
-from handlers.faq.fitting import Bars, FitData, add_cases, fit_model
+from handlers.faq.fitting import FitData, add_cases, bars_for, fit_model
 from runtime.cli.common import add_config_argument, institution_matcher
 
 
@@ -51,7 +51,8 @@ def run_fit(args: argparse.Namespace) -> int:
     if data.in_scope < 20 or data.out_of_scope < 5:
         print("faq fit: need at least 20 covered and 5 uncovered questions", file=sys.stderr)
         return 1
-    model = fit_model(data, Bars(), f"{inst_id}: {', '.join(map(str, args.cases))}")
+    bars = bars_for(matcher.settings.encoder)
+    model = fit_model(data, bars, f"{inst_id}: {', '.join(map(str, args.cases))}")
     args.output.write_text(model.to_json(), encoding="utf-8")
     refitted = institution_matcher(args, model)
     if isinstance(refitted, int):

