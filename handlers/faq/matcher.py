@@ -45,6 +45,7 @@ from handlers.faq.matching.index import FaqIndex, FieldWeights
 from handlers.faq.matching.lexicon import (
     COMPLAINT_PHRASES,
     COMPLAINT_PROCEDURE,
+    COMPLAINT_TOPIC_WORDS,
     COMPLAINT_WORDS,
     DEMAND_LEADS,
     DEMAND_VERBS,
@@ -60,7 +61,7 @@ from handlers.faq.matching.morph import (
 )
 from handlers.faq.matching.qtype import Asks, asked_figures, asks, stated_figures
 from handlers.faq.matching.scoring import EntryScore, ScoreWeights, score_entries, unknown_words
-from handlers.faq.matching.sentences import question_sentences, split_sentences
+from handlers.faq.matching.sentences import is_question, question_sentences, split_sentences
 from handlers.faq.matching.smalltalk import SmallTalk, detect
 from handlers.faq.matching.text import tokenize
 from handlers.faq.model import Faq
@@ -619,8 +620,8 @@ class FaqMatcher:
             return frozenset()
         asked: set[str] = set()
         told: set[str] = set()
-        for sentence, is_question in zip(sentences, asks, strict=True):
-            (asked if is_question else told).update(self._index.terms(sentence))
+        for sentence, asking in zip(sentences, asks, strict=True):
+            (asked if asking else told).update(self._index.terms(sentence))
         return frozenset(told - asked)
 
     def _candidate_at(self, i: int, by_entry: dict[int, EntryScore]) -> Candidate:
@@ -654,14 +655,21 @@ class FaqMatcher:
         return details
 
     def _is_complaint(self, terms: list[str], text: str) -> bool:
-        """Whether the message complains or demands: it goes to staff."""
+        """Whether the message complains or demands: it goes to staff. A question about
+        complaints ("куда жаловаться", "сколько рассматривают жалобу") is not one when the
+        FAQ says how to complain (else staff answer it: a school's FAQ offered "обучение на
+        дому" for "куда жаловаться на учителя")."""
         if any(t in COMPLAINT_WORDS for t in terms):
             return True
         if EXASPERATION.search(text.lower().replace("ё", "е")):
             return True
         if any(t in DEMAND_VERBS for t in terms) and _demands(tokenize(text)):
             return True
-        return "<complaint>" in self._complaints.apply(lemmas(text))
+        if "<complaint>" in self._complaints.apply(lemmas(text)):
+            return True
+        if not any(t in COMPLAINT_TOPIC_WORDS for t in terms):
+            return False
+        return not self._complaint_entries or not is_question(text)
 
 
 def _demands(tokens: list[str]) -> bool:

@@ -19,6 +19,12 @@ _INTERROGATIVES = frozenset(
     "ли нужно надо подскажите скажите".split()
 )
 _WORD = re.compile(r"[а-яёa-z]+", re.I)
+#: more words that ask (and requests to be told), counted by :func:`is_question` only: the
+#: story split above was measured with its own list
+_ASKING = _INTERROGATIVES | frozenset(
+    "кому кого каким какую чем че чо скольки скока могу может подскажи расскажите объясните "
+    "уточните".split()
+)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -35,3 +41,11 @@ def question_sentences(sentences: list[str]) -> list[bool]:
     return [
         bool(_INTERROGATIVES.intersection(w.lower() for w in _WORD.findall(s))) for s in sentences
     ]
+
+
+def is_question(text: str) -> bool:
+    """Whether ``text`` asks something: a '?' or a question word anywhere ("куда жаловаться",
+    "подскажите адрес прокуратуры"); citizens often leave out the '?'."""
+    if "?" in text:
+        return True
+    return not _ASKING.isdisjoint(w.lower().replace("ё", "е") for w in _WORD.findall(text))
