@@ -95,6 +95,7 @@ def write_config(
     port: int,
     sqlite: str = "thread",
     cells: int = 1,
+    matching: str = "{}",
 ) -> Path:
     shutil.copy(ROOT / "examples/faq/school.yaml", folder / "faq.yaml")
     storage = f"storage: {{path: scale.sqlite3, sqlite: {sqlite}, cells: {cells}}}"
@@ -111,6 +112,7 @@ def write_config(
             "    address: г. Курск, ул. Примерная, 1",
             '    working_hours: {mon-sun: "00:00-23:59"}',
             "    faq: faq.yaml",
+            f"    matching: {matching}",
             f'    telegram: {{token: "{app_token(i, shared)}", api_server: "{api}", mode: {mode}}}',
         ]
     config = folder / "config.yaml"
@@ -332,7 +334,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     emu = FastTelegram(on_message)
     api = await emu.start()
     scale = args.rate_scale or (max(1.0, args.rate / 25) if shared else 1.0)
-    config = write_config(tmp, n, api, args.mode, shared, free_port(), args.sqlite, args.cells)
+    config = write_config(
+        tmp, n, api, args.mode, shared, free_port(), args.sqlite, args.cells, args.matching
+    )
     print(
         f"scale: N={n} institutions, {args.mode}, "
         f"{'one shared bot' if shared else 'a bot each'}, {args.rate:g} questions/s for "
@@ -552,6 +556,12 @@ def main() -> None:
         "--vectors",
         default=str(Path(tempfile.gettempdir()) / "priemnaya-scale-vectors"),
         help="the FAQ vectors' cache, kept between runs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--matching",
+        default="{}",
+        help="every institution's matching: block, e.g. '{encoder_wait: 1000}' (default: the"
+        " product's)",
     )
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (kept: config, logs, db)")
     args = parser.parse_args()

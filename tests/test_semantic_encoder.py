@@ -42,7 +42,7 @@ class Fake:
     def __init__(self) -> None:
         self.embedded: list[str] = []
 
-    def embed(self, texts: list[str], *, query: bool) -> np.ndarray:
+    def embed(self, texts: list[str], *, query: bool, deadline: float | None = None) -> np.ndarray:
         self.embedded.extend(texts)
         rows = []
         for t in texts:

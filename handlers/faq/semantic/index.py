@@ -18,7 +18,7 @@ import numpy as np
 
 from handlers.faq.model import Faq
 from handlers.faq.semantic.cache import VectorCache
-from handlers.faq.semantic.encoder import Encoder, shared_encoder
+from handlers.faq.semantic.encoder import Encoder, EncoderBusy, shared_encoder
 from handlers.faq.semantic.vectors import EntryVectors, embed_cached, message_text
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,15 @@ class SemanticIndex:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.encoder.embed([message_text(text)], query=True)[0]
+
+    def embed_query_by(self, text: str, deadline: float) -> np.ndarray | None:
+        """The message's vector, or None if the encoder was busy with other messages until
+        ``deadline`` (``time.monotonic()``), counting the time this call waited for a
+        thread to run on."""
+        try:
+            return self.encoder.embed([message_text(text)], query=True, deadline=deadline)[0]
+        except EncoderBusy:
+            return None
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Vectors of many messages, through the cache (evaluation runs the same cases
