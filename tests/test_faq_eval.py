@@ -50,8 +50,9 @@ def test_right_entry_is_answered_or_offered(total: EvalReport) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="issue 16: the decision is now fitted on 32 institution kinds, not tuned on "
-    "these two dev FAQs; it answers 65% of them right at once (80% before) and offers "
-    "the right entry for most of the rest (98% right-or-offered, 1% wrong; "
+    "these two dev FAQs; it answers 79% of them right at once (80% with the hand "
+    "thresholds tuned on them, 65% before the vector map) and offers the right entry for "
+    "most of the rest (99.5% right-or-offered, 0.5% wrong; "
     "bench/faq_loko.py fit, in-sample lines of polyclinic and school)",
 )
 def test_most_covered_questions_are_answered(total: EvalReport) -> None:

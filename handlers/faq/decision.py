@@ -419,6 +419,9 @@ class DecisionModel:
     #: below this offer probability, nothing fits: escalate
     offer_point: float
     fitted_on: str = ""
+    #: the similarities it was fitted on: the encoder and its vector map
+    #: (``SemanticIndex.space``); "" for a decision fitted before it was recorded
+    space: str = ""
     #: the probability that the FAQ covers the message (None: not fitted, no such gate)
     inscope: Logistic | None = None
     #: answer with vectors only at this in-scope probability or above
@@ -427,6 +430,7 @@ class DecisionModel:
     def to_json(self) -> str:
         data: dict[str, Any] = {
             "fitted_on": self.fitted_on,
+            "space": self.space,
             "features": {
                 "lexical": LEXICAL_FEATURES,
                 "hybrid": HYBRID_FEATURES,
@@ -467,6 +471,7 @@ class DecisionModel:
             cascade=float(points["cascade"]),
             offer_point=float(points["offer"]),
             fitted_on=str(data.get("fitted_on", "")),
+            space=str(data.get("space", "")),
             inscope=Logistic.from_dict(data["inscope"]) if "inscope" in data else None,
             inscope_point=float(points.get("inscope", 0.0)),
         )

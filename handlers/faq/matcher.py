@@ -414,6 +414,18 @@ class FaqMatcher:
             pending.encoder_busy = vector is None
         return self.finish(pending, vector)
 
+    def decision_fitted_elsewhere(self) -> str | None:
+        """Why the decision's probabilities do not hold for this matcher, or None: it was
+        fitted on other similarities (another encoder, another vector map, or before the
+        decision recorded them) than this matcher compares."""
+        if self.semantic is None or self.model.space == self.semantic.space:
+            return None
+        fitted = self.model.space or "unrecorded (fitted before December 2026)"
+        return (
+            f"the decision was fitted on similarities of {fitted}; this FAQ is compared "
+            f"with {self.semantic.space}: refit it with `priemnaya faq fit`"
+        )
+
     def begin(self, text: str) -> MatchResult | Pending:
         """The lexical part: small talk and empty messages are decided here."""
         tokens = tokenize(text)

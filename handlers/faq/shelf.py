@@ -19,6 +19,7 @@ config no longer uses.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from handlers.faq.checks import synonym_problems
 from handlers.faq.decision import DecisionModel
 from handlers.faq.matcher import FaqMatcher, MatcherSettings
 from handlers.faq.model import LoadedFaq, content_digest, load_faq
+
+log = logging.getLogger(__name__)
 
 #: what loading one file gave: the FAQ and its problems (the synonym checks), or None and
 #: the problems that stopped it
@@ -77,6 +80,9 @@ class FaqShelf:
             matcher = self._matchers[key] = FaqMatcher.build(
                 loaded.faq, settings, vectors_dir=vectors_dir, model=model, background=background
             )
+            elsewhere = matcher.decision_fitted_elsewhere() if decision_path else None
+            if elsewhere:
+                log.warning("%s: %s", decision_path, elsewhere)
         return matcher
 
     def successor(self) -> FaqShelf:

@@ -53,6 +53,8 @@ def run_fit(args: argparse.Namespace) -> int:
         return 1
     bars = bars_for(matcher.settings.encoder)
     model = fit_model(data, bars, f"{inst_id}: {', '.join(map(str, args.cases))}")
+    if matcher.semantic is not None:  # the similarities it holds for (a check at start)
+        model.space = matcher.semantic.space
     args.output.write_text(model.to_json(), encoding="utf-8")
     refitted = institution_matcher(args, model)
     if isinstance(refitted, int):

@@ -19,6 +19,7 @@ import numpy as np
 from handlers.faq.model import Faq
 from handlers.faq.semantic.cache import VectorCache
 from handlers.faq.semantic.encoder import Encoder, EncoderBusy, shared_encoder
+from handlers.faq.semantic.vector_map import VectorMap, shipped_map
 from handlers.faq.semantic.vectors import EntryVectors, embed_cached, message_text
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,30 @@ CACHE_ENV = "PRIEMNAYA_VECTORS_DIR"
 
 
 class SemanticIndex:
-    """The vectors of one FAQ, and the encoder for messages."""
+    """The vectors of one FAQ, and the encoder for messages. With a ``vector_map`` the
+    messages, question variants and answer sentences are compared through it (the cache
+    keeps the encoder's own vectors)."""
 
-    def __init__(self, faq: Faq, encoder: Encoder, cache: VectorCache | None):
+    def __init__(
+        self,
+        faq: Faq,
+        encoder: Encoder,
+        cache: VectorCache | None,
+        vector_map: VectorMap | None = None,
+    ):
         self.encoder = encoder
+        self.vector_map = vector_map
         self._faq = faq
         self._cache = cache
         self._vectors: EntryVectors | None = None
         self._done = threading.Event()
         self._stopped = False
+
+    @property
+    def space(self) -> str:
+        """What the similarities are of: the encoder, and the map if there is one. A
+        decision is fitted on one space's similarities (``DecisionModel.space``)."""
+        return space_name(self.encoder.name, self.vector_map)
 
     @property
     def vectors(self) -> EntryVectors | None:
@@ -51,9 +67,12 @@ class SemanticIndex:
     def build(self) -> None:
         started = time.perf_counter()
         try:
-            self._vectors = EntryVectors.build(
+            vectors = EntryVectors.build(
                 self._faq, self.encoder, self._cache, stop=lambda: self._stopped
             )
+            if vectors is not None and self.vector_map is not None:
+                vectors = vectors.mapped(self.vector_map.apply)
+            self._vectors = vectors
         except Exception:  # the bot goes on lexically; the reason is in the log
             log.exception("faq vectors could not be built; matching stays lexical")
         finally:
@@ -72,16 +91,17 @@ class SemanticIndex:
         self._stopped = True
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.encoder.embed([message_text(text)], query=True)[0]
+        return self._mapped(self.encoder.embed([message_text(text)], query=True)[0])
 
     def embed_query_by(self, text: str, deadline: float) -> np.ndarray | None:
         """The message's vector, or None if the encoder was busy with other messages until
         ``deadline`` (``time.monotonic()``), counting the time this call waited for a
         thread to run on."""
         try:
-            return self.encoder.embed([message_text(text)], query=True, deadline=deadline)[0]
+            row = self.encoder.embed([message_text(text)], query=True, deadline=deadline)[0]
         except EncoderBusy:
             return None
+        return self._mapped(row)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Vectors of many messages, through the cache (evaluation runs the same cases
@@ -89,11 +109,18 @@ class SemanticIndex:
         clipped = [message_text(t) for t in texts]
         rows = embed_cached(self.encoder, self._cache, clipped, query=True)
         assert rows is not None
-        return rows
+        return self._mapped(rows)
+
+    def _mapped(self, rows: np.ndarray) -> np.ndarray:
+        return rows if self.vector_map is None else self.vector_map.apply(rows)
+
+
+def space_name(encoder_name: str, vector_map: VectorMap | None) -> str:
+    return encoder_name if vector_map is None else f"{encoder_name} map {vector_map.digest}"
 
 
 _lock = threading.Lock()
-_indexes: dict[tuple[str, str, str], SemanticIndex] = {}
+_indexes: dict[tuple[str, str, str, bool], SemanticIndex] = {}
 
 
 def faq_key(faq: Faq) -> str:
@@ -106,21 +133,24 @@ def semantic_index(
     *,
     background: bool | None = None,
     encoder: str | None = None,
+    mapped: bool = True,
 ) -> SemanticIndex | None:
     """The shared index of this FAQ's content with ``encoder`` (default: the process's
     choice), started on first request; None without the encoder's package (matching stays
-    lexical)."""
+    lexical). ``mapped``: through the encoder's shipped vector map, if it has one (the
+    fitting bench compares unmapped vectors and applies maps of its own)."""
     model = shared_encoder(encoder)
     if model is None:
         return None
     override = os.environ.get(CACHE_ENV)
     folder = Path(override) if override else cache_dir or DEFAULT_CACHE
-    key = (faq_key(faq), str(folder), model.name)
+    key = (faq_key(faq), str(folder), model.name, mapped)
     with _lock:
         index = _indexes.get(key)
         created = index is None
         if index is None:
-            index = _indexes[key] = SemanticIndex(faq, model, VectorCache(folder))
+            vector_map = shipped_map(model.name, model.dim) if mapped else None
+            index = _indexes[key] = SemanticIndex(faq, model, VectorCache(folder), vector_map)
     if created:
         if BUILD_IN_BACKGROUND if background is None else background:
             threading.Thread(target=index.build, name="faq-vectors", daemon=True).start()

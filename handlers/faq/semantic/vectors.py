@@ -116,6 +116,12 @@ class EntryVectors:
             return None
         return cls(q, _starts(questions), a, _starts(answers))
 
+    def mapped(self, apply: Callable[[np.ndarray], np.ndarray]) -> EntryVectors:
+        """Every row through ``apply`` (a vector map), grouped alike."""
+        return EntryVectors(
+            apply(self.questions), self.question_starts, apply(self.answers), self.answer_starts
+        )
+
     def similarities(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per entry: the best cosine over its question variants, and over its answer
         sentences (``query`` is an L2-normalised row)."""
