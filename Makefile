@@ -42,7 +42,7 @@ check: $(STAMP)
 	$(BIN)/priemnaya check -c config.example.yaml
 
 # the benchmarks (bench/ also holds analysis scripts run by hand: faq_fit, faq_semantic,
-# faq_loko, faq_adapter);
+# faq_loko, faq_map);
 # bench/scale.py runs small here (20 institutions), a region by flags: --n 1000 --mode webhook
 BENCHES := bench/faq_match.py bench/pipeline.py bench/broadcast.py bench/workers.py \
 	bench/report_unanswered.py bench/check_many.py bench/scale.py
