@@ -7,7 +7,7 @@ the covered and the out-of-scope questions of the fitting kinds: an entry's scor
 (its best variant's cosine + ANSWER_WEIGHT x its best answer sentence's); the loss is the
 cross-entropy of softmax([the entries' scores, b]), whose target is the expected entry, or
 the extra column b (a fitted bias) for an out-of-scope question, plus LAMBDA x |W - I|^2.
-Plain numpy, full batch, 200 steps of Adam: about 20 s a map on one core.
+Plain numpy, full batch, 200 steps of Adam: 20-40 s a map on one core.
 
 Chosen on the 32 fitting kinds, each left out (`bench/faq_loko.py loko`; right at once /
 right or offered / wrong / out-of-scope answered; every decision fitted at the same bars,
