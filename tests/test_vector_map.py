@@ -16,7 +16,7 @@ from handlers.faq.evaluation import load_cases
 from handlers.faq.matcher import FaqMatcher, MatcherSettings
 from handlers.faq.model import load_faq
 from handlers.faq.semantic import encoder as encoders
-from handlers.faq.semantic.index import SemanticIndex, semantic_index
+from handlers.faq.semantic.index import SemanticIndex, semantic_index, space_name
 from handlers.faq.semantic.vector_map import VectorMap, map_path, shipped_map
 from handlers.faq.shelf import FaqShelf
 
@@ -138,7 +138,7 @@ def test_an_admins_decision_fitted_on_other_similarities_is_named_at_start(
     assert str(path) in caplog.text and "priemnaya faq fit" in caplog.text
 
     caplog.clear()
-    old.space = f"{encoders.MODEL} map {shipped_map(encoders.MODEL, 384).digest}"  # type: ignore[union-attr]
+    old.space = space_name(encoders.MODEL, shipped_map(encoders.MODEL, 384))
     path.write_text(old.to_json(), encoding="utf-8")
     with caplog.at_level(logging.WARNING):
         FaqShelf().matcher(loaded, decision_path=path, background=False)
