@@ -130,18 +130,19 @@ def clinic() -> FaqMatcher:
         ("общий анализ крови без направления бесплатно сделаете?", "blood-tests"),
     ],
 )
-def test_a_near_tie_by_words_that_the_meaning_breaks_is_answered(
+def test_a_near_tie_by_words_in_a_message_that_says_enough_is_answered(
     clinic: FaqMatcher, text: str, entry: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two entries score nearly alike by words; the meaning puts one clearly first, so it is
-    answered. Without the tie-break the citizen had to pick between the two."""
+    """Two entries score nearly alike by words; the fitted decision weighs the meaning too
+    and answers. Were the message too short for its meaning to count (as "питание" alone
+    is), the citizen would pick between the two."""
     pending = clinic.begin(text)
     assert isinstance(pending, Pending) and too_close(pending.signals.lexical)
     assert clinic.semantic is not None
     vector = clinic.semantic.embed_query(text)
     result = clinic.finish(pending, vector)
     assert (result.decision, result.candidates[0].entry_id) == (Decision.ANSWER, entry)
-    monkeypatch.setattr(decision, "SEMANTIC_TIEBREAK", 99.0)
+    monkeypatch.setattr(decision, "TIEBREAK_MIN_TERMS", 99)
     held = clinic.finish(clinic.begin(text), vector)  # type: ignore[arg-type]
     assert (held.decision, held.reason) == (Decision.CLARIFY, "runner-up too close")
     assert held.candidates[0].entry_id == entry

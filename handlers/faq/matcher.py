@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handlers.faq.decision import (
     CLARIFY_MAX,
+    MAX_UNEXPLAINED_TOPIC,
     DecisionModel,
     Signals,
     entry_masks,
@@ -166,9 +167,11 @@ class MatcherSettings(BaseModel):
         0.3,
         ge=0,
         le=1,
-        description="Largest share of the message's weight that one topic word (a noun, an "
-        "abbreviation) the best entry does not explain may carry for an answer: "
-        "'прививка ребёнку' in an adults' polyclinic is not answered from 'прививка'.",
+        description="The hand-set rule's largest share of the message's weight that one topic "
+        "word (a noun, an abbreviation) the best entry does not explain may carry for an "
+        "answer: 'прививка ребёнку' in an adults' polyclinic is not answered from 'прививка'. "
+        "The fitted decision weighs such a word itself, up to a share of 0.5 "
+        "(decision.MAX_UNEXPLAINED_TOPIC).",
     )
     clarify_threshold: float = Field(
         0.15, ge=0, le=1, description="Below this top score nothing fits: escalate to staff."
@@ -541,7 +544,7 @@ class FaqMatcher:
             offer = p.scores[0].score >= self.settings.clarify_threshold
         if self.settings.answer_probability is not None:
             point = self.settings.answer_probability
-        if probability >= point and s.gap > self.settings.max_unexplained_topic:
+        if probability >= point and s.gap > MAX_UNEXPLAINED_TOPIC:
             return result(
                 Decision.CLARIFY,
                 "a topic word is not explained by the best entry",

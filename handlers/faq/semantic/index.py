@@ -71,7 +71,9 @@ class SemanticIndex:
                 self._faq, self.encoder, self._cache, stop=lambda: self._stopped
             )
             if vectors is not None and self.vector_map is not None:
-                vectors = vectors.mapped(self.vector_map.apply_entries)
+                vectors = vectors.mapped(
+                    self.vector_map.apply_entries, self.vector_map.apply_answers
+                )
             self._vectors = vectors
         except Exception:  # the bot goes on lexically; the reason is in the log
             log.exception("faq vectors could not be built; matching stays lexical")

@@ -116,10 +116,16 @@ class EntryVectors:
             return None
         return cls(q, _starts(questions), a, _starts(answers))
 
-    def mapped(self, apply: Callable[[np.ndarray], np.ndarray]) -> EntryVectors:
-        """Every row through ``apply`` (a vector map), grouped alike."""
+    def mapped(
+        self,
+        apply: Callable[[np.ndarray], np.ndarray],
+        apply_answers: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> EntryVectors:
+        """Every question variant through ``apply`` and every answer sentence through
+        ``apply_answers`` (default: ``apply``), grouped alike."""
+        answers = (apply_answers or apply)(self.answers)
         return EntryVectors(
-            apply(self.questions), self.question_starts, apply(self.answers), self.answer_starts
+            apply(self.questions), self.question_starts, answers, self.answer_starts
         )
 
     def similarities(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
