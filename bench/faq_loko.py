@@ -219,14 +219,14 @@ def in_sample(ks: list[Kind], model: DecisionModel, label: str) -> None:
     print(line(label, pooled))
 
 
-def left_out_maps(ks: list[Kind], **settings: float) -> dict[str, VectorMap]:
+def left_out_maps(ks: list[Kind], **settings: float | None) -> dict[str, VectorMap]:
     """For each kind, the vector map fitted on the other kinds (bench/faq_map.py)."""
     data = {k.name: labelled(k) for k in ks}
     maps: dict[str, VectorMap] = {}
     before = after = total = 0
     for k in ks:
         others = {o: d for o, d in data.items() if o != k.name}
-        maps[k.name] = fit_map_cached(others, MAPS, **settings)  # type: ignore[arg-type]
+        maps[k.name] = fit_map_cached(others, MAPS, **settings)
         b, n = semantic_top1(k)
         a, _ = semantic_top1(mapped(k, maps[k.name]))
         before, after, total = before + b, after + a, total + n
@@ -308,7 +308,7 @@ if __name__ == "__main__":
         full_map = None
         if vectors_map is not None:
             every = {k.name: labelled(k) for k in ks}
-            full_map = fit_map_cached(every, MAPS, **map_settings)  # type: ignore[arg-type]
+            full_map = fit_map_cached(every, MAPS, **map_settings)
             full_map.save(vectors_map)
             print(f"wrote {vectors_map}")
         elif not out and map_path(encoder).exists():

@@ -53,6 +53,7 @@ out-of-scope questions answered more of them.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,7 +162,7 @@ def _gradients(
         c = u @ z.T  # (B, rows)
         best = np.maximum.reduceat(c, starts, axis=1)  # the best row of each entry
         scores += weight * best
-        seen.append((rows, owner, z_raw, z, c == best[:, owner], weight, m))
+        seen.append((rows, owner, z_raw, z, c == best[:, owner], weight))
     logits = np.concatenate([tau * scores, np.full((b, 1), bias)], axis=1)
     logits -= logits.max(axis=1, keepdims=True)
     p = np.exp(logits)
@@ -172,7 +173,7 @@ def _gradients(
     g_u = np.zeros_like(u)
     g_w = np.zeros_like(w)
     g_m = [np.zeros_like(e), np.zeros_like(a)]
-    for i, (rows, owner, z_raw, z, at_best, weight, _) in enumerate(seen):
+    for i, (rows, owner, z_raw, z, at_best, weight) in enumerate(seen):
         g_c = at_best * (tau * weight * g[:, :n])[:, owner]
         g_u += g_c @ z
         g_m[i] += _through_unit(g_c.T @ u, z, z_raw).T @ rows
@@ -243,23 +244,18 @@ def fit_map(
     return VectorMap(w, e, a) if apart else VectorMap(w, e)
 
 
-def fit_map_cached(
-    data: dict[str, Labelled],
-    folder: Path,
-    steps: int = STEPS,
-    lam: float = LAMBDA,
-    tau: float = TAU,
-    answer_weight: float = ANSWER_WEIGHT,
-    tie: float | None = TIE,
-    answers_tie: float | None = ANSWERS_TIE,
-) -> VectorMap:
-    """:func:`fit_map` over ``data``'s kinds, kept in ``folder`` under a key of the data
-    and the settings, so another run over the same kinds (a new decision bar) takes
-    seconds."""
-    settings = f"{steps} {lam} {tau}" + (f" {answer_weight}" if answer_weight else "")
-    settings += f" tie {tie}" if tie is not None else ""
-    settings += f" answers {answers_tie}" if answers_tie is not None else ""
-    digest = hashlib.sha256(settings.encode())
+def fit_map_cached(data: dict[str, Labelled], folder: Path, **settings: Any) -> VectorMap:
+    """:func:`fit_map` over ``data``'s kinds with ``settings`` (its keywords), kept in
+    ``folder`` under a key of the data and the settings, so another run over the same kinds
+    (a new decision bar) takes seconds."""
+    bound = inspect.signature(fit_map).bind(list(data.values()), **settings)
+    bound.apply_defaults()
+    s = bound.arguments
+    key = f"{s['steps']} {s['lam']} {s['tau']}"
+    key += f" {s['answer_weight']}" if s["answer_weight"] else ""
+    key += f" tie {s['tie']}" if s["tie"] is not None else ""
+    key += f" answers {s['answers_tie']}" if s["answers_tie"] is not None else ""
+    digest = hashlib.sha256(key.encode())
     for name in sorted(data):
         d = data[name]
         digest.update(name.encode())
@@ -268,7 +264,7 @@ def fit_map_cached(
     path = folder / f"map-{digest.hexdigest()[:20]}.npy"
     if path.exists():
         return VectorMap.load(path)
-    vector_map = fit_map(list(data.values()), steps, lam, tau, answer_weight, tie, answers_tie)
+    vector_map = fit_map(*bound.args, **bound.kwargs)
     vector_map.save(path)
     return vector_map
 
