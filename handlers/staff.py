@@ -78,3 +78,7 @@ async def on_staff_event(
     for hook in message_hooks:
         if await hook(conv):
             return
+    if event.reply_to and event.replied_bot_text:
+        # a reply to the bot's own message is meant for the bot: a staff member who replied
+        # to a list or a report believing it answers a citizen must learn that nobody got it
+        await conv.reply(conv.render("staff_reply_unplaced"))

@@ -42,6 +42,7 @@ CORE_TEMPLATES: dict[str, frozenset[str]] = {
     "unclear.j2": frozenset({"categories"}),
     "staff_help.j2": frozenset(),
     "staff_unknown_command.j2": frozenset({"command"}),
+    "staff_reply_unplaced.j2": frozenset(),
     "ids.j2": frozenset(
         {"platform", "chat_id", "group", "user_id", "person", "inst_id", "staff_chat"}
         | {"member", "snippet"}

@@ -19,6 +19,9 @@ TICKET_REFS = (CARD, FORWARD, TOPIC)
 #: copies of citizens' words that /forget blanks in the outbox
 HISTORY = "ticket_history"
 LIST = "tickets_list"
+#: what a staff member may reply to in order to answer a ticket: a ticket's history names
+#: one ticket as plainly as its card does (a list names many, so it answers none)
+ANSWERABLE_REFS = (*TICKET_REFS, HISTORY)
 
 
 def ticket_view(ticket: Ticket, inst: Institution, now: datetime) -> dict[str, Any]:

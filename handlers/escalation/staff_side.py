@@ -49,7 +49,7 @@ async def _ticket_of_message(conv: Conversation) -> Ticket | None:
             if found is not None:
                 number = int(found.group(1))
                 return await conv.storage.tickets.by_number(conv.institution.id, number)
-        if record is not None and record.ref_kind in cards.TICKET_REFS and record.ref_id:
+        if record is not None and record.ref_kind in cards.ANSWERABLE_REFS and record.ref_id:
             ticket = await conv.storage.tickets.get(int(record.ref_id))
             if ticket is not None and ticket.institution == conv.institution.id:
                 return ticket

@@ -344,3 +344,28 @@ async def test_staff_help_unknown_commands_and_only_the_bots_messages_count(app:
     assert app.storage is not None
     ticket = await app.storage.tickets.by_number("school-17", 1)
     assert ticket is not None and ticket.status == "open"
+
+
+async def test_a_reply_to_a_tickets_history_answers_it_a_reply_to_the_list_is_refused(
+    app: App,
+) -> None:
+    """/ticket N names one ticket as plainly as its card: a reply to it answers that ticket.
+    A reply to the /tickets list names no single ticket: the staff member is told that
+    nobody got it, rather than believing the citizen was answered."""
+    await citizen_says(app, UNCOVERED)
+    local = school(app)
+    await staff_says(app, "/tickets")
+    listing = staff_messages(app)[-1]
+    citizen_before = len(local.messages(CITIZEN_CHAT))
+    await staff_says(app, "Посмотрим завтра", reply_to=listing.id)
+    assert "никому не отправлен" in staff_messages(app)[-1].text
+    assert "/reply N" in staff_messages(app)[-1].text
+    assert len(local.messages(CITIZEN_CHAT)) == citizen_before
+    assert await ticket_status(app, 1) == "open"
+
+    await staff_says(app, "/ticket 1")
+    history = staff_messages(app)[-1]
+    assert UNCOVERED in history.text
+    await staff_says(app, "Классный руководитель позвонит вам сегодня.", reply_to=history.id)
+    assert "Классный руководитель позвонит вам сегодня." in local.last(CITIZEN_CHAT).text
+    assert await ticket_status(app, 1) == "answered"
