@@ -6,6 +6,10 @@ sets written by people, not by us:
 - tests/fixtures/urgent.holdout.yaml, the held-out set: written by someone else and first
   read after the phrases were frozen and committed. Its figures are the ones to expect
   from messages the rules were not fitted to; nobody tunes on it (tests never assert it).
+- tests/fixtures/urgent.fresh.yaml, 160 messages of eight institution kinds written in
+  stop 41 by a helper who never saw the rules, measured first with the rules of then
+  (precision 94.4%, recall 83.8%) and then tuned on: it is a second development set now,
+  and its first figures are what the held-out set's say of new messages.
 
 Each set's traps (``trap: true``: "травматолог", "вечный огонь", ...) are counted apart:
 a trap that fires is a false alarm a substring list would also raise.
@@ -33,6 +37,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 SETS = (
     ("development", FIXTURES / "urgent.cases.yaml"),
     ("held out", FIXTURES / "urgent.holdout.yaml"),
+    ("fresh", FIXTURES / "urgent.fresh.yaml"),
 )
 
 

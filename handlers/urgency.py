@@ -40,6 +40,9 @@ from functools import lru_cache
 from handlers.faq.matching.morph import fold, lemma, lemma_options
 from handlers.faq.matching.text import tokenize
 
+#: the word a number from 180 to 300 stands for: a blood pressure reading that calls for an
+#: ambulance (other numbers carry no word; rules name this one next to "давление")
+HIGH_READING = "<180-300>"
 #: who may be in danger: a rule about a person needs one of these near its verb
 _PEOPLE = (
     "ребенок|сын|дочь|дочка|сынок|мальчик|девочка|ученик|ученица|школьник|школьница"
@@ -165,7 +168,7 @@ DEFAULT_RULES: tuple[str, ...] = (
     "не реагировать",
     "не двигаться",
     "без движение лежать|" + _OTHERS,
-    "лежать мужчина|человек|женщина|старик|пожилой|бабушка|дедушка улица|земля|снег|остановка|дорога|тротуар",
+    "лежать мужчина|человек|женщина|старик|пожилой|бабушка|дедушка улица|земля|снег|остановка|дорога|тротуар|обочина|кровь",
     "половой орган",
     "эксгибиционист",
     "обнажаться|оголяться|раздеваться перед ребенок|дети|девочка|школьник",
@@ -180,7 +183,7 @@ DEFAULT_RULES: tuple[str, ...] = (
     "не приходить|прийти себя",
     "припадок",
     "сердце схватить",
-    "роды",
+    "роды -партнерский -подготовка -курс -платный -контракт -школа",
     "шприц|игла|иголка съесть|уколоться|найти|площадка|песочница|валяться|разбросать",
     "опухнуть|распухнуть|отечь|отекать весь|после|аллергия|пятно",
     "аллергия отек|отекать|опухнуть|задыхаться|реакция",
@@ -205,6 +208,11 @@ DEFAULT_RULES: tuple[str, ...] = (
     "встать|пошевелиться|шевелиться|наступить не -учет -биржа -очередь",
     "скорая не ехать|приехать|приезжать|дозвониться",
     "синий губа",
+    "синеватый|синюшный|синеть",
+    "шевеление не|нет|перестать|пропасть",
+    "темнеть глаз",
+    # a gas water heater and a headache or vomiting: carbon monoxide
+    "колонка|угарный|угар голова|тошнить|рвота|рвать|плохо|сознание",
     "не просыпаться|проснуться",
     "захлебнуться",
     "аппендицит",
@@ -220,6 +228,12 @@ DEFAULT_RULES: tuple[str, ...] = (
     "бешеный",
     "давить грудь",
     "боль грудь",
+    # "сильно болит грудь" at a polyclinic; a nursing mother's breast is no emergency here
+    "болеть|жечь|жать|сжимать|сдавливать грудь|грудина -кормление -кормить -молоко -лактация"
+    " -маммолог -маммография -мастит -мастопатия -узи",
+    # a blood pressure a citizen writes as figures: 180 and over is a crisis ("давление 200
+    # на 110", "АД 190/100", "верхнее 185")
+    f"давление|ад|верхний {HIGH_READING} -кабинет -рубль -день",
     "хрипеть",
     "опухнуть|распухнуть|отечь|отекать|отек лицо|горло|губа|язык|глаз",
     "сыпь не|температура",
@@ -234,7 +248,7 @@ DEFAULT_RULES: tuple[str, ...] = (
     "конвульсия",
     "пена рот",
     "холодный пот",
-    "болеть|боль|давить|жечь грудина",
+    "болеть|боль|давить|жечь|жать|сжимать грудина",
     "вдохнуть|вздохнуть не",
     "кость горло",
     "отстать группа|экскурсия",
@@ -349,6 +363,8 @@ DEFAULT_RULES: tuple[str, ...] = (
     "не прийти из школа|сад|секция",
     "=дома нет его|ее|ребенок|сын|дочь",
     "прощальный записка|письмо|сообщение|пост|видео",
+    "последний письмо|записка",
+    "никто не нужный",
     "прощаться|попрощаться навсегда|все|больше|написать|сообщение",
     "кричать помощь",
     "льдина",
@@ -398,7 +414,7 @@ DEFAULT_RULES: tuple[str, ...] = (
     "гарь",
     "горелый|паленый|палёный пахнуть|запах|вонять",
     "пламя",
-    "огонь -вечный",
+    "огонь -вечный -утренник -костюм -праздник -сценка -спектакль",
     "дым -экология -выброс -курить -сигарета -сигаретный -кальян -вейп -шашлык -мангал",
     "задымление",
     "газ запах|пахнуть|утечка|отравиться|угарный|травиться|течь|свистеть|шипеть -датчик -счетчик -компенсация",
@@ -450,7 +466,8 @@ CALM_RULES: tuple[str, ...] = (
     "режим готовность|чс",
     # life after an illness: rehabilitation, disability, a ticket to a doctor
     "после|перенести инсульт|инфаркт|травма|операция|перелом|смерть|развод",
-    "инвалид|лфк|реабилитация|талон",
+    "инвалидность|лфк|реабилитация|талон",
+    "инвалид группа|справка|пенсия|льгота|пособие|выплата|парковка|путевка|такси|коляска",
     "без запись",
     "можно ли",
     # what nearly happened or might: "чуть не упал", "дети могут пораниться, почините"
@@ -516,8 +533,13 @@ def _lemma(word: str) -> str:
     return lemma(fold(word)) if word else word
 
 
+_HIGH_READING_ONLY = frozenset({HIGH_READING})
+
+
 def _forms(word: str) -> frozenset[str]:
     """``=дома`` is that form only (not "дом"); a plain word is its lemma and itself."""
+    if word == HIGH_READING:
+        return _HIGH_READING_ONLY
     if word.startswith("="):
         return frozenset({fold(word[1:])})
     return frozenset({_lemma(word), fold(word)})
@@ -541,7 +563,12 @@ def parse_rule(text: str, extra: int = WINDOW_EXTRA) -> Rule:
     return Rule(text, tuple(slots), frozenset(unless), extra)
 
 
+#: "190/100": two readings, which the tokenizer would join into one number
+_READINGS = re.compile(r"(?<=\d)\s*[/\\]\s*(?=\d)")
+
+
 def _token_options(text: str) -> list[frozenset[str]]:
+    text = _READINGS.sub(" ", text)
     pieces = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
     return [
         options
@@ -558,7 +585,7 @@ def _options(token: str) -> frozenset[str] | None:
     few thousand words, and building the set for every word of every message was a third
     of the detector's time."""
     if token.isdecimal():  # what r"\d+" matches: Unicode decimal digits (category Nd)
-        return None
+        return _HIGH_READING_ONLY if 180 <= int(token) <= 300 else None
     return frozenset({token, *lemma_options(token)})
 
 

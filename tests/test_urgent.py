@@ -155,6 +155,29 @@ def test_new_traps_are_not_urgent(text: str) -> None:
     assert not is_urgent(text), detector().matching_rule(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "urgent"),
+    [
+        ("у мамы сильно болит грудь", True),
+        ("жмёт за грудиной уже полчаса", True),
+        ("у мамы давление 200 на 110 и сильно болит голова, таблетки не помогают", True),
+        ("АД 190/100 голова раскалывается", True),
+        ("верхнее 185, что делать", True),
+        ("болит грудь при кормлении, к какому врачу записаться", False),
+        ("давление 140/90 держится неделю, как записаться к кардиологу", False),
+        ("давление 170 на 100 по утрам, нужен терапевт", False),
+        ("справка 180/2023 о давлении готова?", False),
+    ],
+)
+def test_chest_pain_and_a_crisis_reading_of_blood_pressure_are_urgent(
+    text: str, urgent: bool
+) -> None:
+    """Found while trying the demo as a citizen: «сильно болит грудь» and «давление 200 на
+    110» got a list of FAQ entries. A reading counts from 180 (a hypertensive crisis);
+    a nursing mother's breast and an ordinary high reading are for an appointment."""
+    assert is_urgent(text) is urgent, detector().matching_rule(text)
+
+
 def test_every_labelled_trap_of_the_development_set_is_not_urgent() -> None:
     """The whole labelled set is now the development set: each of its traps stays quiet
     (the held-out set, tests/fixtures/urgent.holdout.yaml, is measured by bench/urgency.py,
