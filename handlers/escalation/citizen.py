@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from bots.core.model import Button, ChatRef
 from handlers.conversation import Conversation
 from handlers.escalation import cards
+from handlers.escalation.person import asks_for_person
 from handlers.escalation.sla import WorkingCalendar
 from handlers.institution import Institution
 from handlers.urgency import detector
@@ -142,7 +143,8 @@ async def refresh_card(conv: Conversation, ticket_id: int, answered_by: str | No
 
 async def tell_citizen_escalated(conv: Conversation, ticket: Ticket, cal: WorkingCalendar) -> None:
     inst = conv.institution
-    out_of_hours = not ticket.urgent and cal.has_hours and not cal.is_working(conv.now)
+    # urgent too: nobody may be at work to keep a promise of minutes (the template says so)
+    out_of_hours = cal.has_hours and not cal.is_working(conv.now)
     expect_at = cal.next_working_moment(conv.now)
     await conv.reply(
         conv.render(
@@ -273,7 +275,8 @@ async def staff_thread(conv: Conversation, ticket: Ticket) -> ChatRef:
 async def claim_before_matching(conv: Conversation, text: str) -> str | None:
     """What takes a message before the FAQ does, and the outcome to log for it: urgent
     words (the emergency numbers at once, then staff), a reply to a ticket's message
-    (a follow-up), and the question an /operator command asked for. None: the FAQ's turn."""
+    (a follow-up), the question an /operator command asked for, and a message that only
+    asks for a person (taken as /operator). None: the FAQ's turn."""
     inst = conv.institution
     event = conv.event
     state_key = f"{inst.id}:{event.platform}:{event.user.id}"
@@ -289,6 +292,9 @@ async def claim_before_matching(conv: Conversation, text: str) -> str | None:
         return "escalate"
     if replied is not None and await resume(conv, replied, text):
         return "ticket"
+    if inst.staff_chat is not None and asks_for_person(text):
+        await operator(conv, "")
+        return "command"
     return None
 
 

@@ -283,6 +283,13 @@ async def test_out_of_hours_the_citizen_is_told_when_to_expect_an_answer(
     assert "нерабочее время" in text and "в понедельник, 7 декабря" not in text
     assert "во вторник, 8 декабря, в 8:00" in text  # Monday 7 December is a holiday
 
+    # an urgent message out of hours is promised no answer by a time nobody is at work
+    said = await citizen_says(app, "в школе пожар, дым на втором этаже!", chat="501")
+    text = "\n".join(m.text for m in said)
+    assert "112" in text and "как срочное" in text
+    assert "постараемся ответить до" not in text
+    assert "сотрудники могут ответить не сразу" in text
+
 
 async def test_an_answered_ticket_closes_itself_after_a_quiet_period(
     app: App, clock: ManualClock
@@ -369,3 +376,15 @@ async def test_a_reply_to_a_tickets_history_answers_it_a_reply_to_the_list_is_re
     await staff_says(app, "Классный руководитель позвонит вам сегодня.", reply_to=history.id)
     assert "Классный руководитель позвонит вам сегодня." in local.last(CITIZEN_CHAT).text
     assert await ticket_status(app, 1) == "answered"
+
+
+async def test_asking_for_a_person_in_words_is_taken_like_the_operator_command(
+    app: App,
+) -> None:
+    """«хочу поговорить с оператором» holds no question for the FAQ (matching it offered
+    unrelated entries): the bot asks for the question and hands it to staff."""
+    said = await citizen_says(app, "хочу поговорить с оператором")
+    assert "одним сообщением" in said[-1].text
+    assert not [m for m in staff_messages(app) if "Обращение №" in m.text]
+    await citizen_says(app, "Как перевести сына в другую школу посреди года?")
+    assert "Как перевести сына в другую школу посреди года?" in the_card(app).text
