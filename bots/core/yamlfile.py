@@ -82,6 +82,30 @@ MAX_VALUES = 200_000
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+#: what to do about PyYAML's commonest complaints, in words an admin who edits an FAQ by
+#: hand understands (the parser's own words name the grammar, not the mistake)
+_SYNTAX_HINTS = (
+    (
+        "expected <block end>",
+        "check the indentation of this line and the lines above it: the items of one list,"
+        " and the keys of one entry, start at the same column",
+    ),
+    (
+        "mapping values are not allowed here",
+        'a text with a colon and a space inside must be put in quotes: - "Вопрос: как записаться?"',
+    ),
+    (
+        "could not find expected ':'",
+        "a key lacks its colon, or a quote opened on a line above is not closed",
+    ),
+    ("found character '\\t'", "indent with spaces, not with tabs"),
+    (
+        "found unexpected end of stream",
+        "a quote opened on a line above is not closed",
+    ),
+)
+
+
 def _compose(text: str) -> yaml.Node | None:
     """The node tree; a syntax error is reported by PyYAML's own parser, whose messages
     and lines read better than libyaml's ("mapping values are not allowed here")."""
@@ -160,6 +184,8 @@ def load_yaml(path: Path, *, expand_env: bool = False, text: str | None = None) 
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         reason = exc.problem or str(exc)
+        hint = next((h for words, h in _SYNTAX_HINTS if words in reason), None)
+        reason += f" ({hint})" if hint else ""
         raise ProblemsError([Problem(str(path), line, f"YAML syntax error: {reason}")]) from None
     too_big = None if node is None else _expansion_problem(node)
     if too_big is not None:
@@ -395,6 +421,12 @@ def plain_message(err: Any, loc: Loc) -> str:
             )
         message = f"{value!r} has characters not allowed here (Latin letters, digits, - . _)"
         example = example or "weekly-menu"
+    elif kind == "string_type" and isinstance(err.get("input"), dict):
+        # "- Вопрос: как сменить врача?" is read as a key and its value, not as a text
+        message = (
+            "must be text; a text with a colon and a space inside must be put in quotes:"
+            ' - "Вопрос: как записаться?"'
+        )
     elif kind in _PLAIN:
         try:
             message = _PLAIN[kind].format(**ctx)
