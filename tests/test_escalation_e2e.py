@@ -47,7 +47,7 @@ STAFF_NAME = "Иванова А. П."
 #: the citizen's private chat: a Telegram chat id or a VK user id (= peer_id)
 CITIZEN = 501
 OTHER_CITIZEN = 502
-#: not in examples/faq/school.yaml: `priemnaya faq ask` says "escalate — nothing fits"
+#: not in examples/faq/school.yaml: `priemnaya faq ask` says «передать сотрудникам — ни одна статья не подходит»
 UNCOVERED = "мой сын подрался на перемене, прошу разобраться"
 ESCALATED = "передал ваш вопрос сотрудникам"
 ANSWER = "Здравствуйте! Классный руководитель свяжется с вами сегодня."

@@ -98,8 +98,8 @@ def test_cli_prints_failures_and_summary(capsys: pytest.CaptureFixture[str]) -> 
     args = _cli(["faq", "eval", str(faq), str(cases)])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "answered correctly" in out
-    assert "expected" in out
+    assert "отвечено верно:" in out and "отвечено неверно:" in out
+    assert "ожидалось:" in out and "получено:" in out
 
 
 def test_cli_rejects_odd_number_of_files(capsys: pytest.CaptureFixture[str]) -> None:

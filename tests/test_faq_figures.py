@@ -65,8 +65,9 @@ def test_a_sum_the_entry_never_states_is_offered_not_answered(zags: FaqMatcher) 
     assert result.candidates[0].entry_id == "archive-certificate"
     # `faq ask` shows the admin why: the figure asked, and what each entry states
     why = zags.explain("сколько стоит справка из архива загс")
-    assert "does not state the figure asked" in why and "asks for a figure: amount" in why
-    assert "states: duration «Как получить справку из архива ЗАГС?»" in why
+    assert "в ответе лучшей статьи нет спрошенной цифры" in why
+    assert "спрошенная цифра: сумма" in why
+    assert "«Как получить справку из архива ЗАГС?»" in why and "цифры в ответе: срок" in why
 
 
 def test_a_sum_the_entry_states_is_answered(zags: FaqMatcher) -> None:

@@ -76,8 +76,8 @@ def test_the_guides_school_checks_clean_and_its_faq_measures(
     faq, cases = school.parent / "faq/school-5.yaml", school.parent / "faq/school-5.cases.yaml"
     assert main(["faq", "eval", str(faq), str(cases)]) == 0
     summary = capsys.readouterr().out
-    correct = re.search(r"answered correctly:\s+(\d+)", summary)
-    wrong = re.search(r"answered wrongly:\s+(\d+)", summary)
+    correct = re.search(r"отвечено верно:\s+(\d+)", summary)
+    wrong = re.search(r"отвечено неверно:\s+(\d+)", summary)
     assert correct and wrong, summary
     assert int(correct.group(1)) >= 3 and int(wrong.group(1)) == 0, summary
 

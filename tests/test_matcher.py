@@ -55,7 +55,7 @@ def test_wrong_keyboard_layout_is_retyped(clinic: FaqMatcher, school: FaqMatcher
 
 def test_misspelt_word_is_read_as_the_faq_word_form(school: FaqMatcher) -> None:
     # "клас" is not a dictionary word; the FAQ writes "класс".
-    assert "класс" in school.explain("запись в первый клас уже идет?").split("terms:")[1]
+    assert "класс" in school.explain("запись в первый клас уже идет?").split("значимые слова:")[1]
 
 
 def test_short_numbers_pair_with_their_word(school: FaqMatcher) -> None:
@@ -135,7 +135,10 @@ def test_greeting_then_question_is_a_question(clinic: FaqMatcher) -> None:
     greeted = clinic.match("Добрый день! Подскажите, пожалуйста, как отменить запись к врачу?")
     assert greeted.decision is bare.decision is Decision.ANSWER
     assert top(greeted) == top(bare) == "appointment-cancel"
-    assert "добрый" not in clinic.explain("Добрый день! как отменить запись").split("terms:")[1]
+    assert (
+        "добрый"
+        not in clinic.explain("Добрый день! как отменить запись").split("значимые слова:")[1]
+    )
 
 
 @pytest.mark.parametrize(
@@ -267,10 +270,12 @@ def test_settings_reject_unknown_fields() -> None:
 
 
 def test_explain_names_decision_and_scores(clinic: FaqMatcher) -> None:
+    """`faq ask` speaks the admin's language: the decision, its reason and the scores."""
     text = clinic.explain("как вызвать врача на дом")
-    assert "decision: answer" in text
+    assert "решение: ответить статьёй — уверен в лучшей статье" in text
     assert "doctor-home-visit" in text
-    assert "score=" in text
+    assert "по словам 1.00" in text
+    assert "тип вопроса: как" in text
 
 
 def test_everyday_synonyms_meet_the_faq_word() -> None:

@@ -78,20 +78,29 @@ class EvalReport:
         return json.dumps(data, ensure_ascii=False)
 
     def summary(self) -> str:
+        """The figures in Russian, for the admin who runs ``faq eval`` or ``faq fit``."""
+
         def pct(n: int, d: int) -> str:
             return f"{100.0 * n / d:.1f}%" if d else "-"
 
         i, o = self.in_scope, self.out_of_scope
+        covered, uncovered = "вопросов с ответом", "вопросов без ответа"
+        rows = [
+            ("отвечено верно:", self.answered_correct, i, covered),
+            (
+                "верно или верная статья в выборе:",
+                self.answered_correct + self.clarified_with_expected,
+                i,
+                covered,
+            ),
+            ("отвечено неверно:", self.answered_wrong, i, covered),
+            ("передано сотрудникам, хотя ответ есть:", self.escalated_in_scope, i, covered),
+            ("отвечено, хотя ответа нет:", self.out_of_scope_answered, o, uncovered),
+        ]
+        width = max(len(label) for label, *_ in rows)
         return "\n".join(
-            [
-                f"cases: {self.cases} (in scope {i}, out of scope {o})",
-                f"answered correctly:            {self.answered_correct:4d}  {pct(self.answered_correct, i)} of in scope",
-                f"answered or clarified right:   {self.answered_correct + self.clarified_with_expected:4d}  "
-                f"{pct(self.answered_correct + self.clarified_with_expected, i)} of in scope",
-                f"answered wrongly:              {self.answered_wrong:4d}  {pct(self.answered_wrong, i)} of in scope",
-                f"escalated though covered:      {self.escalated_in_scope:4d}  {pct(self.escalated_in_scope, i)} of in scope",
-                f"answered though not covered:   {self.out_of_scope_answered:4d}  {pct(self.out_of_scope_answered, o)} of out of scope",
-            ]
+            [f"вопросов: {self.cases} (ответ в FAQ есть: {i}, нет: {o})"]
+            + [f"{label:<{width}} {n:4d}  {pct(n, d)} {of}" for label, n, d, of in rows]
         )
 
 

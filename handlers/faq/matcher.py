@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from handlers.faq import explain_words as words
 from handlers.faq.decision import (
     CLARIFY_MAX,
     MAX_UNEXPLAINED_TOPIC,
@@ -593,23 +594,27 @@ class FaqMatcher:
         return MatchResult(Decision.CLARIFY, offered, None, normalized, reason)
 
     def explain(self, text: str) -> str:
-        """A human-readable account of a match, for ``priemnaya faq ask``."""
+        """A human-readable account of a match, for ``priemnaya faq ask`` (in Russian: its
+        readers are admins; handlers/faq/explain_words.py names the codes)."""
         result = self.match(text)
         seq = self._index.terms(text)
         terms = [t for t in seq if not is_number(t)]
         probability = "-" if result.probability is None else f"{result.probability:.2f}"
-        mode = "lexical + semantic" if result.semantic else "lexical"
+        mode = "по словам и по смыслу" if result.semantic else "по словам"
         if self.semantic is not None and self.semantic.vectors is None:
-            mode += " (vectors not built yet)"
+            mode += " (векторы смысла ещё строятся)"
+        decision = words.DECISIONS.get(result.decision.value, result.decision.value)
+        if result.smalltalk:
+            decision += f" ({words.SMALLTALK.get(result.smalltalk.value, result.smalltalk.value)})"
+        if result.reason:
+            decision += f" — {words.REASONS.get(result.reason, result.reason)}"
         lines = [
-            f"decision: {result.decision.value}"
-            + (f" ({result.smalltalk.value})" if result.smalltalk else "")
-            + (f" — {result.reason}" if result.reason else ""),
-            f"probability right: {probability}; matching: {mode}",
-            f"asks: {', '.join(sorted(result.asks)) or '-'}",
-            f"asks for a figure: {', '.join(sorted(asked_figures(text))) or '-'}",
-            f"normalized: {result.normalized or '(empty)'}",
-            f"terms: {' '.join(terms) or '(none)'}",
+            f"решение: {decision}",
+            f"вероятность, что лучшая статья верна: {probability}; сравнение: {mode}",
+            f"тип вопроса: {words.named(words.ASKS, result.asks)}",
+            f"спрошенная цифра: {words.named(words.FIGURES, asked_figures(text))}",
+            f"после нормализации: {result.normalized or '(пусто)'}",
+            f"значимые слова: {' '.join(terms) or '(нет)'}",
         ]
         scores = score_entries(self._index, seq, self._weights, limit=0) if terms else []
         by_entry = {sc.index: sc for sc in scores}
@@ -618,31 +623,33 @@ class FaqMatcher:
         sims = None
         if result.semantic and self.semantic is not None and self.semantic.vectors is not None:
             sims = self.semantic.vectors.similarities(self.semantic.embed_query(text))
-        ids = [c.entry_id for c in result.candidates] or [
-            self._index.entries[sc.index].entry_id for sc in scores[:3]
+        ranked = result.candidates or [
+            Candidate(self._index.entries[sc.index].entry_id, sc.score, list(sc.matched))
+            for sc in scores[:3]
         ]
+        if ranked:
+            lines.append("статьи в том порядке, в каком их взвешивает решение (слова и смысл):")
         positions = {e.entry_id: i for i, e in enumerate(self._index.entries)}
-        for rank_no, entry_id in enumerate(ids, 1):
-            i = positions[entry_id]
+        for rank_no, candidate in enumerate(ranked, 1):
+            i = positions[candidate.entry_id]
             entry = self._index.entries[i]
             sc = by_entry.get(i)
-            lex = f"lexical={sc.score:.2f}" if sc else "lexical=0"
-            sem = f" semantic q={sims[0][i]:.2f} a={sims[1][i]:.2f}" if sims else ""
-            kinds = ", ".join(sorted(self._entry_asks[i])) or "-"
-            figures = ", ".join(sorted(self._entry_figures[i])) or "-"
+            sem = f" по смыслу: вопрос {sims[0][i]:.2f}, ответ {sims[1][i]:.2f};" if sims else ""
             lines.append(
-                f"{rank_no}. {entry_id} score={sc.score if sc else 0.0:.2f} {lex}{sem} asks: {kinds}"
-                f" states: {figures} «{entry.title}»"
+                f"{rank_no}. {candidate.entry_id} «{entry.title}»:"
+                f" по словам {sc.score if sc else 0.0:.2f};{sem}"
+                f" тип: {words.named(words.ASKS, self._entry_asks[i])};"
+                f" цифры в ответе: {words.named(words.FIGURES, self._entry_figures[i])}"
             )
             if sc is not None:
                 missing = ", ".join(w for w, _ in sc.unexplained) or "-"
                 lines.append(
-                    f"   message covered {sc.query_coverage:.2f}, question covered "
-                    f"{sc.question_coverage:.2f}; matched: {', '.join(sc.matched) or '-'}; "
-                    f"not explained: {missing}"
+                    f"   покрыто слов сообщения {sc.query_coverage:.2f}, слов вопроса "
+                    f"{sc.question_coverage:.2f}; совпали: {', '.join(sc.matched) or '-'}; "
+                    f"не объяснены: {missing}"
                 )
-        if not ids and result.decision is not Decision.SMALLTALK:
-            lines.append("no entry shares a word with the message")
+        if not ranked and result.decision is not Decision.SMALLTALK:
+            lines.append("ни одна статья не содержит слов сообщения")
         return "\n".join(lines)
 
     def topic_gap(self, text: str, best: EntryScore) -> float:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bots.core.yamlfile import ProblemsError
 from handlers.faq.evaluation import EvalReport, combine, evaluate, load_cases, run_cases
+from handlers.faq.explain_words import DECISIONS
 from runtime.cli.common import institution_matcher
 
 
@@ -92,12 +93,13 @@ def _print_reports(names: list[Path], reports: list[EvalReport], as_json: bool) 
     for faq_path, report in zip(names, reports, strict=True):
         print(f"== {faq_path}")
         for f in report.failures:
-            expected = f.expected or "(not covered)"
+            expected = f.expected or "(ответа в FAQ нет)"
             got = ", ".join(f.got) or "-"
-            print(f"  [{f.decision}] {f.q!r}\n      expected {expected}; got {got}")
+            decision = DECISIONS.get(str(f.decision), str(f.decision))
+            print(f"  [{decision}] {f.q!r}\n      ожидалось: {expected}; получено: {got}")
         print(report.summary())
         print()
     if len(reports) > 1:
-        print("== total")
+        print("== всего")
         print(total.summary())
     return 0
