@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bots.core.yamlfile import Problem
 from handlers.faq.matching.analysis import lemmas
+from handlers.faq.matching.text import HEAD_CHARS
 from handlers.faq.model import LoadedFaq
 
 
@@ -18,12 +19,15 @@ def synonym_problems(loaded: LoadedFaq) -> list[Problem]:
     faq, doc = loaded.faq, loaded.document
     if not faq.synonyms:
         return []
-    corpus = (
-        " ".join(" ".join([*e.questions, e.answer, e.category]) for e in faq.entries)
-        .lower()
-        .replace("ё", "е")
-    )
-    used = frozenset(lemmas(corpus))
+    texts = [
+        t.lower().replace("ё", "е")
+        for e in faq.entries
+        for t in (*e.questions, e.answer, e.category)
+    ]
+    corpus = " ".join(texts)
+    # piece by piece: the tokenizer reads only the head and the tail of a long text, and
+    # the whole FAQ read as one text lost its middle entries («субсидия» pointed nowhere)
+    used = frozenset(word for text in texts for piece in _pieces(text) for word in lemmas(piece))
     problems: list[Problem] = []
     for term, variants in faq.synonyms.items():
         if variants and not _used(term, corpus, used):
@@ -42,3 +46,19 @@ def _used(term: str, corpus: str, used: frozenset[str]) -> bool:
     if not wanted:  # only stop words: compare the text itself
         return term.lower().replace("ё", "е") in corpus
     return all(word in used for word in wanted)
+
+
+def _pieces(text: str, size: int = HEAD_CHARS) -> list[str]:
+    """``text`` cut at spaces into pieces the tokenizer reads whole."""
+    pieces: list[str] = []
+    current: list[str] = []
+    length = 0
+    for word in text.split():
+        if current and length + len(word) + 1 > size:
+            pieces.append(" ".join(current))
+            current, length = [], 0
+        current.append(word)
+        length += len(word) + 1
+    if current:
+        pieces.append(" ".join(current))
+    return pieces

@@ -205,6 +205,21 @@ def test_a_synonym_used_in_another_word_form_points_somewhere(
     assert "'воспитатель' points nowhere" not in out
 
 
+def test_a_synonym_used_only_in_the_middle_of_a_long_faq_points_somewhere(
+    example_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """«учебник» is used only by an entry in the middle of the school FAQ (22 KB): the
+    check read the FAQ as one text, whose middle the tokenizer skips, and an admin trying
+    the guide got «points nowhere» for four correct synonyms."""
+    faq = example_config.parent / "examples/faq/school.yaml"
+    text = faq.read_text(encoding="utf-8")
+    text = text.replace("entries:\n", "synonyms:\n  учебник: [пособие]\nentries:\n", 1)
+    faq.write_text(text, encoding="utf-8")
+    code, out, _ = run(["check", "-c", str(example_config)], capsys)
+    assert "points nowhere" not in out, out
+    assert code == 0, out
+
+
 # -- (7) the small ones ------------------------------------------------------------------
 
 
