@@ -292,10 +292,38 @@ async def claim_before_matching(conv: Conversation, text: str) -> str | None:
         return "escalate"
     if replied is not None and await resume(conv, replied, text):
         return "ticket"
+    asked = await ticket_that_asked(conv)
+    if asked is not None and await resume(conv, asked, text):
+        return "ticket"
     if inst.staff_chat is not None and asks_for_person(text):
         await operator(conv, "")
         return "command"
     return None
+
+
+async def ticket_that_asked(conv: Conversation) -> Ticket | None:
+    """The ticket whose staff answer is the last thing the citizen saw and asks them a
+    question («Как фамилия и класс ребёнка?»), within ``reopen_window``: the citizen's next
+    message is the answer to it, sent as a reply or not. Parents on a phone simply type;
+    their answer got the FAQ's choices, or joined an older waiting ticket, and the staff
+    member who asked never saw it."""
+    event = conv.event
+    # the citizen's tickets first (indexed, and rarely one qualifies), the chat's last
+    # message only then
+    ticket = await conv.storage.tickets.latest_for_citizen(
+        conv.institution.id, event.platform, event.user.id, ("answered",)
+    )
+    if ticket is None:
+        return None
+    last = await conv.storage.tickets.messages(ticket.id, limit=1)
+    if not last or last[0].author != "staff" or "?" not in last[0].text:
+        return None
+    if conv.now - last[0].created_at > conv.institution.config.staff.reopen_window:
+        return None
+    latest = await conv.storage.outbox.latest_to_chat(conv.institution.id, event.chat)
+    if latest is None or latest.ref_kind != ANSWER or latest.ref_id != str(ticket.id):
+        return None
+    return ticket
 
 
 async def operator(conv: Conversation, args: str) -> None:

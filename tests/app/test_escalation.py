@@ -388,3 +388,27 @@ async def test_asking_for_a_person_in_words_is_taken_like_the_operator_command(
     assert not [m for m in staff_messages(app) if "Обращение №" in m.text]
     await citizen_says(app, "Как перевести сына в другую школу посреди года?")
     assert "Как перевести сына в другую школу посреди года?" in the_card(app).text
+
+
+async def test_a_plain_answer_to_a_staff_members_question_joins_the_ticket_that_asked(
+    app: App,
+) -> None:
+    """Staff ask back («В каком классе учится сын?»); a parent on a phone types the answer
+    instead of replying to it. It joins the ticket that asked, not another waiting ticket
+    or a new one nobody connects with the question."""
+    await citizen_says(app, UNCOVERED)  # ticket 1
+    await staff_says(app, "/reply 1 Разберёмся сегодня.")
+    await citizen_says(app, "когда починят крышу спортзала")  # ticket 2
+    assert await ticket_status(app, 2) == "open"
+    await staff_says(app, "/reply 1 В каком классе учится сын и как его зовут?")
+    assert await ticket_status(app, 1) == "answered"
+    said = await citizen_says(app, "Петров Миша, учительница Сидорова")
+    assert any("обращению № 1" in m.text for m in said), [m.text for m in said]
+    assert await ticket_status(app, 1) == "open"
+    assert "Петров Миша" in the_card(app, 1).text
+    assert "Петров Миша" not in the_card(app, 2).text
+
+    # an answer without a question is an answer: the next new question opens a ticket
+    await staff_says(app, "/reply 1 Спасибо, классный руководитель позвонит вам.")
+    await citizen_says(app, "А почему в столовой холодные котлеты уже неделю")
+    assert "холодные котлеты" not in the_card(app, 1).text
