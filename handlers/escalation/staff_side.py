@@ -195,11 +195,17 @@ async def close_command(conv: Conversation, args: str) -> None:
 
 async def list_command(conv: Conversation, args: str) -> None:
     tickets = await conv.storage.tickets.find(conv.institution.id, ACTIVE, limit=30)
+    # what still needs an answer before what was answered (a stable sort keeps urgent
+    # first and then the oldest first, as the storage gives them)
+    tickets.sort(key=lambda t: (not t.urgent, t.status == "answered"))
     views = [cards.ticket_view(t, conv.institution, conv.now) for t in tickets]
     await conv.reply(conv.render("tickets_list", tickets=views), ref_kind=cards.LIST)
 
 
 async def show_command(conv: Conversation, args: str) -> None:
+    if not args.strip():
+        await conv.reply(conv.render("staff_usage", command="/ticket N (N — номер обращения)"))
+        return
     ticket = await _by_number(conv, args)
     if ticket is None:
         return

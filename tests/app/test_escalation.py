@@ -412,3 +412,18 @@ async def test_a_plain_answer_to_a_staff_members_question_joins_the_ticket_that_
     await staff_says(app, "/reply 1 Спасибо, классный руководитель позвонит вам.")
     await citizen_says(app, "А почему в столовой холодные котлеты уже неделю")
     assert "холодные котлеты" not in the_card(app, 1).text
+
+
+async def test_the_list_puts_what_waits_before_what_was_answered_and_ticket_asks_for_a_number(
+    app: App,
+) -> None:
+    """A busy secretary reads /tickets from the top: what still needs an answer comes
+    before what was answered; /ticket without a number says how to use it."""
+    await citizen_says(app, UNCOVERED)  # № 1, answered below
+    await staff_says(app, "/reply 1 Разберёмся сегодня.")
+    await citizen_says(app, "когда починят крышу спортзала")  # № 2, waits
+    await staff_says(app, "/tickets")
+    listing = staff_messages(app)[-1].text
+    assert listing.index("№ 2") < listing.index("№ 1"), listing
+    await staff_says(app, "/ticket")
+    assert "Напишите так: /ticket N" in staff_messages(app)[-1].text
