@@ -623,20 +623,19 @@ class FaqMatcher:
         sims = None
         if result.semantic and self.semantic is not None and self.semantic.vectors is not None:
             sims = self.semantic.vectors.similarities(self.semantic.embed_query(text))
-        ranked = result.candidates or [
-            Candidate(self._index.entries[sc.index].entry_id, sc.score, list(sc.matched))
-            for sc in scores[:3]
+        ranked = [c.entry_id for c in result.candidates] or [
+            self._index.entries[sc.index].entry_id for sc in scores[:3]
         ]
         if ranked:
             lines.append("статьи в том порядке, в каком их взвешивает решение (слова и смысл):")
         positions = {e.entry_id: i for i, e in enumerate(self._index.entries)}
-        for rank_no, candidate in enumerate(ranked, 1):
-            i = positions[candidate.entry_id]
+        for rank_no, entry_id in enumerate(ranked, 1):
+            i = positions[entry_id]
             entry = self._index.entries[i]
             sc = by_entry.get(i)
             sem = f" по смыслу: вопрос {sims[0][i]:.2f}, ответ {sims[1][i]:.2f};" if sims else ""
             lines.append(
-                f"{rank_no}. {candidate.entry_id} «{entry.title}»:"
+                f"{rank_no}. {entry_id} «{entry.title}»:"
                 f" по словам {sc.score if sc else 0.0:.2f};{sem}"
                 f" тип: {words.named(words.ASKS, self._entry_asks[i])};"
                 f" цифры в ответе: {words.named(words.FIGURES, self._entry_figures[i])}"
